@@ -1,0 +1,41 @@
+# The two commands a newcomer needs: `make run` and `make test`. Each sets itself up first.
+.PHONY: install proto run test lint typecheck clean
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PROTO := protos/authsvc/v1/auth.proto
+GENERATED := src/authsvc/v1/auth_pb2.py src/authsvc/v1/auth_pb2_grpc.py src/authsvc/v1/auth_pb2.pyi
+PROTOC := $(BIN)/python -m grpc_tools.protoc -I protos --python_out=src --grpc_python_out=src --pyi_out=src
+
+install: $(STAMP) $(GENERATED)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Generated code is not committed: it is made from the proto, so it can never drift from it.
+$(GENERATED) &: $(PROTO) $(STAMP)
+	$(PROTOC) $(PROTO)
+
+proto: $(STAMP)
+	$(PROTOC) $(PROTO)
+
+run: install
+	$(BIN)/authsvc serve
+
+lint: install
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+typecheck: install
+	$(BIN)/mypy
+
+test: install lint typecheck
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) $(GENERATED) .pytest_cache .ruff_cache .mypy_cache

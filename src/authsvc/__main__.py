@@ -1,0 +1,7 @@
+"""`python -m authsvc`."""
+
+import sys
+
+from authsvc.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Adapters: PostgreSQL repositories, migrations, bcrypt, JWT signing, embedded PostgreSQL."""

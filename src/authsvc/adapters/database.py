@@ -1,0 +1,83 @@
+"""The asyncpg pool and the one place where driver failures become AuthError(UNAVAILABLE)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+from authsvc.domain.errors import AuthError, ErrorCode
+
+log = logging.getLogger(__name__)
+
+# Failures that mean "the database cannot be reached or is going away", by type, never by text.
+_UNAVAILABLE = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+@asynccontextmanager
+async def unavailable_on_failure() -> AsyncIterator[None]:
+    try:
+        yield
+    except _UNAVAILABLE as exc:
+        log.warning("database unavailable: %s", type(exc).__name__)
+        raise AuthError(ErrorCode.UNAVAILABLE) from None
+
+
+class Database:
+    """Owns the pool; every repository goes through `connection()` or `transaction()`."""
+
+    def __init__(self, pool: asyncpg.Pool, acquire_timeout: float = 5.0) -> None:
+        self.pool = pool
+        self._acquire_timeout = acquire_timeout
+
+    @classmethod
+    async def connect(cls, dsn: str, min_size: int = 1, max_size: int = 10) -> Database:
+        async with unavailable_on_failure():
+            pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, timeout=10)
+        return cls(pool)
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        async with unavailable_on_failure(), self.pool.acquire(timeout=self._acquire_timeout) as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self.connection() as conn, conn.transaction():
+            yield conn
+
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
+        async with self.connection() as conn:
+            return await conn.fetchrow(query, *args)
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        async with self.connection() as conn:
+            rows: list[asyncpg.Record] = await conn.fetch(query, *args)
+            return rows
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        async with self.connection() as conn:
+            return await conn.fetchval(query, *args)
+
+    async def execute(self, query: str, *args: Any) -> str:
+        async with self.connection() as conn:
+            status: str = await conn.execute(query, *args)
+            return status
+
+    async def close(self, within: float = 5.0) -> None:
+        try:
+            await asyncio.wait_for(self.pool.close(), within)
+        except TimeoutError:
+            self.pool.terminate()

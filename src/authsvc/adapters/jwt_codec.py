@@ -1,0 +1,64 @@
+"""JWT signing and verification with PyJWT, following RFC 8725.
+
+- The algorithm list is pinned (HS256): `alg` from the token is never trusted, so `none` and
+  algorithm-confusion tokens fail.
+- `typ` is checked, so an access token is never accepted as a refresh token or the reverse.
+- iss, aud and every listed claim are required; a `crit` header is refused, since we
+  understand no extensions; key-bearing headers (jku, x5u, jwk, x5c) are never followed.
+- Time claims are checked against the injected clock with a small leeway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jwt
+
+from authsvc.domain.errors import AuthError, ErrorCode
+from authsvc.domain.tokens import MAX_TOKEN_CHARS, check_times
+
+ALGORITHM = "HS256"
+MIN_SECRET_BYTES = 32  # 256 bits, RFC 7518 §3.2
+
+
+class JwtCodec:
+    def __init__(self, secret: bytes, issuer: str, audience: str, leeway: int) -> None:
+        if len(secret) < MIN_SECRET_BYTES:
+            raise ValueError("the JWT secret must be at least 256 bits")
+        self._secret = secret
+        self._issuer = issuer
+        self._audience = audience
+        self._leeway = leeway
+        self._jwt = jwt.PyJWT()
+
+    def encode(self, payload: dict[str, object], typ: str) -> str:
+        claims = {"iss": self._issuer, "aud": self._audience, **payload}
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM, headers={"typ": typ})
+
+    def decode(self, token: str, typ: str, required: Sequence[str], now: int) -> dict[str, Any]:
+        if len(token) > MAX_TOKEN_CHARS or token.count(".") != 2:
+            raise AuthError(ErrorCode.TOKEN_INVALID)
+        try:
+            decoded = self._jwt.decode_complete(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                audience=self._audience,
+                issuer=self._issuer,
+                options={
+                    "require": list(required),
+                    "verify_exp": False,  # checked below against the injected clock
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                    "strict_aud": True,
+                },
+            )
+        except jwt.InvalidTokenError:
+            raise AuthError(ErrorCode.TOKEN_INVALID) from None
+        header: dict[str, Any] = decoded["header"]
+        if header.get("typ") != typ or header.get("alg") != ALGORITHM or "crit" in header:
+            raise AuthError(ErrorCode.TOKEN_INVALID)
+        payload: dict[str, Any] = decoded["payload"]
+        check_times(payload, now, self._leeway)
+        return payload

@@ -1,0 +1,41 @@
+"""Plain SQL migrations, applied in order, recorded, and serialised across replicas."""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+# Any fixed 64-bit number: replicas starting together queue on it instead of racing.
+_LOCK_ID = 0x6175_7468_7376_63
+
+
+def _migration_files() -> list[tuple[str, str]]:
+    folder = resources.files("authsvc.adapters").joinpath("migrations")
+    files = sorted(f.name for f in folder.iterdir() if f.name.endswith(".sql"))
+    return [(name.removesuffix(".sql"), folder.joinpath(name).read_text("utf-8")) for name in files]
+
+
+async def migrate(conn: asyncpg.Connection) -> list[str]:
+    """Applies pending migrations, one transaction each; returns the versions applied."""
+    applied_now: list[str] = []
+    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_ID)
+    try:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        for version, sql in _migration_files():
+            if version in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(sql)
+                await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
+            log.info("applied migration %s", version)
+            applied_now.append(version)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_ID)
+    return applied_now

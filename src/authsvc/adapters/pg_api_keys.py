@@ -1,0 +1,121 @@
+"""API keys in PostgreSQL: only a SHA-256 of each key is stored, never the key."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+import asyncpg
+
+from authsvc.adapters.database import Database
+from authsvc.adapters.ids import parse_uuid
+from authsvc.domain.errors import AuthError
+from authsvc.service.ports import ApiKeyRecord
+
+log = logging.getLogger(__name__)
+_COLUMNS = (
+    "k.id, k.workspace_id, k.created_by, k.name, k.prefix, k.permissions, k.environment, "
+    "k.created_at, k.last_used_at, k.revoked_at"
+)
+
+
+def _record(row: asyncpg.Record) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        id=str(row["id"]),
+        workspace_id=str(row["workspace_id"]),
+        created_by=str(row["created_by"]),
+        name=row["name"],
+        prefix=row["prefix"],
+        permissions=frozenset(row["permissions"]),
+        environment=row["environment"],
+        created_at=row["created_at"],
+        last_used_at=row["last_used_at"],
+        revoked_at=row["revoked_at"],
+    )
+
+
+class PgApiKeyRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(self, record: ApiKeyRecord, digest: bytes) -> None:
+        await self._db.execute(
+            "INSERT INTO api_keys (id, workspace_id, created_by, name, prefix, key_hash, "
+            "permissions, environment, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            record.id,
+            record.workspace_id,
+            record.created_by,
+            record.name,
+            record.prefix,
+            digest,
+            sorted(record.permissions),
+            record.environment,
+            record.created_at,
+        )
+
+    async def by_digest(self, digest: bytes) -> ApiKeyRecord | None:
+        row = await self._db.fetchrow(
+            f"SELECT {_COLUMNS} FROM api_keys k JOIN users u ON u.id = k.created_by "
+            "WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND u.disabled_at IS NULL",
+            digest,
+        )
+        return _record(row) if row else None
+
+    async def list(self, workspace_id: str) -> Sequence[ApiKeyRecord]:
+        rows = await self._db.fetch(
+            f"SELECT {_COLUMNS} FROM api_keys k WHERE k.workspace_id = $1 ORDER BY k.created_at, k.id",
+            workspace_id,
+        )
+        return [_record(r) for r in rows]
+
+    async def revoke(self, workspace_id: str, key_id: str, now: datetime) -> ApiKeyRecord | None:
+        kid = parse_uuid(key_id)
+        if kid is None:
+            return None
+        row = await self._db.fetchrow(
+            f"UPDATE api_keys k SET revoked_at = $3 WHERE k.id = $1 AND k.workspace_id = $2 "
+            f"AND k.revoked_at IS NULL RETURNING {_COLUMNS}",
+            kid,
+            workspace_id,
+            now,
+        )
+        return _record(row) if row else None
+
+
+class BatchedUsageRecorder:
+    """Keeps each key's latest use in memory and writes them all in one statement per flush."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._pending: dict[str, datetime] = {}
+
+    def mark_used(self, key_id: str, at: datetime) -> None:
+        self._pending[key_id] = at
+
+    async def flush(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, {}
+        try:
+            await self._db.execute(
+                "UPDATE api_keys k SET last_used_at = v.at "
+                "FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, at) "
+                "WHERE k.id = v.id AND (k.last_used_at IS NULL OR k.last_used_at < v.at)",
+                list(batch),
+                list(batch.values()),
+            )
+        except AuthError:
+            for key_id, at in batch.items():  # keep them for the next flush
+                self._pending.setdefault(key_id, at)
+            raise
+
+    async def run(self, interval: float) -> None:
+        """Flushes every `interval` seconds until cancelled."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.flush()
+            except AuthError:
+                log.warning("could not record API key usage; will retry")

@@ -1,0 +1,105 @@
+"""Users and workspaces in PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+
+from authsvc.adapters.database import Database
+from authsvc.adapters.ids import parse_uuid
+from authsvc.domain.errors import AuthError, ErrorCode
+from authsvc.domain.permissions import Role
+from authsvc.service.ports import UserRecord, Workspace
+
+_USER_COLUMNS = """
+    u.id, u.workspace_id, u.email, u.password_hash, u.role, u.disabled_at IS NOT NULL AS disabled,
+    w.access_token_ttl_seconds
+"""
+
+
+def _user(row: asyncpg.Record) -> UserRecord:
+    return UserRecord(
+        id=str(row["id"]),
+        workspace_id=str(row["workspace_id"]),
+        email=row["email"],
+        password_hash=row["password_hash"],
+        role=Role(row["role"]),
+        disabled=row["disabled"],
+        access_token_ttl=row["access_token_ttl_seconds"],
+    )
+
+
+def _workspace(row: asyncpg.Record) -> Workspace:
+    return Workspace(str(row["id"]), row["name"], row["access_token_ttl_seconds"])
+
+
+class PgUserRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def by_email(self, email: str) -> UserRecord | None:
+        row = await self._db.fetchrow(
+            f"SELECT {_USER_COLUMNS} FROM users u JOIN workspaces w ON w.id = u.workspace_id "
+            "WHERE lower(u.email) = lower($1)",
+            email,
+        )
+        return _user(row) if row else None
+
+    async def create(self, workspace_id: str, email: str, password_hash: str, role: Role) -> UserRecord:
+        try:
+            async with self._db.transaction() as conn:
+                await conn.execute(
+                    "INSERT INTO users (id, workspace_id, email, password_hash, role) "
+                    "VALUES ($1, $2, $3, $4, $5)",
+                    uuid.uuid4(),
+                    workspace_id,
+                    email,
+                    password_hash,
+                    role.value,
+                )
+        except asyncpg.UniqueViolationError:
+            raise AuthError(ErrorCode.ALREADY_EXISTS, "A user with this email already exists") from None
+        created = await self.by_email(email)
+        assert created is not None
+        return created
+
+    async def count(self) -> int:
+        return int(await self._db.fetchval("SELECT count(*) FROM users"))
+
+
+class PgWorkspaceRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def get_or_create(self, name: str) -> Workspace:
+        row = await self._db.fetchrow(
+            "INSERT INTO workspaces (id, name) VALUES ($1, $2) "
+            "ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name "
+            "RETURNING id, name, access_token_ttl_seconds",
+            uuid.uuid4(),
+            name,
+        )
+        assert row is not None
+        return _workspace(row)
+
+    async def get(self, workspace_id: str) -> Workspace | None:
+        wid = parse_uuid(workspace_id)
+        if wid is None:
+            return None
+        row = await self._db.fetchrow(
+            "SELECT id, name, access_token_ttl_seconds FROM workspaces WHERE id = $1", wid
+        )
+        return _workspace(row) if row else None
+
+    async def set_access_token_ttl(self, workspace_id: str, ttl: int) -> Workspace | None:
+        wid = parse_uuid(workspace_id)
+        if wid is None:
+            return None
+        row = await self._db.fetchrow(
+            "UPDATE workspaces SET access_token_ttl_seconds = $2 WHERE id = $1 "
+            "RETURNING id, name, access_token_ttl_seconds",
+            wid,
+            ttl,
+        )
+        return _workspace(row) if row else None

@@ -1,0 +1,137 @@
+"""Wires settings, the database, adapters and use cases together, in one place, and closes them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from authsvc.adapters import embedded_postgres
+from authsvc.adapters.clock import SystemClock
+from authsvc.adapters.database import Database
+from authsvc.adapters.jwt_codec import JwtCodec
+from authsvc.adapters.migrations import migrate
+from authsvc.adapters.passwords import BcryptHasher
+from authsvc.adapters.pg_api_keys import BatchedUsageRecorder, PgApiKeyRepository
+from authsvc.adapters.pg_sessions import PgSessionRepository
+from authsvc.adapters.pg_users import PgUserRepository, PgWorkspaceRepository
+from authsvc.config import Settings
+from authsvc.domain.errors import AuthError, ErrorCode
+from authsvc.service.api_keys import ApiKeyService
+from authsvc.service.authenticate import Authenticator
+from authsvc.service.container import Services
+from authsvc.service.policy import Policy
+from authsvc.service.ports import Clock
+from authsvc.service.sessions import SessionService
+from authsvc.service.tokens import TokenIssuer
+from authsvc.service.users import UserService
+from authsvc.service.workspace_settings import WorkspaceSettingsService
+
+log = logging.getLogger(__name__)
+EMBEDDED_ADMIN_EMAIL = "admin@example.com"
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    database: Database
+    services: Services
+
+
+def policy_from(settings: Settings) -> Policy:
+    return Policy(
+        access_token_ttl=settings.access_token_ttl_seconds,
+        refresh_token_ttl=settings.refresh_token_ttl_seconds,
+        session_max_age=settings.session_max_age_seconds,
+        refresh_grace=timedelta(seconds=settings.refresh_grace_seconds),
+        leeway=settings.jwt_leeway_seconds,
+        known_permissions=settings.permissions,
+    )
+
+
+def build_services(
+    settings: Settings, database: Database, secret: bytes, clock: Clock, usage: BatchedUsageRecorder
+) -> Services:
+    policy = policy_from(settings)
+    codec = JwtCodec(secret, settings.jwt_issuer, settings.jwt_audience, settings.jwt_leeway_seconds)
+    issuer = TokenIssuer(codec, clock, policy)
+    hasher = BcryptHasher(settings.bcrypt_cost)
+    users, workspaces = PgUserRepository(database), PgWorkspaceRepository(database)
+    sessions, api_keys = PgSessionRepository(database), PgApiKeyRepository(database)
+    return Services(
+        sessions=SessionService(users, sessions, hasher, issuer, clock, policy),
+        authenticator=Authenticator(issuer, sessions, api_keys, usage, clock),
+        api_keys=ApiKeyService(api_keys, usage, clock, policy),
+        workspace_settings=WorkspaceSettingsService(workspaces, policy),
+        users=UserService(users, workspaces, hasher),
+    )
+
+
+@contextlib.asynccontextmanager
+async def database_for(settings: Settings) -> AsyncIterator[tuple[Database, bytes]]:
+    """The migrated database and the signing secret: configured, or embedded with its own secret."""
+    server: Any = None
+    if settings.database_url is not None:
+        dsn = settings.database_url
+        assert settings.jwt_secret is not None  # Settings.from_env refuses a deployment without one
+        secret = settings.jwt_secret
+    else:
+        server = await asyncio.to_thread(embedded_postgres.start, settings.data_dir)
+        dsn = embedded_postgres.dsn(server)
+        secret = settings.jwt_secret or embedded_postgres.load_or_create_secret(settings.data_dir)
+    database = await Database.connect(dsn, settings.db_pool_min, settings.db_pool_max)
+    try:
+        async with database.connection() as conn:
+            await migrate(conn)
+        yield database, secret
+    finally:
+        await database.close()
+        if server is not None:
+            await asyncio.to_thread(server.cleanup)
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncIterator[Runtime]:
+    async with database_for(settings) as (database, secret):
+        usage = BatchedUsageRecorder(database)
+        services = build_services(settings, database, secret, clock or SystemClock(), usage)
+        flusher = asyncio.create_task(usage.run(settings.last_used_flush_seconds))
+        try:
+            yield Runtime(settings, database, services)
+        finally:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            with contextlib.suppress(AuthError):
+                await usage.flush()
+
+
+async def ensure_first_admin(runtime: Runtime) -> tuple[str, str] | None:
+    """On a database with no users, creates the bootstrap admin.
+
+    From AUTHSVC_BOOTSTRAP_ADMIN_EMAIL/PASSWORD when set; on the embedded default, otherwise, an
+    admin with a random password, returned so the caller can show it once. Returns None when
+    nothing was created, or when the configured password was used (it is never echoed).
+    """
+    settings, users = runtime.settings, runtime.services.users
+    if await users.any_exist():
+        return None
+    email, password = settings.bootstrap_admin_email, settings.bootstrap_admin_password
+    generated = False
+    if email is None or password is None:
+        if not settings.embedded:
+            return None
+        email, password, generated = EMBEDDED_ADMIN_EMAIL, secrets.token_urlsafe(18), True
+    try:
+        await users.create(email, password, "admin", settings.bootstrap_workspace)
+    except AuthError as error:
+        if error.code is ErrorCode.ALREADY_EXISTS:  # another replica got there first
+            return None
+        raise
+    log.info("created the bootstrap admin in workspace %s", settings.bootstrap_workspace)
+    return (email, password) if generated else None

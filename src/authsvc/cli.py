@@ -1,0 +1,93 @@
+"""`authsvc serve | migrate | user create`: parse arguments, load settings, run."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+from authsvc.bootstrap import ensure_first_admin, open_runtime
+from authsvc.config import ConfigError, Settings
+from authsvc.domain.errors import AuthError
+from authsvc.grpc_api.server import start_server
+
+log = logging.getLogger("authsvc")
+
+
+async def serve(settings: Settings) -> None:
+    async with open_runtime(settings) as runtime:
+        created = await ensure_first_admin(runtime)
+        if created is not None:
+            email, password = created
+            print(
+                f"Created the first admin (shown once, store it now): email={email} password={password}",
+                flush=True,
+            )
+        server, port = await start_server(runtime.services, settings.grpc_address)
+        host = settings.grpc_address.rsplit(":", 1)[0]
+        print(f"authsvc listening on {host}:{port}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            log.info("shutting down: draining in-flight calls")
+            await server.stop(settings.shutdown_grace_seconds)
+
+
+async def run_migrations(settings: Settings) -> None:
+    async with open_runtime(settings):
+        print("migrations applied", flush=True)
+
+
+async def create_user(settings: Settings, email: str, role: str, workspace: str) -> None:
+    password = sys.stdin.readline().rstrip("\r\n")
+    async with open_runtime(settings) as runtime:
+        user = await runtime.services.users.create(email, password, role, workspace)
+        print(f"created user {user.id} ({user.email}, {user.role.value}) in workspace {workspace}")
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="authsvc", description="The authsvc token service.")
+    commands = root.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="apply pending migrations and serve gRPC AuthService")
+    commands.add_parser("migrate", help="apply pending migrations and exit")
+    user = commands.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
+    create = user.add_parser("create", help="create a user; the password is read from stdin")
+    create.add_argument("--email", required=True)
+    create.add_argument("--role", choices=["admin", "member", "viewer"], default="member")
+    create.add_argument("--workspace", default="default")
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as error:
+        print(f"authsvc: configuration error: {error}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        if args.command == "serve":
+            asyncio.run(serve(settings))
+        elif args.command == "migrate":
+            asyncio.run(run_migrations(settings))
+        else:
+            asyncio.run(create_user(settings, args.email, args.role, args.workspace))
+    except AuthError as error:
+        print(f"authsvc: {error.detail}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())

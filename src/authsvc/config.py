@@ -1,0 +1,113 @@
+"""Settings: read once from AUTHSVC_* environment variables, then frozen."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from authsvc.domain.permissions import CORE_PERMISSIONS, DEFAULT_PERMISSIONS, is_well_formed
+
+
+class ConfigError(Exception):
+    """The environment does not describe a service that can start."""
+
+
+def _default_data_dir(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "authsvc"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None = None
+    data_dir: Path = field(default_factory=lambda: _default_data_dir(os.environ))
+    jwt_secret: bytes | None = None
+    jwt_issuer: str = "authsvc"
+    jwt_audience: str = "authsvc"
+    jwt_leeway_seconds: int = 30
+    bcrypt_cost: int = 12
+    access_token_ttl_seconds: int = 24 * 3600
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    session_max_age_seconds: int = 90 * 24 * 3600
+    refresh_grace_seconds: int = 10
+    grpc_address: str = "127.0.0.1:50051"
+    shutdown_grace_seconds: float = 10.0
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+    last_used_flush_seconds: float = 10.0
+    permissions: tuple[str, ...] = DEFAULT_PERMISSIONS
+    bootstrap_admin_email: str | None = None
+    bootstrap_admin_password: str | None = None
+    bootstrap_workspace: str = "default"
+    log_level: str = "INFO"
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Builds Settings; a configured deployment (database URL set) must also set the secret."""
+        env = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            value = env.get(f"AUTHSVC_{name}")
+            return value if value else None
+
+        def number(name: str, default: int) -> int:
+            raw = get(name)
+            if raw is None:
+                return default
+            try:
+                return int(raw)
+            except ValueError:
+                raise ConfigError(f"AUTHSVC_{name} must be a whole number") from None
+
+        secret_hex = get("JWT_SECRET")
+        secret = None
+        if secret_hex is not None:
+            try:
+                secret = bytes.fromhex(secret_hex)
+            except ValueError:
+                raise ConfigError("AUTHSVC_JWT_SECRET must be hex (e.g. `openssl rand -hex 32`)") from None
+            if len(secret) < 32:
+                raise ConfigError("AUTHSVC_JWT_SECRET must hold at least 256 bits (64 hex digits)")
+        database_url = get("DATABASE_URL")
+        if database_url is not None and secret is None:
+            raise ConfigError(
+                "AUTHSVC_JWT_SECRET is required when AUTHSVC_DATABASE_URL is set: replicas must "
+                "share one signing secret"
+            )
+        permissions = tuple(p.strip() for p in (get("PERMISSIONS") or "").split(",") if p.strip())
+        for permission in permissions:
+            if not is_well_formed(permission):
+                raise ConfigError(f"AUTHSVC_PERMISSIONS: {permission!r} is not resource:action")
+        bcrypt_cost = number("BCRYPT_COST", 12)
+        if not 10 <= bcrypt_cost <= 31:
+            raise ConfigError("AUTHSVC_BCRYPT_COST must be between 10 and 31")
+        data_dir = get("DATA_DIR")
+        return cls(
+            database_url=database_url,
+            data_dir=Path(data_dir) if data_dir else _default_data_dir(env),
+            jwt_secret=secret,
+            jwt_issuer=get("JWT_ISSUER") or "authsvc",
+            jwt_audience=get("JWT_AUDIENCE") or "authsvc",
+            jwt_leeway_seconds=number("JWT_LEEWAY_SECONDS", 30),
+            bcrypt_cost=bcrypt_cost,
+            access_token_ttl_seconds=number("ACCESS_TOKEN_TTL_SECONDS", 24 * 3600),
+            refresh_token_ttl_seconds=number("REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600),
+            session_max_age_seconds=number("SESSION_MAX_AGE_SECONDS", 90 * 24 * 3600),
+            refresh_grace_seconds=number("REFRESH_GRACE_SECONDS", 10),
+            grpc_address=get("GRPC_ADDRESS") or "127.0.0.1:50051",
+            shutdown_grace_seconds=float(number("SHUTDOWN_GRACE_SECONDS", 10)),
+            db_pool_min=number("DB_POOL_MIN", 2),
+            db_pool_max=number("DB_POOL_MAX", 10),
+            last_used_flush_seconds=float(number("LAST_USED_FLUSH_SECONDS", 10)),
+            permissions=tuple(dict.fromkeys(permissions + CORE_PERMISSIONS)) if permissions else DEFAULT_PERMISSIONS,
+            bootstrap_admin_email=get("BOOTSTRAP_ADMIN_EMAIL"),
+            bootstrap_admin_password=get("BOOTSTRAP_ADMIN_PASSWORD"),
+            bootstrap_workspace=get("BOOTSTRAP_WORKSPACE") or "default",
+            log_level=(get("LOG_LEVEL") or "INFO").upper(),
+        )

@@ -1,0 +1,49 @@
+"""The one error vocabulary of authsvc: every failure a caller can see is an AuthError."""
+
+from __future__ import annotations
+
+import enum
+
+
+class ErrorCode(enum.Enum):
+    INVALID_CREDENTIALS = "invalid_credentials"
+    UNAUTHENTICATED = "unauthenticated"
+    TOKEN_EXPIRED = "token_expired"
+    TOKEN_INVALID = "token_invalid"
+    PERMISSION_DENIED = "permission_denied"
+    INVALID_ARGUMENT = "invalid_argument"
+    NOT_FOUND = "not_found"
+    ALREADY_EXISTS = "already_exists"
+    RATE_LIMITED = "rate_limited"
+    UNAVAILABLE = "unavailable"
+
+
+# The user-facing texts. The first four are promised by the public authentication page.
+DEFAULT_DETAIL: dict[ErrorCode, str] = {
+    ErrorCode.INVALID_CREDENTIALS: "Invalid credentials",
+    ErrorCode.UNAUTHENTICATED: "Not authenticated",
+    ErrorCode.TOKEN_EXPIRED: "Token expired",
+    ErrorCode.TOKEN_INVALID: "Invalid or expired token",
+    ErrorCode.PERMISSION_DENIED: "Insufficient permissions",
+    ErrorCode.INVALID_ARGUMENT: "Invalid request",
+    ErrorCode.NOT_FOUND: "Not found",
+    ErrorCode.ALREADY_EXISTS: "Already exists",
+    ErrorCode.RATE_LIMITED: "Rate limit exceeded",
+    ErrorCode.UNAVAILABLE: "Service unavailable",
+}
+
+
+class AuthError(Exception):
+    """A failure with a code that each boundary maps once, and a detail safe to show a caller.
+
+    The detail never holds a secret, a stack trace or a database message.
+    """
+
+    def __init__(self, code: ErrorCode, detail: str | None = None) -> None:
+        self.code = code
+        self.detail = detail if detail is not None else DEFAULT_DETAIL[code]
+        super().__init__(f"{code.value}: {self.detail}")
+
+
+def invalid_argument(detail: str) -> AuthError:
+    return AuthError(ErrorCode.INVALID_ARGUMENT, detail)

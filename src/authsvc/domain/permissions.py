@@ -1,0 +1,48 @@
+"""Roles, permissions and the rules that relate them."""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable
+
+DEFAULT_PERMISSIONS: tuple[str, ...] = (
+    "geofences:read",
+    "geofences:write",
+    "webhooks:read",
+    "webhooks:write",
+    "api_keys:read",
+    "api_keys:write",
+    "workspace:admin",
+)
+ADMIN_PERMISSION = "workspace:admin"
+# The permissions the service itself checks: always known, whatever else is configured.
+CORE_PERMISSIONS: tuple[str, ...] = ("api_keys:read", "api_keys:write", ADMIN_PERMISSION)
+_PERMISSION_SHAPE = re.compile(r"^[a-z][a-z0-9_]{0,39}:[a-z][a-z0-9_]{0,39}$")
+
+
+class Role(enum.Enum):
+    ADMIN = "admin"
+    MEMBER = "member"
+    VIEWER = "viewer"
+
+
+def is_well_formed(permission: str) -> bool:
+    return bool(_PERMISSION_SHAPE.match(permission))
+
+
+def role_permissions(role: Role, known: Iterable[str]) -> frozenset[str]:
+    """What a role grants, derived from the configured set of known permissions.
+
+    admin: everything; member: everything but `workspace:admin`; viewer: every `*:read`.
+    """
+    known_set = frozenset(known)
+    if role is Role.ADMIN:
+        return known_set
+    if role is Role.MEMBER:
+        return known_set - {ADMIN_PERMISSION}
+    return frozenset(p for p in known_set if p.endswith(":read"))
+
+
+def missing(held: Iterable[str], required: Iterable[str]) -> frozenset[str]:
+    return frozenset(required) - frozenset(held)

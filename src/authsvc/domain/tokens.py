@@ -1,0 +1,102 @@
+"""Token claims and the time rules applied to them.
+
+Access and refresh tokens are both JWTs; the `typ` header tells them apart (RFC 8725 §3.11) and
+is checked on every verification, so one can never be used as the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from authsvc.domain.errors import AuthError, ErrorCode
+
+ACCESS_TYP = "at+jwt"  # RFC 9068
+REFRESH_TYP = "rt+jwt"
+TOKEN_TYPE = "Bearer"
+MAX_TOKEN_CHARS = 4096  # anything longer is refused before any parsing
+ACCESS_REQUIRED_CLAIMS = ("exp", "iat", "nbf", "iss", "aud", "sub", "jti", "sid", "wid")
+REFRESH_REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub", "jti", "sid")
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    user_id: str
+    workspace_id: str
+    session_id: str
+    jti: str
+    permissions: frozenset[str]
+    issued_at: int
+    expires_at: int
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "sub": self.user_id,
+            "wid": self.workspace_id,
+            "sid": self.session_id,
+            "jti": self.jti,
+            "scope": " ".join(sorted(self.permissions)),
+            "iat": self.issued_at,
+            "nbf": self.issued_at,
+            "exp": self.expires_at,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> AccessClaims:
+        scope = payload.get("scope", "")
+        fields = (payload["sub"], payload["wid"], payload["sid"], payload["jti"], scope)
+        if not all(isinstance(v, str) for v in fields):
+            raise AuthError(ErrorCode.TOKEN_INVALID)
+        return cls(
+            user_id=payload["sub"],
+            workspace_id=payload["wid"],
+            session_id=payload["sid"],
+            jti=payload["jti"],
+            permissions=frozenset(scope.split()),
+            issued_at=payload["iat"],
+            expires_at=payload["exp"],
+        )
+
+    @property
+    def expires_at_datetime(self) -> datetime:
+        return datetime.fromtimestamp(self.expires_at, UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshClaims:
+    user_id: str
+    session_id: str
+    jti: str
+    issued_at: int
+    expires_at: int
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "sub": self.user_id,
+            "sid": self.session_id,
+            "jti": self.jti,
+            "iat": self.issued_at,
+            "nbf": self.issued_at,
+            "exp": self.expires_at,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> RefreshClaims:
+        fields = (payload["sub"], payload["sid"], payload["jti"])
+        if not all(isinstance(v, str) for v in fields):
+            raise AuthError(ErrorCode.TOKEN_INVALID)
+        return cls(payload["sub"], payload["sid"], payload["jti"], payload["iat"], payload["exp"])
+
+
+def check_times(payload: dict[str, Any], now: int, leeway: int) -> None:
+    """exp/nbf/iat against the injected clock, with `leeway` seconds for clock skew."""
+    exp, iat, nbf = payload.get("exp"), payload.get("iat"), payload.get("nbf", payload.get("iat"))
+    for value in (exp, iat, nbf):
+        if type(value) is not int:
+            raise AuthError(ErrorCode.TOKEN_INVALID)
+    assert isinstance(exp, int) and isinstance(iat, int) and isinstance(nbf, int)
+    if now > exp + leeway:
+        raise AuthError(ErrorCode.TOKEN_EXPIRED)
+    if nbf > now + leeway or iat > now + leeway:
+        raise AuthError(ErrorCode.TOKEN_INVALID)

@@ -1,0 +1,61 @@
+"""Input rules shared by the use cases: emails, names, passwords."""
+
+from __future__ import annotations
+
+import re
+
+from authsvc.domain.errors import invalid_argument
+
+# Deliberately plain: one @, no spaces or control characters, a dot in the domain.
+_EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,189}\.[^@\s\x00-\x1f\x7f.]{1,63}$")
+MAX_EMAIL_LEN = 254
+BCRYPT_MAX_BYTES = 72
+MIN_PASSWORD_CHARS = 8
+MAX_NAME_LEN = 100
+
+
+def normalise_email(email: str) -> str:
+    """The stored form of an email; raises INVALID_ARGUMENT for anything that is not one."""
+    candidate = email.strip()
+    if len(candidate) > MAX_EMAIL_LEN or not _EMAIL.match(candidate):
+        raise invalid_argument("Invalid email address")
+    return candidate.lower()
+
+
+def check_new_password(password: str) -> None:
+    """Password policy, decided once for bcrypt's 72-byte limit.
+
+    bcrypt only reads 72 bytes; longer passwords are refused with a clear error instead of being
+    silently truncated (two passwords sharing 72 bytes would otherwise both log in) or pre-hashed
+    (which would need its own format and migration story).
+    """
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise invalid_argument(f"Password must be at least {MIN_PASSWORD_CHARS} characters")
+    size = utf8_length(password)
+    if size is None:
+        raise invalid_argument("Password must be valid UTF-8 text")
+    if size > BCRYPT_MAX_BYTES:
+        raise invalid_argument(f"Password must be at most {BCRYPT_MAX_BYTES} bytes in UTF-8")
+
+
+def utf8_length(text: str) -> int | None:
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        return None
+
+
+def password_fits_bcrypt(password: str) -> bool:
+    size = utf8_length(password)
+    return size is not None and 0 < size <= BCRYPT_MAX_BYTES
+
+
+def check_name(name: str) -> str:
+    cleaned = name.strip()
+    if not cleaned:
+        raise invalid_argument("Name is required")
+    if len(cleaned) > MAX_NAME_LEN:
+        raise invalid_argument(f"Name must be at most {MAX_NAME_LEN} characters")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in cleaned):
+        raise invalid_argument("Name must not contain control characters")
+    return cleaned

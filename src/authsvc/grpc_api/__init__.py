@@ -1,0 +1,1 @@
+"""The gRPC edge: decode request, call a use case, encode the reply; errors mapped once."""

@@ -1,0 +1,51 @@
+"""Domain values ⇄ protobuf messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from authsvc.domain.principal import Principal, PrincipalKind
+from authsvc.service.ports import ApiKeyRecord
+from authsvc.v1 import auth_pb2
+
+_KIND = {
+    PrincipalKind.USER: auth_pb2.PRINCIPAL_KIND_USER,
+    PrincipalKind.API_KEY: auth_pb2.PRINCIPAL_KIND_API_KEY,
+}
+
+
+def timestamp(moment: datetime | None) -> Timestamp | None:
+    if moment is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+def principal(value: Principal) -> auth_pb2.Principal:
+    return auth_pb2.Principal(
+        kind=_KIND[value.kind],
+        subject_id=value.subject_id,
+        user_id=value.user_id,
+        workspace_id=value.workspace_id,
+        permissions=sorted(value.permissions),
+        session_id=value.session_id or "",
+        api_key_id=value.api_key_id or "",
+        expires_at=timestamp(value.expires_at),
+    )
+
+
+def api_key(record: ApiKeyRecord) -> auth_pb2.ApiKey:
+    return auth_pb2.ApiKey(
+        id=record.id,
+        name=record.name,
+        prefix=record.prefix,
+        permissions=sorted(record.permissions),
+        environment=record.environment,
+        created_at=timestamp(record.created_at),
+        last_used_at=timestamp(record.last_used_at),
+        revoked_at=timestamp(record.revoked_at),
+        created_by=record.created_by,
+    )

@@ -1,0 +1,107 @@
+"""authsvc.v1.AuthService: each method decodes, calls one use case, encodes."""
+
+from __future__ import annotations
+
+from typing import Any, TypeAlias
+
+from authsvc.domain.errors import AuthError, ErrorCode
+from authsvc.domain.principal import Principal
+from authsvc.grpc_api import convert
+from authsvc.grpc_api.errors import maps_errors
+from authsvc.service.container import Services
+from authsvc.service.tokens import TokenPair
+from authsvc.v1 import auth_pb2, auth_pb2_grpc
+
+# grpcio ships no type information, so its context is Any to the type checker.
+Context: TypeAlias = Any
+
+
+def bearer_token(context: Context) -> str:
+    """The token of the caller's `authorization: Bearer ...` metadata."""
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization" and isinstance(value, str):
+            scheme, _, token = value.partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+            raise AuthError(ErrorCode.TOKEN_INVALID)
+    raise AuthError(ErrorCode.UNAUTHENTICATED)
+
+
+def _pair_fields(pair: TokenPair) -> dict[str, Any]:
+    return {
+        "access_token": pair.access_token,
+        "refresh_token": pair.refresh_token,
+        "expires_in": pair.expires_in,
+        "token_type": pair.token_type,
+    }
+
+
+class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
+    def __init__(self, services: Services) -> None:
+        self._s = services
+
+    async def _caller(self, context: Context) -> Principal:
+        return await self._s.authenticator.validate(bearer_token(context))
+
+    @maps_errors
+    async def Login(self, request: auth_pb2.LoginRequest, context: Context) -> auth_pb2.LoginResponse:
+        pair = await self._s.sessions.login(request.email, request.password)
+        return auth_pb2.LoginResponse(**_pair_fields(pair))
+
+    @maps_errors
+    async def Refresh(self, request: auth_pb2.RefreshRequest, context: Context) -> auth_pb2.RefreshResponse:
+        pair = await self._s.sessions.refresh(request.refresh_token)
+        return auth_pb2.RefreshResponse(**_pair_fields(pair))
+
+    @maps_errors
+    async def ValidateToken(
+        self, request: auth_pb2.ValidateTokenRequest, context: Context
+    ) -> auth_pb2.ValidateTokenResponse:
+        found = await self._s.authenticator.validate(request.token, request.required_permissions)
+        return auth_pb2.ValidateTokenResponse(principal=convert.principal(found))
+
+    @maps_errors
+    async def CreateApiKey(
+        self, request: auth_pb2.CreateApiKeyRequest, context: Context
+    ) -> auth_pb2.CreateApiKeyResponse:
+        caller = await self._caller(context)
+        record, secret = await self._s.api_keys.create(
+            caller, request.name, list(request.permissions), request.environment
+        )
+        return auth_pb2.CreateApiKeyResponse(api_key=convert.api_key(record), secret=secret)
+
+    @maps_errors
+    async def ListApiKeys(
+        self, request: auth_pb2.ListApiKeysRequest, context: Context
+    ) -> auth_pb2.ListApiKeysResponse:
+        records = await self._s.api_keys.list(await self._caller(context))
+        return auth_pb2.ListApiKeysResponse(api_keys=[convert.api_key(r) for r in records])
+
+    @maps_errors
+    async def RevokeApiKey(
+        self, request: auth_pb2.RevokeApiKeyRequest, context: Context
+    ) -> auth_pb2.RevokeApiKeyResponse:
+        record = await self._s.api_keys.revoke(await self._caller(context), request.id)
+        return auth_pb2.RevokeApiKeyResponse(api_key=convert.api_key(record))
+
+    @maps_errors
+    async def Logout(self, request: auth_pb2.LogoutRequest, context: Context) -> auth_pb2.LogoutResponse:
+        await self._s.sessions.logout(await self._caller(context))
+        return auth_pb2.LogoutResponse()
+
+    @maps_errors
+    async def GetAuthSettings(
+        self, request: auth_pb2.GetAuthSettingsRequest, context: Context
+    ) -> auth_pb2.GetAuthSettingsResponse:
+        workspace, ttl = await self._s.workspace_settings.get(await self._caller(context))
+        settings = auth_pb2.AuthSettings(workspace_id=workspace.id, access_token_ttl_seconds=ttl)
+        return auth_pb2.GetAuthSettingsResponse(settings=settings)
+
+    @maps_errors
+    async def UpdateAuthSettings(
+        self, request: auth_pb2.UpdateAuthSettingsRequest, context: Context
+    ) -> auth_pb2.UpdateAuthSettingsResponse:
+        caller = await self._caller(context)
+        workspace, ttl = await self._s.workspace_settings.update(caller, request.access_token_ttl_seconds)
+        settings = auth_pb2.AuthSettings(workspace_id=workspace.id, access_token_ttl_seconds=ttl)
+        return auth_pb2.UpdateAuthSettingsResponse(settings=settings)

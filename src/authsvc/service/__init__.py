@@ -1,0 +1,1 @@
+"""Use cases of authsvc: plain async code over ports, raising AuthError."""

@@ -1,0 +1,75 @@
+"""ValidateToken: what an access token or API key stands for, and whether it holds enough."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from authsvc.domain import api_key_format
+from authsvc.domain.errors import AuthError, ErrorCode
+from authsvc.domain.permissions import missing
+from authsvc.domain.principal import Principal, PrincipalKind
+from authsvc.domain.tokens import MAX_TOKEN_CHARS
+from authsvc.service.ports import ApiKeyRepository, Clock, SessionRepository, UsageRecorder
+from authsvc.service.tokens import TokenIssuer
+
+
+class Authenticator:
+    def __init__(
+        self,
+        issuer: TokenIssuer,
+        sessions: SessionRepository,
+        api_keys: ApiKeyRepository,
+        usage: UsageRecorder,
+        clock: Clock,
+    ) -> None:
+        self._issuer = issuer
+        self._sessions = sessions
+        self._api_keys = api_keys
+        self._usage = usage
+        self._clock = clock
+
+    async def validate(self, token: str, required_permissions: Iterable[str] = ()) -> Principal:
+        """The principal behind `token`, which must hold every one of `required_permissions`.
+
+        Oversized input and API keys with a bad checksum are refused before any parsing or query.
+        """
+        if not token or len(token) > MAX_TOKEN_CHARS:
+            raise AuthError(ErrorCode.TOKEN_INVALID)
+        if api_key_format.looks_like_api_key(token):
+            principal = await self._api_key_principal(token)
+        else:
+            principal = await self._access_token_principal(token)
+        if missing(principal.permissions, required_permissions):
+            raise AuthError(ErrorCode.PERMISSION_DENIED)
+        return principal
+
+    async def _api_key_principal(self, token: str) -> Principal:
+        parsed = api_key_format.parse(token)
+        if parsed is None:
+            raise AuthError(ErrorCode.TOKEN_INVALID)
+        record = await self._api_keys.by_digest(parsed.digest)
+        if record is None:
+            raise AuthError(ErrorCode.TOKEN_INVALID)
+        self._usage.mark_used(record.id, self._clock.now())
+        return Principal(
+            kind=PrincipalKind.API_KEY,
+            subject_id=record.id,
+            user_id=record.created_by,
+            workspace_id=record.workspace_id,
+            permissions=record.permissions,
+            api_key_id=record.id,
+        )
+
+    async def _access_token_principal(self, token: str) -> Principal:
+        claims = self._issuer.read_access(token)
+        if not await self._sessions.is_active(claims.session_id, self._clock.now()):
+            raise AuthError(ErrorCode.TOKEN_INVALID)
+        return Principal(
+            kind=PrincipalKind.USER,
+            subject_id=claims.user_id,
+            user_id=claims.user_id,
+            workspace_id=claims.workspace_id,
+            permissions=claims.permissions,
+            session_id=claims.session_id,
+            expires_at=claims.expires_at_datetime,
+        )

@@ -1,0 +1,20 @@
+"""The set of use cases one running AuthService offers, built by `bootstrap`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from authsvc.service.api_keys import ApiKeyService
+from authsvc.service.authenticate import Authenticator
+from authsvc.service.sessions import SessionService
+from authsvc.service.users import UserService
+from authsvc.service.workspace_settings import WorkspaceSettingsService
+
+
+@dataclass(frozen=True)
+class Services:
+    sessions: SessionService
+    authenticator: Authenticator
+    api_keys: ApiKeyService
+    workspace_settings: WorkspaceSettingsService
+    users: UserService

@@ -1,0 +1,137 @@
+"""The ports the use cases need: implemented by adapters in production and by fakes in unit tests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from authsvc.domain.permissions import Role
+from authsvc.domain.refresh_rules import RefreshDecision
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class PasswordHasher(Protocol):
+    async def hash(self, password: str) -> str: ...
+
+    async def verify(self, password: str, hashed: str | None) -> bool:
+        """False for a mismatch; with `hashed=None` still spends one full hash of work."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    id: str
+    workspace_id: str
+    email: str
+    password_hash: str
+    role: Role
+    disabled: bool
+    access_token_ttl: int | None  # the workspace's setting, None for the service default
+
+
+@dataclass(frozen=True, slots=True)
+class Workspace:
+    id: str
+    name: str
+    access_token_ttl: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshTokenRecord:
+    jti: str
+    issued_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshOutcome:
+    decision: RefreshDecision
+    user_id: str = ""
+    workspace_id: str = ""
+    session_id: str = ""
+    role: Role = Role.VIEWER
+    access_token_ttl: int | None = None
+    token: RefreshTokenRecord | None = None  # the live token to hand out (ROTATE, REPLAY)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    id: str
+    workspace_id: str
+    created_by: str
+    name: str
+    prefix: str
+    permissions: frozenset[str]
+    environment: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class UserRepository(Protocol):
+    async def by_email(self, email: str) -> UserRecord | None: ...
+
+    async def create(self, workspace_id: str, email: str, password_hash: str, role: Role) -> UserRecord: ...
+
+    async def count(self) -> int: ...
+
+
+class WorkspaceRepository(Protocol):
+    async def get_or_create(self, name: str) -> Workspace: ...
+
+    async def get(self, workspace_id: str) -> Workspace | None: ...
+
+    async def set_access_token_ttl(self, workspace_id: str, ttl: int) -> Workspace | None: ...
+
+
+class SessionRepository(Protocol):
+    async def start(self, user_id: str, session_expires_at: datetime, token: RefreshTokenRecord) -> str:
+        """Creates a session whose live refresh token is `token`; returns the session id."""
+        ...
+
+    async def refresh(
+        self, jti: str, now: datetime, grace: timedelta, next_token: RefreshTokenRecord
+    ) -> RefreshOutcome:
+        """Applies `refresh_rules.decide` in one transaction that serialises refreshes of a session.
+
+        `next_token` is stored (expiry capped at the session's end) when the decision is ROTATE;
+        a REUSE decision commits the session's revocation before returning.
+        """
+        ...
+
+    async def is_active(self, session_id: str, now: datetime) -> bool: ...
+
+    async def revoke(self, session_id: str, now: datetime, reason: str) -> None: ...
+
+
+class ApiKeyRepository(Protocol):
+    async def create(self, record: ApiKeyRecord, digest: bytes) -> None: ...
+
+    async def by_digest(self, digest: bytes) -> ApiKeyRecord | None:
+        """The key with this hash, unless it is revoked or its creator is disabled."""
+        ...
+
+    async def list(self, workspace_id: str) -> Sequence[ApiKeyRecord]: ...
+
+    async def revoke(self, workspace_id: str, key_id: str, now: datetime) -> ApiKeyRecord | None: ...
+
+
+class UsageRecorder(Protocol):
+    def mark_used(self, key_id: str, at: datetime) -> None:
+        """Remembers a key's use; written to the database in batches, never per validation."""
+        ...
+
+    async def flush(self) -> None: ...
+
+
+class TokenCodec(Protocol):
+    def encode(self, payload: dict[str, object], typ: str) -> str: ...
+
+    def decode(self, token: str, typ: str, required: Sequence[str], now: int) -> dict[str, object]:
+        """The verified payload; raises AuthError(TOKEN_INVALID / TOKEN_EXPIRED) otherwise."""
+        ...

@@ -1,0 +1,95 @@
+"""Login, refresh-token rotation and logout."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from authsvc.domain.errors import AuthError, ErrorCode, invalid_argument
+from authsvc.domain.principal import Principal, PrincipalKind
+from authsvc.domain.refresh_rules import RefreshDecision
+from authsvc.domain.validation import normalise_email
+from authsvc.service.policy import Policy
+from authsvc.service.ports import Clock, PasswordHasher, SessionRepository, UserRepository
+from authsvc.service.tokens import TokenIssuer, TokenPair
+
+log = logging.getLogger("authsvc.audit")
+
+
+class SessionService:
+    def __init__(
+        self,
+        users: UserRepository,
+        sessions: SessionRepository,
+        hasher: PasswordHasher,
+        issuer: TokenIssuer,
+        clock: Clock,
+        policy: Policy,
+    ) -> None:
+        self._users = users
+        self._sessions = sessions
+        self._hasher = hasher
+        self._issuer = issuer
+        self._clock = clock
+        self._policy = policy
+
+    async def login(self, email: str, password: str) -> TokenPair:
+        """Starts a session for valid credentials.
+
+        An unknown email, a disabled user and a wrong password all cost one full bcrypt
+        verification and fail with the same INVALID_CREDENTIALS, so neither the answer nor its
+        timing tells an attacker which accounts exist.
+        """
+        user = await self._users.by_email(normalise_email(email))
+        matches = await self._hasher.verify(password, user.password_hash if user else None)
+        if user is None or not matches or user.disabled:
+            log.info("login failed")
+            raise AuthError(ErrorCode.INVALID_CREDENTIALS)
+        now = self._clock.now()
+        session_ends = now + timedelta(seconds=self._policy.session_max_age)
+        record = self._issuer.new_refresh_record(now)
+        session_id = await self._sessions.start(user.id, session_ends, record)
+        log.info("login succeeded user=%s session=%s", user.id, session_id)
+        return self._issuer.mint_pair(
+            user_id=user.id,
+            workspace_id=user.workspace_id,
+            session_id=session_id,
+            role=user.role,
+            workspace_ttl=user.access_token_ttl,
+            refresh=record,
+        )
+
+    async def refresh(self, refresh_token: str) -> TokenPair:
+        """Rotates a refresh token; see `refresh_rules.decide` for reuse and the grace window."""
+        try:
+            claims = self._issuer.read_refresh(refresh_token)
+        except AuthError as exc:
+            # An expired refresh token is simply no longer valid: "Token expired" would tell the
+            # client to refresh, which is what it just tried.
+            raise AuthError(ErrorCode.TOKEN_INVALID) from exc
+        now = self._clock.now()
+        outcome = await self._sessions.refresh(
+            claims.jti, now, self._policy.refresh_grace, self._issuer.new_refresh_record(now)
+        )
+        if outcome.decision is RefreshDecision.REUSE:
+            log.warning("refresh token reuse: session %s revoked", outcome.session_id)
+            raise AuthError(ErrorCode.TOKEN_INVALID)
+        if outcome.decision is RefreshDecision.REJECT or outcome.token is None:
+            raise AuthError(ErrorCode.TOKEN_INVALID)
+        if outcome.session_id != claims.session_id or outcome.user_id != claims.user_id:
+            raise AuthError(ErrorCode.TOKEN_INVALID)
+        return self._issuer.mint_pair(
+            user_id=outcome.user_id,
+            workspace_id=outcome.workspace_id,
+            session_id=outcome.session_id,
+            role=outcome.role,
+            workspace_ttl=outcome.access_token_ttl,
+            refresh=outcome.token,
+        )
+
+    async def logout(self, caller: Principal) -> None:
+        """Revokes the caller's session: its access and refresh tokens stop working at once."""
+        if caller.kind is not PrincipalKind.USER or caller.session_id is None:
+            raise invalid_argument("Logout needs an access token, not an API key")
+        await self._sessions.revoke(caller.session_id, self._clock.now(), "logout")
+        log.info("logout user=%s session=%s", caller.user_id, caller.session_id)

@@ -1,0 +1,97 @@
+"""Minting and reading access/refresh token pairs."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from authsvc.domain.permissions import Role, role_permissions
+from authsvc.domain.tokens import (
+    ACCESS_REQUIRED_CLAIMS,
+    ACCESS_TYP,
+    REFRESH_REQUIRED_CLAIMS,
+    REFRESH_TYP,
+    TOKEN_TYPE,
+    AccessClaims,
+    RefreshClaims,
+)
+from authsvc.service.policy import Policy
+from authsvc.service.ports import Clock, RefreshTokenRecord, TokenCodec
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    token_type: str = TOKEN_TYPE
+
+
+def _epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+class TokenIssuer:
+    def __init__(self, codec: TokenCodec, clock: Clock, policy: Policy) -> None:
+        self._codec = codec
+        self._clock = clock
+        self._policy = policy
+
+    def new_refresh_record(self, now: datetime) -> RefreshTokenRecord:
+        # Whole seconds, so that re-minting a stored record reproduces the very same token.
+        start = now.replace(microsecond=0)
+        return RefreshTokenRecord(
+            jti=str(uuid.uuid4()),
+            issued_at=start,
+            expires_at=start + timedelta(seconds=self._policy.refresh_token_ttl),
+        )
+
+    def mint_pair(
+        self,
+        *,
+        user_id: str,
+        workspace_id: str,
+        session_id: str,
+        role: Role,
+        workspace_ttl: int | None,
+        refresh: RefreshTokenRecord,
+    ) -> TokenPair:
+        ttl = workspace_ttl or self._policy.access_token_ttl
+        now = _epoch(self._clock.now())
+        access = AccessClaims(
+            user_id=user_id,
+            workspace_id=workspace_id,
+            session_id=session_id,
+            jti=str(uuid.uuid4()),
+            permissions=role_permissions(role, self._policy.known_permissions),
+            issued_at=now,
+            expires_at=now + ttl,
+        )
+        refresh_claims = RefreshClaims(
+            user_id=user_id,
+            session_id=session_id,
+            jti=refresh.jti,
+            issued_at=_epoch(refresh.issued_at),
+            expires_at=_epoch(refresh.expires_at),
+        )
+        return TokenPair(
+            access_token=self._codec.encode(access.to_payload(), ACCESS_TYP),
+            refresh_token=self._codec.encode(refresh_claims.to_payload(), REFRESH_TYP),
+            expires_in=ttl,
+        )
+
+    def read_access(self, token: str) -> AccessClaims:
+        payload = self._codec.decode(token, ACCESS_TYP, ACCESS_REQUIRED_CLAIMS, self._now())
+        return AccessClaims.from_payload(payload)
+
+    def read_refresh(self, token: str) -> RefreshClaims:
+        payload = self._codec.decode(token, REFRESH_TYP, REFRESH_REQUIRED_CLAIMS, self._now())
+        return RefreshClaims.from_payload(payload)
+
+    def _now(self) -> int:
+        return _epoch(self._clock.now())
+
+
+def utc_from_epoch(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)

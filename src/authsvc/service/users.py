@@ -1,0 +1,32 @@
+"""Creating users: the CLI and the first-start bootstrap admin."""
+
+from __future__ import annotations
+
+from authsvc.domain.errors import invalid_argument
+from authsvc.domain.permissions import Role
+from authsvc.domain.validation import check_name, check_new_password, normalise_email
+from authsvc.service.ports import PasswordHasher, UserRecord, UserRepository, WorkspaceRepository
+
+
+class UserService:
+    def __init__(
+        self, users: UserRepository, workspaces: WorkspaceRepository, hasher: PasswordHasher
+    ) -> None:
+        self._users = users
+        self._workspaces = workspaces
+        self._hasher = hasher
+
+    async def create(self, email: str, password: str, role: str, workspace_name: str) -> UserRecord:
+        """Creates a user in `workspace_name` (made if new); ALREADY_EXISTS for a taken email."""
+        normalised = normalise_email(email)
+        check_new_password(password)
+        try:
+            parsed_role = Role(role)
+        except ValueError:
+            raise invalid_argument("Role must be one of admin, member, viewer") from None
+        workspace = await self._workspaces.get_or_create(check_name(workspace_name))
+        password_hash = await self._hasher.hash(password)
+        return await self._users.create(workspace.id, normalised, password_hash, parsed_role)
+
+    async def any_exist(self) -> bool:
+        return await self._users.count() > 0

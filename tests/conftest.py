@@ -1,0 +1,115 @@
+"""Shared fixtures: one real PostgreSQL and real gRPC servers, all on one session event loop."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, replace
+
+import grpc
+import pytest
+
+from authsvc.adapters.database import Database
+from authsvc.adapters.migrations import migrate
+from authsvc.adapters.pg_api_keys import BatchedUsageRecorder
+from authsvc.bootstrap import build_services
+from authsvc.config import Settings
+from authsvc.grpc_api.server import start_server
+from authsvc.service.container import Services
+from authsvc.service.ports import Clock
+from authsvc.v1 import auth_pb2_grpc
+from tests.support.clock import FakeClock
+from tests.support.postgres import test_database_url
+
+TEST_SECRET = secrets.token_bytes(32)
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    with test_database_url() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    # bcrypt cost 10 is the lowest the service allows; it keeps the suite quick.
+    return Settings(database_url=database_url, jwt_secret=TEST_SECRET, bcrypt_cost=10)
+
+
+@pytest.fixture(scope="session")
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    assert settings.database_url is not None
+    db = await Database.connect(settings.database_url, min_size=1, max_size=10)
+    async with db.connection() as conn:
+        await migrate(conn)
+    yield db
+    await db.close()
+
+
+@dataclass
+class Running:
+    """One AuthService on a real port, its stub over a real channel, and what it was built with."""
+
+    stub: auth_pb2_grpc.AuthServiceStub
+    services: Services
+    settings: Settings
+    clock: Clock
+    usage: BatchedUsageRecorder
+    port: int
+
+
+ServerFactory = Callable[..., Awaitable[Running]]
+
+
+@pytest.fixture
+async def start_authsvc(settings: Settings, database: Database) -> AsyncIterator[ServerFactory]:
+    """Starts AuthService instances with a chosen clock and settings; stops them afterwards."""
+    started: list[tuple[grpc.aio.Server, grpc.aio.Channel]] = []
+
+    async def start(clock: Clock | None = None, **overrides: object) -> Running:
+        chosen = replace(settings, **overrides)  # type: ignore[arg-type]
+        the_clock = clock or FakeClock()
+        usage = BatchedUsageRecorder(database)
+        services = build_services(chosen, database, TEST_SECRET, the_clock, usage)
+        server, port = await start_server(services, "127.0.0.1:0")
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+        started.append((server, channel))
+        stub = auth_pb2_grpc.AuthServiceStub(channel)
+        return Running(stub, services, chosen, the_clock, usage, port)
+
+    yield start
+    for server, channel in started:
+        await channel.close()
+        await server.stop(None)
+
+
+@pytest.fixture
+async def authsvc(start_authsvc: ServerFactory) -> Running:
+    return await start_authsvc()
+
+
+@dataclass
+class Account:
+    email: str
+    password: str
+    workspace: str
+    user_id: str
+    workspace_id: str
+
+
+AccountFactory = Callable[..., Awaitable[Account]]
+
+
+@pytest.fixture
+def make_account(authsvc: Running) -> AccountFactory:
+    """Creates a user with a unique email (and, unless given, a unique workspace)."""
+
+    async def make(role: str = "admin", workspace: str | None = None) -> Account:
+        email = f"user-{uuid.uuid4().hex[:12]}@example.com"
+        password = secrets.token_urlsafe(12)
+        workspace_name = workspace or f"ws-{uuid.uuid4().hex[:12]}"
+        user = await authsvc.services.users.create(email, password, role, workspace_name)
+        return Account(email, password, workspace_name, user.id, user.workspace_id)
+
+    return make

@@ -1,0 +1,77 @@
+"""With PostgreSQL unreachable, database-backed calls answer UNAVAILABLE, never a 401 or a leak."""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import grpc
+import jwt
+import pytest
+
+from authsvc.adapters.database import Database
+from authsvc.adapters.pg_api_keys import BatchedUsageRecorder
+from authsvc.bootstrap import build_services
+from authsvc.config import Settings
+from authsvc.domain import api_key_format
+from authsvc.grpc_api.server import start_server
+from authsvc.v1 import auth_pb2, auth_pb2_grpc
+from tests.conftest import TEST_SECRET
+from tests.support.clock import FakeClock
+from tests.support.grpc_client import rpc_error
+
+
+def _access_token() -> str:
+    now = int(time.time())
+    claims = {
+        "iss": "authsvc",
+        "aud": "authsvc",
+        "sub": str(uuid.uuid4()),
+        "wid": str(uuid.uuid4()),
+        "sid": str(uuid.uuid4()),
+        "jti": str(uuid.uuid4()),
+        "scope": "",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 60,
+    }
+    return jwt.encode(claims, TEST_SECRET, algorithm="HS256", headers={"typ": "at+jwt"})
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+async def stub_without_database(settings: Settings) -> AsyncIterator[auth_pb2_grpc.AuthServiceStub]:
+    dsn = f"postgresql://postgres@127.0.0.1:{_closed_port()}/nowhere"
+    pool = await asyncpg.create_pool(dsn, min_size=0, max_size=2, timeout=2)
+    database = Database(pool, acquire_timeout=2)
+    services = build_services(settings, database, TEST_SECRET, FakeClock(), BatchedUsageRecorder(database))
+    server, port = await start_server(services, "127.0.0.1:0")
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        yield auth_pb2_grpc.AuthServiceStub(channel)
+    await server.stop(None)
+    await database.close()
+
+
+async def test_database_down_is_unavailable(stub_without_database: auth_pb2_grpc.AuthServiceStub) -> None:
+    calls = [
+        stub_without_database.Login(
+            auth_pb2.LoginRequest(email="a@example.com", password="password1"), timeout=10
+        ),
+        stub_without_database.ValidateToken(
+            auth_pb2.ValidateTokenRequest(token=api_key_format.generate("live")), timeout=10
+        ),
+        stub_without_database.ValidateToken(auth_pb2.ValidateTokenRequest(token=_access_token()), timeout=10),
+    ]
+    for call in calls:
+        error = await rpc_error(call)
+        assert error.code() == grpc.StatusCode.UNAVAILABLE
+        assert error.details() == "Service unavailable"
+        assert "127.0.0.1" not in error.details() and "Traceback" not in error.details()

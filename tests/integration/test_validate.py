@@ -1,0 +1,145 @@
+"""ValidateToken: access tokens, forged and expired tokens, permissions."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import warnings
+
+import grpc
+import jwt
+
+from authsvc.v1 import auth_pb2
+from tests.conftest import TEST_SECRET, AccountFactory, Running, ServerFactory
+from tests.support.clock import FakeClock
+from tests.support.grpc_client import bearer, rpc_error
+
+
+async def _pair(
+    running: Running, make_account: AccountFactory, role: str = "member"
+) -> auth_pb2.LoginResponse:
+    account = await make_account(role)
+    return await running.stub.Login(auth_pb2.LoginRequest(email=account.email, password=account.password))
+
+
+def _b64(data: dict[str, object]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+async def _refused(running: Running, token: str) -> grpc.aio.AioRpcError:
+    error = await rpc_error(running.stub.ValidateToken(auth_pb2.ValidateTokenRequest(token=token)))
+    assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+    return error
+
+
+async def test_valid_access_token_yields_the_user_principal(
+    authsvc: Running, make_account: AccountFactory
+) -> None:
+    account = await make_account("viewer")
+    pair = await authsvc.stub.Login(auth_pb2.LoginRequest(email=account.email, password=account.password))
+    reply = await authsvc.stub.ValidateToken(
+        auth_pb2.ValidateTokenRequest(token=pair.access_token, required_permissions=["geofences:read"])
+    )
+    principal = reply.principal
+    assert principal.kind == auth_pb2.PRINCIPAL_KIND_USER
+    assert principal.subject_id == principal.user_id == account.user_id
+    assert principal.workspace_id == account.workspace_id
+    assert set(principal.permissions) == {"geofences:read", "webhooks:read", "api_keys:read"}
+    assert principal.session_id and not principal.api_key_id
+    assert abs(principal.expires_at.seconds - (time.time() + 24 * 3600)) < 120
+
+
+async def test_missing_permission_is_permission_denied(
+    authsvc: Running, make_account: AccountFactory
+) -> None:
+    pair = await _pair(authsvc, make_account, "viewer")
+    error = await rpc_error(
+        authsvc.stub.ValidateToken(
+            auth_pb2.ValidateTokenRequest(token=pair.access_token, required_permissions=["geofences:write"])
+        )
+    )
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert error.details() == "Insufficient permissions"
+
+
+async def test_expired_token_says_token_expired(
+    start_authsvc: ServerFactory, make_account: AccountFactory
+) -> None:
+    clock = FakeClock()
+    running = await start_authsvc(clock)
+    pair = await _pair(running, make_account)
+    clock.advance(24 * 3600 + 25)  # inside the 30 s leeway: still accepted
+    await running.stub.ValidateToken(auth_pb2.ValidateTokenRequest(token=pair.access_token))
+    clock.advance(10)
+    error = await _refused(running, pair.access_token)
+    assert error.details() == "Token expired"
+
+
+async def test_tampered_payload_is_rejected(authsvc: Running, make_account: AccountFactory) -> None:
+    pair = await _pair(authsvc, make_account)
+    header, payload, signature = pair.access_token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    claims["scope"] = "workspace:admin geofences:write"
+    error = await _refused(authsvc, f"{header}.{_b64(claims)}.{signature}")
+    assert error.details() == "Invalid or expired token"
+
+
+async def test_alg_none_and_stripped_signatures_are_rejected(
+    authsvc: Running, make_account: AccountFactory
+) -> None:
+    pair = await _pair(authsvc, make_account)
+    _, payload, _ = pair.access_token.split(".")
+    for alg in ("none", "None", "NONE"):
+        await _refused(authsvc, f"{_b64({'alg': alg, 'typ': 'at+jwt'})}.{payload}.")
+    header = pair.access_token.split(".")[0]
+    await _refused(authsvc, f"{header}.{payload}.")
+
+
+async def test_token_signed_with_another_secret_or_algorithm_is_rejected(
+    authsvc: Running, make_account: AccountFactory
+) -> None:
+    pair = await _pair(authsvc, make_account)
+    claims = jwt.decode(pair.access_token, TEST_SECRET, algorithms=["HS256"], audience="authsvc")
+    await _refused(authsvc, jwt.encode(claims, b"k" * 32, algorithm="HS256", headers={"typ": "at+jwt"}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PyJWT warns that our 256-bit key is short for HS512
+        hs512 = jwt.encode(claims, TEST_SECRET, algorithm="HS512", headers={"typ": "at+jwt"})
+    await _refused(authsvc, hs512)
+
+
+async def test_refresh_token_is_not_an_access_token(authsvc: Running, make_account: AccountFactory) -> None:
+    pair = await _pair(authsvc, make_account)
+    await _refused(authsvc, pair.refresh_token)
+    error = await rpc_error(
+        authsvc.stub.ListApiKeys(auth_pb2.ListApiKeysRequest(), metadata=bearer(pair.refresh_token))
+    )
+    assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_claims_are_required_and_checked(authsvc: Running, make_account: AccountFactory) -> None:
+    pair = await _pair(authsvc, make_account)
+    claims = jwt.decode(pair.access_token, TEST_SECRET, algorithms=["HS256"], audience="authsvc")
+    for name in ("exp", "iat", "sub", "jti", "aud", "iss", "sid"):
+        stripped = {k: v for k, v in claims.items() if k != name}
+        await _refused(
+            authsvc, jwt.encode(stripped, TEST_SECRET, algorithm="HS256", headers={"typ": "at+jwt"})
+        )
+    for name, value in (("aud", "someone-else"), ("iss", "auth"), ("iss", "authsvc2")):
+        forged = {**claims, name: value}
+        await _refused(authsvc, jwt.encode(forged, TEST_SECRET, algorithm="HS256", headers={"typ": "at+jwt"}))
+    await _refused(authsvc, jwt.encode(claims, TEST_SECRET, algorithm="HS256", headers={"typ": "JWT"}))
+
+
+async def test_garbage_tokens_are_rejected(authsvc: Running) -> None:
+    for token in ("", "garbage", "a.b", "a.b.c.d", "!!!.###.$$$", "eyJ" * 5000, "sf_live_short"):
+        await _refused(authsvc, token)
+
+
+async def test_calls_without_credentials_are_unauthenticated(authsvc: Running) -> None:
+    error = await rpc_error(authsvc.stub.ListApiKeys(auth_pb2.ListApiKeysRequest()))
+    assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+    error = await rpc_error(
+        authsvc.stub.ListApiKeys(auth_pb2.ListApiKeysRequest(), metadata=(("authorization", "Basic abc"),))
+    )
+    assert error.code() == grpc.StatusCode.UNAUTHENTICATED

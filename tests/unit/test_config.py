@@ -1,0 +1,48 @@
+"""Settings from the environment: defaults, and refusals at start."""
+
+from __future__ import annotations
+
+import pytest
+
+from authsvc.config import ConfigError, Settings
+
+SECRET = "ab" * 32
+
+
+def test_defaults_describe_the_embedded_service() -> None:
+    settings = Settings.from_env({"HOME": "/home/someone"})
+    assert settings.embedded and settings.jwt_secret is None
+    assert settings.grpc_address == "127.0.0.1:50051"
+    assert settings.bcrypt_cost == 12 and settings.access_token_ttl_seconds == 86400
+    assert str(settings.data_dir).endswith("authsvc")
+
+
+def test_a_configured_database_requires_a_shared_secret() -> None:
+    with pytest.raises(ConfigError, match="AUTHSVC_JWT_SECRET"):
+        Settings.from_env({"AUTHSVC_DATABASE_URL": "postgresql://db/auth"})
+    settings = Settings.from_env(
+        {"AUTHSVC_DATABASE_URL": "postgresql://db/auth", "AUTHSVC_JWT_SECRET": SECRET}
+    )
+    assert settings.jwt_secret == bytes.fromhex(SECRET) and not settings.embedded
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"AUTHSVC_JWT_SECRET": "ab" * 16},
+        {"AUTHSVC_JWT_SECRET": "not hex"},
+        {"AUTHSVC_BCRYPT_COST": "9"},
+        {"AUTHSVC_BCRYPT_COST": "twelve"},
+        {"AUTHSVC_PERMISSIONS": "geofences:read,Bad Permission"},
+    ],
+)
+def test_unsafe_or_malformed_values_refuse_to_start(env: dict[str, str]) -> None:
+    with pytest.raises(ConfigError):
+        Settings.from_env(env)
+
+
+def test_configured_permissions_keep_the_ones_the_service_relies_on() -> None:
+    settings = Settings.from_env({"AUTHSVC_PERMISSIONS": "reports:read, reports:write"})
+    assert {"reports:read", "reports:write", "api_keys:read", "api_keys:write", "workspace:admin"} <= set(
+        settings.permissions
+    )
