@@ -105,7 +105,9 @@ class Settings:
             db_pool_min=number("DB_POOL_MIN", 2),
             db_pool_max=number("DB_POOL_MAX", 10),
             last_used_flush_seconds=float(number("LAST_USED_FLUSH_SECONDS", 10)),
-            permissions=tuple(dict.fromkeys(permissions + CORE_PERMISSIONS)) if permissions else DEFAULT_PERMISSIONS,
+            permissions=tuple(dict.fromkeys(permissions + CORE_PERMISSIONS))
+            if permissions
+            else DEFAULT_PERMISSIONS,
             bootstrap_admin_email=get("BOOTSTRAP_ADMIN_EMAIL"),
             bootstrap_admin_password=get("BOOTSTRAP_ADMIN_PASSWORD"),
             bootstrap_workspace=get("BOOTSTRAP_WORKSPACE") or "default",
