@@ -12,6 +12,7 @@ import sys
 from authsvc.bootstrap import ensure_first_admin, open_runtime
 from authsvc.config import ConfigError, Settings
 from authsvc.domain.errors import AuthError
+from authsvc.grpc_api.health import DatabaseHealth
 from authsvc.grpc_api.server import start_server
 
 log = logging.getLogger("authsvc")
@@ -26,7 +27,10 @@ async def serve(settings: Settings) -> None:
                 f"Created the first admin (shown once, store it now): email={email} password={password}",
                 flush=True,
             )
-        server, port = await start_server(runtime.services, settings.grpc_address)
+        health = DatabaseHealth(runtime.database)
+        await health.check_once()
+        health_task = asyncio.create_task(health.run())
+        server, port = await start_server(runtime.services, settings.grpc_address, health)
         host = settings.grpc_address.rsplit(":", 1)[0]
         print(f"authsvc listening on {host}:{port}", flush=True)
         stop = asyncio.Event()
@@ -37,6 +41,8 @@ async def serve(settings: Settings) -> None:
             await stop.wait()
         finally:
             log.info("shutting down: draining in-flight calls")
+            health_task.cancel()
+            await health.shutting_down()
             await server.stop(settings.shutdown_grace_seconds)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from authsvc.v1 import auth_pb2, auth_pb2_grpc
 from tests.support.processes import clean_env, start_serve
@@ -28,6 +29,10 @@ async def _login(port: int, email: str, password: str) -> auth_pb2.LoginResponse
         stub = auth_pb2_grpc.AuthServiceStub(channel)
         reply = await stub.Login(auth_pb2.LoginRequest(email=email, password=password), timeout=10)
         await stub.ValidateToken(auth_pb2.ValidateTokenRequest(token=reply.access_token), timeout=10)
+        health = await health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service="authsvc.v1.AuthService"), timeout=10
+        )
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
         return reply
 
 

@@ -11,12 +11,14 @@ import asyncpg
 import grpc
 import jwt
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from authsvc.adapters.database import Database
 from authsvc.adapters.pg_api_keys import BatchedUsageRecorder
 from authsvc.bootstrap import build_services
 from authsvc.config import Settings
 from authsvc.domain import api_key_format
+from authsvc.grpc_api.health import DatabaseHealth
 from authsvc.grpc_api.server import start_server
 from authsvc.v1 import auth_pb2, auth_pb2_grpc
 from tests.conftest import TEST_SECRET
@@ -48,19 +50,22 @@ def _closed_port() -> int:
 
 
 @pytest.fixture
-async def stub_without_database(settings: Settings) -> AsyncIterator[auth_pb2_grpc.AuthServiceStub]:
+async def channel_without_database(settings: Settings) -> AsyncIterator[grpc.aio.Channel]:
     dsn = f"postgresql://postgres@127.0.0.1:{_closed_port()}/nowhere"
     pool = await asyncpg.create_pool(dsn, min_size=0, max_size=2, timeout=2)
     database = Database(pool, acquire_timeout=2)
     services = build_services(settings, database, TEST_SECRET, FakeClock(), BatchedUsageRecorder(database))
-    server, port = await start_server(services, "127.0.0.1:0")
+    health = DatabaseHealth(database)
+    assert await health.check_once() is False
+    server, port = await start_server(services, "127.0.0.1:0", health)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        yield auth_pb2_grpc.AuthServiceStub(channel)
+        yield channel
     await server.stop(None)
     await database.close()
 
 
-async def test_database_down_is_unavailable(stub_without_database: auth_pb2_grpc.AuthServiceStub) -> None:
+async def test_database_down_is_unavailable(channel_without_database: grpc.aio.Channel) -> None:
+    stub_without_database = auth_pb2_grpc.AuthServiceStub(channel_without_database)
     calls = [
         stub_without_database.Login(
             auth_pb2.LoginRequest(email="a@example.com", password="password1"), timeout=10
@@ -75,3 +80,12 @@ async def test_database_down_is_unavailable(stub_without_database: auth_pb2_grpc
         assert error.code() == grpc.StatusCode.UNAVAILABLE
         assert error.details() == "Service unavailable"
         assert "127.0.0.1" not in error.details() and "Traceback" not in error.details()
+
+
+async def test_health_reports_not_serving_without_a_database(
+    channel_without_database: grpc.aio.Channel,
+) -> None:
+    health = health_pb2_grpc.HealthStub(channel_without_database)
+    for service in ("", "authsvc.v1.AuthService"):
+        reply = await health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+        assert reply.status == health_pb2.HealthCheckResponse.NOT_SERVING

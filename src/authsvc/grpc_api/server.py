@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
 
+from authsvc.grpc_api.health import DatabaseHealth
 from authsvc.grpc_api.servicer import AuthServicer
 from authsvc.service.container import Services
-from authsvc.v1 import auth_pb2_grpc
+from authsvc.v1 import auth_pb2, auth_pb2_grpc
 
 
-async def start_server(services: Services, address: str) -> tuple[grpc.aio.Server, int]:
-    """Starts AuthService on `address` (port 0 picks a free one); returns the server and its port."""
+async def start_server(
+    services: Services, address: str, health: DatabaseHealth | None = None
+) -> tuple[grpc.aio.Server, int]:
+    """Starts AuthService, grpc.health.v1 (when given) and server reflection on `address`.
+
+    Port 0 picks a free port; returns the server and the port it bound.
+    """
     server = grpc.aio.server()
     auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(services), server)
+    names = [auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name, reflection.SERVICE_NAME]
+    if health is not None:
+        health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
+        names.append(health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
+    reflection.enable_server_reflection(names, server)
     port = server.add_insecure_port(address)
     await server.start()
     return server, port

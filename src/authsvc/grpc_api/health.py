@@ -1,0 +1,47 @@
+"""The standard grpc.health.v1 service: SERVING only while PostgreSQL answers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from grpc_health.v1 import health, health_pb2
+
+from authsvc.adapters.database import Database
+from authsvc.domain.errors import AuthError
+
+log = logging.getLogger(__name__)
+SERVICE_NAME = "authsvc.v1.AuthService"
+
+
+class DatabaseHealth:
+    """Keeps the health status of AuthService (and the server as a whole, "") in step with the database."""
+
+    def __init__(self, database: Database, interval: float = 1.0) -> None:
+        self.servicer = health.aio.HealthServicer()
+        self._database = database
+        self._interval = interval
+
+    async def check_once(self) -> bool:
+        try:
+            async with asyncio.timeout(max(self._interval, 1.0)):
+                await self._database.fetchval("SELECT 1")
+        except (AuthError, TimeoutError):
+            healthy = False
+        else:
+            healthy = True
+        status = (
+            health_pb2.HealthCheckResponse.SERVING if healthy else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ("", SERVICE_NAME):
+            await self.servicer.set(name, status)
+        return healthy
+
+    async def run(self) -> None:
+        """Re-checks every `interval` seconds until cancelled."""
+        while True:
+            await self.check_once()
+            await asyncio.sleep(self._interval)
+
+    async def shutting_down(self) -> None:
+        await self.servicer.enter_graceful_shutdown()
