@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -11,10 +12,13 @@ import grpc
 import pytest
 
 from authsvc.adapters.database import Database
+from authsvc.adapters.invalidation import InvalidationListener
 from authsvc.adapters.migrations import migrate
 from authsvc.adapters.pg_api_keys import BatchedUsageRecorder
+from authsvc.adapters.validation_cache import ValidationCache
 from authsvc.bootstrap import build_services
 from authsvc.config import Settings
+from authsvc.domain.rate_limits import RateLimit
 from authsvc.grpc_api.server import start_server
 from authsvc.service.container import Services
 from authsvc.service.ports import Clock
@@ -33,8 +37,16 @@ def database_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
-    # bcrypt cost 10 is the lowest the service allows; it keeps the suite quick.
-    return Settings(database_url=database_url, jwt_secret=TEST_SECRET, bcrypt_cost=10)
+    # bcrypt cost 10 is the lowest the service allows; it keeps the suite quick. Every test logs in
+    # from 127.0.0.1, so the shared limits are wide here; the rate-limit tests set their own and
+    # use client IPs of their own.
+    return Settings(
+        database_url=database_url,
+        jwt_secret=TEST_SECRET,
+        bcrypt_cost=10,
+        login_rate_limit=RateLimit(1_000_000, 60),
+        refresh_rate_limit=RateLimit(1_000_000, 60),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -63,16 +75,23 @@ ServerFactory = Callable[..., Awaitable[Running]]
 
 
 @pytest.fixture
-async def start_authsvc(settings: Settings, database: Database) -> AsyncIterator[ServerFactory]:
+async def start_authsvc(
+    settings: Settings, database: Database, database_url: str
+) -> AsyncIterator[ServerFactory]:
     """Starts AuthService instances with a chosen clock and settings; stops them afterwards."""
     started: list[tuple[grpc.aio.Server, grpc.aio.Channel]] = []
+    listeners: list[asyncio.Task[None]] = []
 
     async def start(clock: Clock | None = None, **overrides: object) -> Running:
         chosen = replace(settings, **overrides)  # type: ignore[arg-type]
         the_clock = clock or FakeClock()
         usage = BatchedUsageRecorder(database)
-        services = build_services(chosen, database, TEST_SECRET, the_clock, usage)
-        server, port = await start_server(services, "127.0.0.1:0")
+        cache = ValidationCache()
+        listener = InvalidationListener(database_url, cache.invalidate, cache.set_listening)
+        listeners.append(asyncio.create_task(listener.run()))
+        await asyncio.wait_for(listener.listening.wait(), 10)
+        services = build_services(chosen, database, TEST_SECRET, the_clock, usage, cache)
+        server, port = await start_server(services, "127.0.0.1:0", None, chosen.trusted_proxies)
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
         started.append((server, channel))
         stub = auth_pb2_grpc.AuthServiceStub(channel)
@@ -82,6 +101,9 @@ async def start_authsvc(settings: Settings, database: Database) -> AsyncIterator
     for server, channel in started:
         await channel.close()
         await server.stop(None)
+    for task in listeners:
+        task.cancel()
+    await asyncio.gather(*listeners, return_exceptions=True)
 
 
 @pytest.fixture

@@ -12,21 +12,26 @@ from datetime import timedelta
 from typing import Any
 
 from authsvc.adapters import embedded_postgres
+from authsvc.adapters.cached_repositories import CachedApiKeyRepository, CachedSessionRepository
 from authsvc.adapters.clock import SystemClock
 from authsvc.adapters.database import Database
+from authsvc.adapters.invalidation import InvalidationListener
 from authsvc.adapters.jwt_codec import JwtCodec
 from authsvc.adapters.migrations import migrate
 from authsvc.adapters.passwords import BcryptHasher
 from authsvc.adapters.pg_api_keys import BatchedUsageRecorder, PgApiKeyRepository
+from authsvc.adapters.pg_rate_limiter import PgRateLimiter
 from authsvc.adapters.pg_sessions import PgSessionRepository
 from authsvc.adapters.pg_users import PgUserRepository, PgWorkspaceRepository
+from authsvc.adapters.validation_cache import ValidationCache
 from authsvc.config import Settings
 from authsvc.domain.errors import AuthError, ErrorCode
 from authsvc.service.api_keys import ApiKeyService
 from authsvc.service.authenticate import Authenticator
 from authsvc.service.container import Services
+from authsvc.service.limits import Limits
 from authsvc.service.policy import Policy
-from authsvc.service.ports import Clock
+from authsvc.service.ports import ApiKeyRepository, Clock, SessionRepository
 from authsvc.service.sessions import SessionService
 from authsvc.service.tokens import TokenIssuer
 from authsvc.service.users import UserService
@@ -51,20 +56,35 @@ def policy_from(settings: Settings) -> Policy:
         refresh_grace=timedelta(seconds=settings.refresh_grace_seconds),
         leeway=settings.jwt_leeway_seconds,
         known_permissions=settings.permissions,
+        login_per_ip=settings.login_rate_limit,
+        refresh_per_user=settings.refresh_rate_limit,
+        login_failures_per_account=settings.login_account_failure_limit,
     )
 
 
 def build_services(
-    settings: Settings, database: Database, secret: bytes, clock: Clock, usage: BatchedUsageRecorder
+    settings: Settings,
+    database: Database,
+    secret: bytes,
+    clock: Clock,
+    usage: BatchedUsageRecorder,
+    cache: ValidationCache | None = None,
 ) -> Services:
+    """The use cases over PostgreSQL; with a cache, ValidateToken's lookups are answered from it."""
     policy = policy_from(settings)
     codec = JwtCodec(secret, settings.jwt_issuer, settings.jwt_audience, settings.jwt_leeway_seconds)
     issuer = TokenIssuer(codec, clock, policy)
     hasher = BcryptHasher(settings.bcrypt_cost)
     users, workspaces = PgUserRepository(database), PgWorkspaceRepository(database)
-    sessions, api_keys = PgSessionRepository(database), PgApiKeyRepository(database)
+    sessions: SessionRepository = PgSessionRepository(database)
+    api_keys: ApiKeyRepository = PgApiKeyRepository(database)
+    if cache is not None:
+        sessions = CachedSessionRepository(PgSessionRepository(database), cache)
+        api_keys = CachedApiKeyRepository(PgApiKeyRepository(database), cache)
     return Services(
-        sessions=SessionService(users, sessions, hasher, issuer, clock, policy),
+        sessions=SessionService(
+            users, sessions, hasher, issuer, clock, policy, Limits(PgRateLimiter(database))
+        ),
         authenticator=Authenticator(issuer, sessions, api_keys, usage, clock),
         api_keys=ApiKeyService(api_keys, usage, clock, policy),
         workspace_settings=WorkspaceSettingsService(workspaces, policy),
@@ -73,8 +93,8 @@ def build_services(
 
 
 @contextlib.asynccontextmanager
-async def database_for(settings: Settings) -> AsyncIterator[tuple[Database, bytes]]:
-    """The migrated database and the signing secret: configured, or embedded with its own secret."""
+async def database_for(settings: Settings) -> AsyncIterator[tuple[Database, bytes, str]]:
+    """The migrated database, the signing secret and the DSN: configured, or embedded."""
     server: Any = None
     if settings.database_url is not None:
         dsn = settings.database_url
@@ -88,7 +108,7 @@ async def database_for(settings: Settings) -> AsyncIterator[tuple[Database, byte
     try:
         async with database.connection() as conn:
             await migrate(conn)
-        yield database, secret
+        yield database, secret, dsn
     finally:
         await database.close()
         if server is not None:
@@ -97,16 +117,21 @@ async def database_for(settings: Settings) -> AsyncIterator[tuple[Database, byte
 
 @contextlib.asynccontextmanager
 async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncIterator[Runtime]:
-    async with database_for(settings) as (database, secret):
+    async with database_for(settings) as (database, secret, dsn):
         usage = BatchedUsageRecorder(database)
-        services = build_services(settings, database, secret, clock or SystemClock(), usage)
-        flusher = asyncio.create_task(usage.run(settings.last_used_flush_seconds))
+        cache = ValidationCache(settings.validation_cache_entries, settings.validation_cache_seconds)
+        listener = InvalidationListener(dsn, cache.invalidate, cache.set_listening)
+        services = build_services(settings, database, secret, clock or SystemClock(), usage, cache)
+        tasks = [
+            asyncio.create_task(usage.run(settings.last_used_flush_seconds)),
+            asyncio.create_task(listener.run()),
+        ]
         try:
             yield Runtime(settings, database, services)
         finally:
-            flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await flusher
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             with contextlib.suppress(AuthError):
                 await usage.flush()
 

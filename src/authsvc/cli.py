@@ -30,7 +30,9 @@ async def serve(settings: Settings) -> None:
         health = DatabaseHealth(runtime.database)
         await health.check_once()
         health_task = asyncio.create_task(health.run())
-        server, port = await start_server(runtime.services, settings.grpc_address, health)
+        server, port = await start_server(
+            runtime.services, settings.grpc_address, health, settings.trusted_proxies
+        )
         host = settings.grpc_address.rsplit(":", 1)[0]
         print(f"authsvc listening on {host}:{port}", flush=True)
         stop = asyncio.Event()

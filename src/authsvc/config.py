@@ -7,7 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from authsvc.domain.networks import Network, parse_networks
 from authsvc.domain.permissions import CORE_PERMISSIONS, DEFAULT_PERMISSIONS, is_well_formed
+from authsvc.domain.rate_limits import RateLimit
+
+LOOPBACK = "127.0.0.1/32,::1/128"
 
 
 class ConfigError(Exception):
@@ -42,6 +46,12 @@ class Settings:
     bootstrap_admin_password: str | None = None
     bootstrap_workspace: str = "default"
     log_level: str = "INFO"
+    validation_cache_seconds: float = 30.0
+    validation_cache_entries: int = 100_000
+    login_rate_limit: RateLimit = RateLimit(5, 60)
+    refresh_rate_limit: RateLimit = RateLimit(10, 60)
+    login_account_failure_limit: RateLimit = RateLimit(100, 3600)
+    trusted_proxies: tuple[Network, ...] = field(default_factory=lambda: parse_networks(LOOPBACK))
 
     @property
     def embedded(self) -> bool:
@@ -87,6 +97,17 @@ class Settings:
         bcrypt_cost = number("BCRYPT_COST", 12)
         if not 10 <= bcrypt_cost <= 31:
             raise ConfigError("AUTHSVC_BCRYPT_COST must be between 10 and 31")
+
+        def rate(name: str, default: str) -> RateLimit:
+            try:
+                return RateLimit.parse(get(name) or default)
+            except ValueError:
+                raise ConfigError(f"AUTHSVC_{name} must look like COUNT/SECONDS, e.g. {default}") from None
+
+        try:
+            trusted = parse_networks(env.get("AUTHSVC_TRUSTED_PROXIES", LOOPBACK))
+        except ValueError:
+            raise ConfigError("AUTHSVC_TRUSTED_PROXIES must be comma-separated CIDRs") from None
         data_dir = get("DATA_DIR")
         return cls(
             database_url=database_url,
@@ -112,4 +133,10 @@ class Settings:
             bootstrap_admin_password=get("BOOTSTRAP_ADMIN_PASSWORD"),
             bootstrap_workspace=get("BOOTSTRAP_WORKSPACE") or "default",
             log_level=(get("LOG_LEVEL") or "INFO").upper(),
+            validation_cache_seconds=float(number("VALIDATION_CACHE_SECONDS", 30)),
+            validation_cache_entries=number("VALIDATION_CACHE_ENTRIES", 100_000),
+            login_rate_limit=rate("LOGIN_RATE_LIMIT", "5/60"),
+            refresh_rate_limit=rate("REFRESH_RATE_LIMIT", "10/60"),
+            login_account_failure_limit=rate("LOGIN_ACCOUNT_FAILURE_LIMIT", "100/3600"),
+            trusted_proxies=trusted,
         )

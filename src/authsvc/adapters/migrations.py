@@ -18,6 +18,10 @@ def _migration_files() -> list[tuple[str, str]]:
     return [(name.removesuffix(".sql"), folder.joinpath(name).read_text("utf-8")) for name in files]
 
 
+def available_versions() -> list[str]:
+    return [version for version, _ in _migration_files()]
+
+
 async def migrate(conn: asyncpg.Connection) -> list[str]:
     """Applies pending migrations, one transaction each; returns the versions applied."""
     applied_now: list[str] = []

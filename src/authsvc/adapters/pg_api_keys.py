@@ -11,6 +11,7 @@ import asyncpg
 
 from authsvc.adapters.database import Database
 from authsvc.adapters.ids import parse_uuid
+from authsvc.adapters.invalidation import notify
 from authsvc.domain.errors import AuthError
 from authsvc.service.ports import ApiKeyRecord
 
@@ -74,14 +75,18 @@ class PgApiKeyRepository:
         kid = parse_uuid(key_id)
         if kid is None:
             return None
-        row = await self._db.fetchrow(
-            f"UPDATE api_keys k SET revoked_at = $3 WHERE k.id = $1 AND k.workspace_id = $2 "
-            f"AND k.revoked_at IS NULL RETURNING {_COLUMNS}",
-            kid,
-            workspace_id,
-            now,
-        )
-        return _record(row) if row else None
+        async with self._db.transaction() as conn:
+            row = await conn.fetchrow(
+                f"UPDATE api_keys k SET revoked_at = $3 WHERE k.id = $1 AND k.workspace_id = $2 "
+                f"AND k.revoked_at IS NULL RETURNING {_COLUMNS}",
+                kid,
+                workspace_id,
+                now,
+            )
+            if row is None:
+                return None
+            await notify(conn, f"api_key:{kid}")
+        return _record(row)
 
 
 class BatchedUsageRecorder:

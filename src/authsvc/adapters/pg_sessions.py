@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from authsvc.adapters.database import Database
 from authsvc.adapters.ids import parse_uuid
+from authsvc.adapters.invalidation import notify
 from authsvc.domain.permissions import Role
 from authsvc.domain.refresh_rules import RefreshDecision, RefreshState, decide
 from authsvc.service.ports import RefreshOutcome, RefreshTokenRecord
@@ -109,6 +110,7 @@ class PgSessionRepository:
                     session["id"],
                     now,
                 )
+                await notify(conn, f"session:{session['id']}")
         return RefreshOutcome(
             decision=decision,
             user_id=str(session["user_id"]),
@@ -119,26 +121,27 @@ class PgSessionRepository:
             token=live,
         )
 
-    async def is_active(self, session_id: str, now: datetime) -> bool:
+    async def active_until(self, session_id: str) -> datetime | None:
         sid = parse_uuid(session_id)
         if sid is None:
-            return False
-        active = await self._db.fetchval(
-            "SELECT true FROM sessions s JOIN users u ON u.id = s.user_id "
-            "WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 "
-            "AND u.disabled_at IS NULL",
+            return None
+        ends: datetime | None = await self._db.fetchval(
+            "SELECT s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id "
+            "WHERE s.id = $1 AND s.revoked_at IS NULL AND u.disabled_at IS NULL",
             sid,
-            now,
         )
-        return bool(active)
+        return ends
 
     async def revoke(self, session_id: str, now: datetime, reason: str) -> None:
         sid = parse_uuid(session_id)
         if sid is None:
             return
-        await self._db.execute(
-            "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL",
-            sid,
-            now,
-            reason,
-        )
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 "
+                "WHERE id = $1 AND revoked_at IS NULL",
+                sid,
+                now,
+                reason,
+            )
+            await notify(conn, f"session:{sid}")

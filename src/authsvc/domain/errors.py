@@ -39,9 +39,10 @@ class AuthError(Exception):
     The detail never holds a secret, a stack trace or a database message.
     """
 
-    def __init__(self, code: ErrorCode, detail: str | None = None) -> None:
+    def __init__(self, code: ErrorCode, detail: str | None = None, retry_after: int | None = None) -> None:
         self.code = code
         self.detail = detail if detail is not None else DEFAULT_DETAIL[code]
+        self.retry_after = retry_after  # whole seconds, for RATE_LIMITED
         super().__init__(f"{code.value}: {self.detail}")
 
 

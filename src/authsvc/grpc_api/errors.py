@@ -8,6 +8,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
 from authsvc.domain.errors import AuthError, ErrorCode
 
@@ -39,6 +42,8 @@ def maps_errors(handler: Handler[Request, Response]) -> Handler[Request, Respons
         try:
             return await handler(self, request, context)
         except AuthError as error:
+            if error.retry_after is not None:
+                await _abort_retry_later(context, error.detail, error.retry_after)
             await context.abort(STATUS_FOR[error.code], error.detail)
         except Exception:
             log.exception("unexpected error in %s", handler.__name__)
@@ -46,3 +51,15 @@ def maps_errors(handler: Handler[Request, Response]) -> Handler[Request, Respons
         raise AssertionError("context.abort returned")  # pragma: no cover
 
     return wrapper
+
+
+async def _abort_retry_later(context: grpc.aio.ServicerContext[Any, Any], detail: str, seconds: int) -> None:
+    """RESOURCE_EXHAUSTED carrying the wait twice: as google.rpc.RetryInfo rich details
+    (grpcio-status) and as plain `retry-after` trailing metadata for simple clients."""
+    retry_info = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=seconds))
+    packed = any_pb2.Any()
+    packed.Pack(retry_info)
+    rich = status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message=detail, details=[packed])
+    status = rpc_status.to_status(rich)
+    trailers = (*status.trailing_metadata, ("retry-after", str(seconds)))
+    await context.abort(status.code, status.details, trailers)

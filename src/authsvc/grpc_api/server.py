@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from authsvc.domain.networks import Network
 from authsvc.grpc_api.health import DatabaseHealth
 from authsvc.grpc_api.servicer import AuthServicer
 from authsvc.service.container import Services
@@ -13,14 +16,17 @@ from authsvc.v1 import auth_pb2, auth_pb2_grpc
 
 
 async def start_server(
-    services: Services, address: str, health: DatabaseHealth | None = None
+    services: Services,
+    address: str,
+    health: DatabaseHealth | None = None,
+    trusted_proxies: Sequence[Network] = (),
 ) -> tuple[grpc.aio.Server, int]:
     """Starts AuthService, grpc.health.v1 (when given) and server reflection on `address`.
 
     Port 0 picks a free port; returns the server and the port it bound.
     """
     server = grpc.aio.server()
-    auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(services), server)
+    auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(services, trusted_proxies), server)
     names = [auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name, reflection.SERVICE_NAME]
     if health is not None:
         health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, TypeAlias
 
 from authsvc.domain.errors import AuthError, ErrorCode
+from authsvc.domain.networks import Network
 from authsvc.domain.principal import Principal
 from authsvc.grpc_api import convert
 from authsvc.grpc_api.errors import maps_errors
+from authsvc.grpc_api.peers import client_ip
 from authsvc.service.container import Services
 from authsvc.service.tokens import TokenPair
 from authsvc.v1 import auth_pb2, auth_pb2_grpc
@@ -37,20 +40,24 @@ def _pair_fields(pair: TokenPair) -> dict[str, Any]:
 
 
 class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, trusted_proxies: Sequence[Network] = ()) -> None:
         self._s = services
+        self._trusted = tuple(trusted_proxies)
+
+    def _client_ip(self, context: Context) -> str:
+        return client_ip(context.peer(), context.invocation_metadata(), self._trusted)
 
     async def _caller(self, context: Context) -> Principal:
         return await self._s.authenticator.validate(bearer_token(context))
 
     @maps_errors
     async def Login(self, request: auth_pb2.LoginRequest, context: Context) -> auth_pb2.LoginResponse:
-        pair = await self._s.sessions.login(request.email, request.password)
+        pair = await self._s.sessions.login(request.email, request.password, self._client_ip(context))
         return auth_pb2.LoginResponse(**_pair_fields(pair))
 
     @maps_errors
     async def Refresh(self, request: auth_pb2.RefreshRequest, context: Context) -> auth_pb2.RefreshResponse:
-        pair = await self._s.sessions.refresh(request.refresh_token)
+        pair = await self._s.sessions.refresh(request.refresh_token, self._client_ip(context))
         return auth_pb2.RefreshResponse(**_pair_fields(pair))
 
     @maps_errors

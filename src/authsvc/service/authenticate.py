@@ -62,7 +62,8 @@ class Authenticator:
 
     async def _access_token_principal(self, token: str) -> Principal:
         claims = self._issuer.read_access(token)
-        if not await self._sessions.is_active(claims.session_id, self._clock.now()):
+        session_ends = await self._sessions.active_until(claims.session_id)
+        if session_ends is None or session_ends <= self._clock.now():
             raise AuthError(ErrorCode.TOKEN_INVALID)
         return Principal(
             kind=PrincipalKind.USER,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from authsvc.domain.permissions import DEFAULT_PERMISSIONS
+from authsvc.domain.rate_limits import RateLimit
 
 MIN_ACCESS_TTL = 300  # 5 minutes
 MAX_ACCESS_TTL = 30 * 24 * 3600  # 30 days
@@ -19,3 +20,6 @@ class Policy:
     refresh_grace: timedelta = timedelta(seconds=10)
     leeway: int = 30
     known_permissions: tuple[str, ...] = DEFAULT_PERMISSIONS
+    login_per_ip: RateLimit = RateLimit(5, 60)  # the public doc's promise
+    refresh_per_user: RateLimit = RateLimit(10, 60)  # the public doc's promise
+    login_failures_per_account: RateLimit = RateLimit(100, 3600)  # OWASP ASVS 2.2.1

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from authsvc.domain.permissions import Role
+from authsvc.domain.rate_limits import RateDecision, RateLimit
 from authsvc.domain.refresh_rules import RefreshDecision
 
 
@@ -104,7 +105,9 @@ class SessionRepository(Protocol):
         """
         ...
 
-    async def is_active(self, session_id: str, now: datetime) -> bool: ...
+    async def active_until(self, session_id: str) -> datetime | None:
+        """When the session ends, or None if it is revoked, unknown or its user disabled."""
+        ...
 
     async def revoke(self, session_id: str, now: datetime, reason: str) -> None: ...
 
@@ -135,3 +138,11 @@ class TokenCodec(Protocol):
     def decode(self, token: str, typ: str, required: Sequence[str], now: int) -> dict[str, object]:
         """The verified payload; raises AuthError(TOKEN_INVALID / TOKEN_EXPIRED) otherwise."""
         ...
+
+
+class RateLimiter(Protocol):
+    async def hit(self, name: str, limit: RateLimit) -> RateDecision:
+        """Counts one request against `name`; atomic across replicas."""
+        ...
+
+    async def refund(self, name: str, limit: RateLimit) -> None: ...

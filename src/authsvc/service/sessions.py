@@ -9,6 +9,7 @@ from authsvc.domain.errors import AuthError, ErrorCode, invalid_argument
 from authsvc.domain.principal import Principal, PrincipalKind
 from authsvc.domain.refresh_rules import RefreshDecision
 from authsvc.domain.validation import normalise_email
+from authsvc.service.limits import Limits
 from authsvc.service.policy import Policy
 from authsvc.service.ports import Clock, PasswordHasher, SessionRepository, UserRepository
 from authsvc.service.tokens import TokenIssuer, TokenPair
@@ -25,7 +26,9 @@ class SessionService:
         issuer: TokenIssuer,
         clock: Clock,
         policy: Policy,
+        limits: Limits,
     ) -> None:
+        self._limits = limits
         self._users = users
         self._sessions = sessions
         self._hasher = hasher
@@ -33,18 +36,26 @@ class SessionService:
         self._clock = clock
         self._policy = policy
 
-    async def login(self, email: str, password: str) -> TokenPair:
+    async def login(self, email: str, password: str, client_ip: str) -> TokenPair:
         """Starts a session for valid credentials.
 
-        An unknown email, a disabled user and a wrong password all cost one full bcrypt
-        verification and fail with the same INVALID_CREDENTIALS, so neither the answer nor its
-        timing tells an attacker which accounts exist.
+        Every request counts against its client IP, before any other work, so refused requests
+        cost no bcrypt. Each attempt also counts against the account (whatever the IP: credential
+        stuffing from many addresses) and is given back when it succeeds, so only failures
+        accumulate there. An unknown email, a disabled user and a wrong password all cost one full
+        bcrypt verification and fail with the same INVALID_CREDENTIALS, so neither the answer nor
+        its timing tells an attacker which accounts exist.
         """
-        user = await self._users.by_email(normalise_email(email))
+        policy = self._policy
+        await self._limits.take("login-ip", client_ip, policy.login_per_ip)
+        normalised = normalise_email(email)
+        await self._limits.take("login-account", normalised, policy.login_failures_per_account)
+        user = await self._users.by_email(normalised)
         matches = await self._hasher.verify(password, user.password_hash if user else None)
         if user is None or not matches or user.disabled:
-            log.info("login failed")
+            log.info("login failed ip=%s", client_ip)
             raise AuthError(ErrorCode.INVALID_CREDENTIALS)
+        await self._limits.give_back("login-account", normalised, policy.login_failures_per_account)
         now = self._clock.now()
         session_ends = now + timedelta(seconds=self._policy.session_max_age)
         record = self._issuer.new_refresh_record(now)
@@ -59,14 +70,20 @@ class SessionService:
             refresh=record,
         )
 
-    async def refresh(self, refresh_token: str) -> TokenPair:
-        """Rotates a refresh token; see `refresh_rules.decide` for reuse and the grace window."""
+    async def refresh(self, refresh_token: str, client_ip: str) -> TokenPair:
+        """Rotates a refresh token; see `refresh_rules.decide` for reuse and the grace window.
+
+        Counted per user (the token's subject); a token that cannot be attributed to a user
+        (bad signature, garbage) is counted against the client IP instead.
+        """
         try:
             claims = self._issuer.read_refresh(refresh_token)
         except AuthError as exc:
+            await self._limits.take("refresh-ip", client_ip, self._policy.refresh_per_user)
             # An expired refresh token is simply no longer valid: "Token expired" would tell the
             # client to refresh, which is what it just tried.
             raise AuthError(ErrorCode.TOKEN_INVALID) from exc
+        await self._limits.take("refresh-user", claims.user_id, self._policy.refresh_per_user)
         now = self._clock.now()
         outcome = await self._sessions.refresh(
             claims.jti, now, self._policy.refresh_grace, self._issuer.new_refresh_record(now)

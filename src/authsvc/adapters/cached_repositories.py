@@ -1,0 +1,72 @@
+"""Repositories that answer ValidateToken's lookups from the validation cache when they can."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import cast
+
+from authsvc.adapters.pg_api_keys import PgApiKeyRepository
+from authsvc.adapters.pg_sessions import PgSessionRepository
+from authsvc.adapters.validation_cache import ValidationCache
+from authsvc.domain.refresh_rules import RefreshDecision
+from authsvc.service.ports import ApiKeyRecord, RefreshOutcome, RefreshTokenRecord
+
+
+class CachedSessionRepository:
+    def __init__(self, inner: PgSessionRepository, cache: ValidationCache) -> None:
+        self._inner = inner
+        self._cache = cache
+
+    async def active_until(self, session_id: str) -> datetime | None:
+        if self._cache.enabled:
+            hit = self._cache.sessions.get(session_id)
+            if not ValidationCache.missing(hit):
+                return cast(datetime | None, hit)
+        generation = self._cache.generation
+        ends = await self._inner.active_until(session_id)
+        self._cache.remember_session(session_id, ends, generation)
+        return ends
+
+    async def revoke(self, session_id: str, now: datetime, reason: str) -> None:
+        await self._inner.revoke(session_id, now, reason)
+        self._cache.invalidate(f"session:{session_id}")  # at once here; other replicas via NOTIFY
+
+    async def start(self, user_id: str, session_expires_at: datetime, token: RefreshTokenRecord) -> str:
+        return await self._inner.start(user_id, session_expires_at, token)
+
+    async def refresh(
+        self, jti: str, now: datetime, grace: timedelta, next_token: RefreshTokenRecord
+    ) -> RefreshOutcome:
+        outcome = await self._inner.refresh(jti, now, grace, next_token)
+        if outcome.decision is RefreshDecision.REUSE:
+            self._cache.invalidate(f"session:{outcome.session_id}")
+        return outcome
+
+
+class CachedApiKeyRepository:
+    def __init__(self, inner: PgApiKeyRepository, cache: ValidationCache) -> None:
+        self._inner = inner
+        self._cache = cache
+
+    async def by_digest(self, digest: bytes) -> ApiKeyRecord | None:
+        if self._cache.enabled:
+            hit = self._cache.api_keys.get(digest)
+            if not ValidationCache.missing(hit):
+                return cast(ApiKeyRecord | None, hit)
+        generation = self._cache.generation
+        record = await self._inner.by_digest(digest)
+        self._cache.remember_key(digest, record, generation)
+        return record
+
+    async def revoke(self, workspace_id: str, key_id: str, now: datetime) -> ApiKeyRecord | None:
+        record = await self._inner.revoke(workspace_id, key_id, now)
+        if record is not None:
+            self._cache.invalidate(f"api_key:{record.id}")
+        return record
+
+    async def create(self, record: ApiKeyRecord, digest: bytes) -> None:
+        await self._inner.create(record, digest)
+
+    async def list(self, workspace_id: str) -> Sequence[ApiKeyRecord]:
+        return await self._inner.list(workspace_id)
