@@ -1,0 +1,147 @@
+"""Two AuthService processes on one database: shared rate limits, revocations seen within 1 s."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+
+import grpc
+import pytest
+
+from authsvc.adapters.database import Database
+from authsvc.v1 import auth_pb2, auth_pb2_grpc
+from tests.conftest import TEST_SECRET, AccountFactory
+from tests.support.addresses import forwarded_for, unique_client_ip
+from tests.support.grpc_client import bearer, rpc_error
+from tests.support.processes import ServeProcess, clean_env, start_serve
+
+Pair = tuple[auth_pb2_grpc.AuthServiceStub, auth_pb2_grpc.AuthServiceStub, ServeProcess]
+PairFactory = Callable[..., Awaitable[Pair]]
+
+
+@pytest.fixture
+async def start_replicas(database_url: str) -> AsyncIterator[PairFactory]:
+    """Starts two `authsvc serve` processes on the test database; returns stubs A, B and B's process."""
+    async with AsyncExitStack() as stack:
+
+        async def start(**env: str) -> Pair:
+            settings = clean_env(
+                AUTHSVC_DATABASE_URL=database_url,
+                AUTHSVC_JWT_SECRET=TEST_SECRET.hex(),
+                AUTHSVC_GRPC_ADDRESS="127.0.0.1:0",
+                AUTHSVC_BCRYPT_COST="10",
+                AUTHSVC_SHUTDOWN_GRACE_SECONDS="2",
+                **env,
+            )
+            processes = await asyncio.gather(start_serve(settings), start_serve(settings))
+            stubs = []
+            for process in processes:
+                stack.push_async_callback(process.stop)
+                channel = grpc.aio.insecure_channel(f"127.0.0.1:{process.port}")
+                stack.push_async_callback(channel.close)
+                stubs.append(auth_pb2_grpc.AuthServiceStub(channel))
+            return stubs[0], stubs[1], processes[1]
+
+        yield start
+
+
+async def _rejected_within(stub: auth_pb2_grpc.AuthServiceStub, token: str, seconds: float) -> float:
+    """How long until `stub` refuses `token`; fails if that takes more than `seconds`."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        try:
+            await stub.ValidateToken(auth_pb2.ValidateTokenRequest(token=token), timeout=2)
+        except grpc.aio.AioRpcError as error:
+            assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+            return time.monotonic() - started
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"still accepted after {seconds} s")
+
+
+async def test_login_limit_holds_across_replicas(
+    start_replicas: PairFactory, make_account: AccountFactory
+) -> None:
+    a, b, _ = await start_replicas(AUTHSVC_LOGIN_RATE_LIMIT="5/3")
+    account = await make_account()
+    ip = unique_client_ip()
+    request = auth_pb2.LoginRequest(email=account.email, password=account.password)
+    for stub in (a, b, a, b, a):
+        await stub.Login(request, metadata=forwarded_for(ip))
+    refused = await rpc_error(b.Login(request, metadata=forwarded_for(ip)))
+    assert refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    wait = int(dict(refused.trailing_metadata() or ())["retry-after"])
+    assert 1 <= wait <= 3
+    assert (await a.Login(request, metadata=forwarded_for(unique_client_ip()))).access_token
+    await asyncio.sleep(wait)
+    assert (await b.Login(request, metadata=forwarded_for(ip))).access_token
+
+
+async def test_refresh_limit_holds_across_replicas(
+    start_replicas: PairFactory, make_account: AccountFactory
+) -> None:
+    a, b, _ = await start_replicas(AUTHSVC_REFRESH_RATE_LIMIT="4/3")
+    account = await make_account()
+    token = (
+        await a.Login(auth_pb2.LoginRequest(email=account.email, password=account.password))
+    ).refresh_token
+    for stub in (a, b, a, b):
+        token = (await stub.Refresh(auth_pb2.RefreshRequest(refresh_token=token))).refresh_token
+    refused = await rpc_error(a.Refresh(auth_pb2.RefreshRequest(refresh_token=token)))
+    assert refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    await asyncio.sleep(int(dict(refused.trailing_metadata() or ())["retry-after"]))
+    assert (await b.Refresh(auth_pb2.RefreshRequest(refresh_token=token))).access_token
+
+
+async def test_200_concurrent_logins_on_two_replicas_pass_exactly_the_limit(
+    start_replicas: PairFactory, make_account: AccountFactory
+) -> None:
+    a, b, _ = await start_replicas(AUTHSVC_LOGIN_RATE_LIMIT="5/60")
+    account = await make_account()
+    ip = unique_client_ip()
+    request = auth_pb2.LoginRequest(email=account.email, password=account.password)
+    calls = [(a if i % 2 else b).Login(request, metadata=forwarded_for(ip), timeout=60) for i in range(200)]
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    passed = [o for o in outcomes if isinstance(o, auth_pb2.LoginResponse)]
+    codes = {o.code() for o in outcomes if isinstance(o, grpc.aio.AioRpcError)}
+    assert len(passed) == 5
+    assert codes == {grpc.StatusCode.RESOURCE_EXHAUSTED}
+
+
+async def test_revocations_reach_the_other_replica_within_a_second(
+    start_replicas: PairFactory, make_account: AccountFactory, database: Database
+) -> None:
+    a, b, b_process = await start_replicas()
+    account = await make_account("admin")
+    login = await a.Login(auth_pb2.LoginRequest(email=account.email, password=account.password))
+    keys = []
+    for name in ("first", "second"):
+        created = await a.CreateApiKey(
+            auth_pb2.CreateApiKeyRequest(name=name, permissions=["geofences:read"], environment="live"),
+            metadata=bearer(login.access_token),
+        )
+        keys.append(created)
+        await b.ValidateToken(auth_pb2.ValidateTokenRequest(token=created.secret))  # now cached on B
+
+    await a.RevokeApiKey(
+        auth_pb2.RevokeApiKeyRequest(id=keys[0].api_key.id), metadata=bearer(login.access_token)
+    )
+    assert await _rejected_within(b, keys[0].secret, 1.0) < 1.0
+
+    second_login = await a.Login(auth_pb2.LoginRequest(email=account.email, password=account.password))
+    await b.ValidateToken(auth_pb2.ValidateTokenRequest(token=second_login.access_token))
+    await a.Logout(auth_pb2.LogoutRequest(), metadata=bearer(second_login.access_token))
+    assert await _rejected_within(b, second_login.access_token, 1.0) < 1.0
+
+    # Cut B's notification connection: B must still converge, not keep serving from its cache.
+    await b.ValidateToken(auth_pb2.ValidateTokenRequest(token=keys[1].secret))
+    killed = await database.fetchval(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+        f"authsvc-listener:{b_process.process.pid}",
+    )
+    assert killed == 1
+    await a.RevokeApiKey(
+        auth_pb2.RevokeApiKeyRequest(id=keys[1].api_key.id), metadata=bearer(login.access_token)
+    )
+    assert await _rejected_within(b, keys[1].secret, 1.0) < 1.0
