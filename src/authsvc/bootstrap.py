@@ -35,6 +35,7 @@ from authsvc.service.ports import ApiKeyRepository, Clock, SessionRepository
 from authsvc.service.sessions import SessionService
 from authsvc.service.tokens import TokenIssuer
 from authsvc.service.users import UserService
+from authsvc.service.verified_tokens import VerifiedTokens
 from authsvc.service.workspace_settings import WorkspaceSettingsService
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,14 @@ def build_services(
         sessions=SessionService(
             users, sessions, hasher, issuer, clock, policy, Limits(PgRateLimiter(database))
         ),
-        authenticator=Authenticator(issuer, sessions, api_keys, usage, clock),
+        authenticator=Authenticator(
+            issuer,
+            sessions,
+            api_keys,
+            usage,
+            clock,
+            VerifiedTokens(settings.verified_token_cache_entries, settings.jwt_leeway_seconds),
+        ),
         api_keys=ApiKeyService(api_keys, usage, clock, policy),
         workspace_settings=WorkspaceSettingsService(workspaces, policy),
         users=UserService(users, workspaces, hasher),

@@ -48,6 +48,7 @@ class Settings:
     log_level: str = "INFO"
     validation_cache_seconds: float = 30.0
     validation_cache_entries: int = 100_000
+    verified_token_cache_entries: int = 100_000
     login_rate_limit: RateLimit = RateLimit(5, 60)
     refresh_rate_limit: RateLimit = RateLimit(10, 60)
     login_account_failure_limit: RateLimit = RateLimit(100, 3600)
@@ -135,6 +136,7 @@ class Settings:
             log_level=(get("LOG_LEVEL") or "INFO").upper(),
             validation_cache_seconds=float(number("VALIDATION_CACHE_SECONDS", 30)),
             validation_cache_entries=number("VALIDATION_CACHE_ENTRIES", 100_000),
+            verified_token_cache_entries=number("VERIFIED_TOKEN_CACHE_ENTRIES", 100_000),
             login_rate_limit=rate("LOGIN_RATE_LIMIT", "5/60"),
             refresh_rate_limit=rate("REFRESH_RATE_LIMIT", "10/60"),
             login_account_failure_limit=rate("LOGIN_ACCOUNT_FAILURE_LIMIT", "100/3600"),

@@ -143,3 +143,19 @@ async def test_calls_without_credentials_are_unauthenticated(authsvc: Running) -
         authsvc.stub.ListApiKeys(auth_pb2.ListApiKeysRequest(), metadata=(("authorization", "Basic abc"),))
     )
     assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_a_valid_token_with_padding_or_stray_characters_is_rejected(
+    authsvc: Running, make_account: AccountFactory
+) -> None:
+    pair = await _pair(authsvc, make_account)
+    await authsvc.stub.ValidateToken(
+        auth_pb2.ValidateTokenRequest(token=pair.access_token)
+    )  # verified, memoised
+    for variant in (
+        pair.access_token + "=",
+        pair.access_token + "==",
+        " " + pair.access_token,
+        pair.access_token + "\n",
+    ):
+        await _refused(authsvc, variant)

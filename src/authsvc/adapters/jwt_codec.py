@@ -10,6 +10,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +23,7 @@ from authsvc.domain.errors import AuthError, ErrorCode
 from authsvc.domain.tokens import MAX_TOKEN_CHARS, check_times
 
 ALGORITHM = "HS256"
+_COMPACT_JWS = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$")
 MIN_SECRET_BYTES = 32  # 256 bits, RFC 7518 §3.2
 
 
@@ -36,8 +41,18 @@ class JwtCodec:
         claims = {"iss": self._issuer, "aud": self._audience, **payload}
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM, headers={"typ": typ})
 
+    def _signature_matches(self, token: str) -> bool:
+        """A cheap HMAC check first, so forged or garbled tokens are refused before any JSON is
+        parsed; PyJWT then verifies everything again, including the algorithm."""
+        if not _COMPACT_JWS.match(token):
+            return False  # strict base64url only: no padding, no stray characters
+        signing_input, _, signature = token.rpartition(".")
+        digest = hmac.new(self._secret, signing_input.encode("ascii"), hashlib.sha256).digest()
+        expected = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+        return hmac.compare_digest(signature, expected)
+
     def decode(self, token: str, typ: str, required: Sequence[str], now: int) -> dict[str, Any]:
-        if len(token) > MAX_TOKEN_CHARS or token.count(".") != 2:
+        if len(token) > MAX_TOKEN_CHARS or token.count(".") != 2 or not self._signature_matches(token):
             raise AuthError(ErrorCode.TOKEN_INVALID)
         try:
             decoded = self._jwt.decode_complete(

@@ -11,6 +11,7 @@ from authsvc.domain.principal import Principal, PrincipalKind
 from authsvc.domain.tokens import MAX_TOKEN_CHARS
 from authsvc.service.ports import ApiKeyRepository, Clock, SessionRepository, UsageRecorder
 from authsvc.service.tokens import TokenIssuer
+from authsvc.service.verified_tokens import VerifiedTokens
 
 
 class Authenticator:
@@ -21,7 +22,9 @@ class Authenticator:
         api_keys: ApiKeyRepository,
         usage: UsageRecorder,
         clock: Clock,
+        verified: VerifiedTokens | None = None,
     ) -> None:
+        self._verified = verified or VerifiedTokens(0, 0)
         self._issuer = issuer
         self._sessions = sessions
         self._api_keys = api_keys
@@ -61,9 +64,13 @@ class Authenticator:
         )
 
     async def _access_token_principal(self, token: str) -> Principal:
-        claims = self._issuer.read_access(token)
+        now = self._clock.now()
+        claims = self._verified.get(token, int(now.timestamp()))
+        if claims is None:
+            claims = self._issuer.read_access(token)
+            self._verified.put(token, claims)
         session_ends = await self._sessions.active_until(claims.session_id)
-        if session_ends is None or session_ends <= self._clock.now():
+        if session_ends is None or session_ends <= now:
             raise AuthError(ErrorCode.TOKEN_INVALID)
         return Principal(
             kind=PrincipalKind.USER,

@@ -1,0 +1,35 @@
+"""A bounded memo of access tokens whose signature and claims were already verified.
+
+A token's claims never change, so once its signature and claims have been checked, the next
+presentation of the same string only needs its expiry checked again (and the session behind it,
+which the caller does on every call). Entries leave when their token expires or the memo is full.
+"""
+
+from __future__ import annotations
+
+from authsvc.domain.errors import AuthError, ErrorCode
+from authsvc.domain.tokens import AccessClaims
+
+
+class VerifiedTokens:
+    def __init__(self, max_entries: int, leeway: int) -> None:
+        self._entries: dict[str, AccessClaims] = {}
+        self._max = max_entries
+        self._leeway = leeway
+
+    def get(self, token: str, now: int) -> AccessClaims | None:
+        """The claims of a verified token; TOKEN_EXPIRED once it has expired (and forgets it)."""
+        claims = self._entries.get(token)
+        if claims is not None and now > claims.expires_at + self._leeway:
+            del self._entries[token]
+            raise AuthError(ErrorCode.TOKEN_EXPIRED)
+        return claims
+
+    def put(self, token: str, claims: AccessClaims) -> None:
+        if self._max <= 0:
+            return
+        if len(self._entries) >= self._max:
+            # Drop the oldest tenth: cheap, and a dropped token is simply verified again.
+            for old in list(self._entries)[: max(1, self._max // 10)]:
+                del self._entries[old]
+        self._entries[token] = claims
