@@ -8,6 +8,8 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Coroutine
+from typing import Any
 
 from authsvc.bootstrap import ensure_first_admin, open_runtime
 from authsvc.config import ConfigError, Settings
@@ -60,6 +62,16 @@ async def create_user(settings: Settings, email: str, role: str, workspace: str)
         print(f"created user {user.id} ({user.email}, {user.role.value}) in workspace {workspace}")
 
 
+def run(main: Coroutine[Any, Any, None]) -> None:
+    """Runs `main` on uvloop where it is installed (measurably faster for grpc.aio), else asyncio."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="authsvc", description="The authsvc token service.")
     commands = root.add_subparsers(dest="command", required=True)
@@ -83,11 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         if args.command == "serve":
-            asyncio.run(serve(settings))
+            run(serve(settings))
         elif args.command == "migrate":
-            asyncio.run(run_migrations(settings))
+            run(run_migrations(settings))
         else:
-            asyncio.run(create_user(settings, args.email, args.role, args.workspace))
+            run(create_user(settings, args.email, args.role, args.workspace))
     except AuthError as error:
         print(f"authsvc: {error.detail}", file=sys.stderr)
         return 1
