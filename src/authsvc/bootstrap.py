@@ -12,7 +12,11 @@ from datetime import timedelta
 from typing import Any
 
 from authsvc.adapters import embedded_postgres
-from authsvc.adapters.cached_repositories import CachedApiKeyRepository, CachedSessionRepository
+from authsvc.adapters.cached_repositories import (
+    CachedApiKeyRepository,
+    CachedSessionRepository,
+    CachedUserRepository,
+)
 from authsvc.adapters.clock import SystemClock
 from authsvc.adapters.database import Database
 from authsvc.adapters.invalidation import InvalidationListener
@@ -31,7 +35,7 @@ from authsvc.service.authenticate import Authenticator
 from authsvc.service.container import Services
 from authsvc.service.limits import Limits
 from authsvc.service.policy import Policy
-from authsvc.service.ports import ApiKeyRepository, Clock, SessionRepository
+from authsvc.service.ports import ApiKeyRepository, Clock, SessionRepository, UserRepository
 from authsvc.service.sessions import SessionService
 from authsvc.service.tokens import TokenIssuer
 from authsvc.service.users import UserService
@@ -76,10 +80,12 @@ def build_services(
     codec = JwtCodec(secret, settings.jwt_issuer, settings.jwt_audience, settings.jwt_leeway_seconds)
     issuer = TokenIssuer(codec, clock, policy)
     hasher = BcryptHasher(settings.bcrypt_cost)
-    users, workspaces = PgUserRepository(database), PgWorkspaceRepository(database)
+    users: UserRepository = PgUserRepository(database)
+    workspaces = PgWorkspaceRepository(database)
     sessions: SessionRepository = PgSessionRepository(database)
     api_keys: ApiKeyRepository = PgApiKeyRepository(database)
     if cache is not None:
+        users = CachedUserRepository(PgUserRepository(database), cache)
         sessions = CachedSessionRepository(PgSessionRepository(database), cache)
         api_keys = CachedApiKeyRepository(PgApiKeyRepository(database), cache)
     return Services(

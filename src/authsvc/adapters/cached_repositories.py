@@ -8,9 +8,11 @@ from typing import cast
 
 from authsvc.adapters.pg_api_keys import PgApiKeyRepository
 from authsvc.adapters.pg_sessions import PgSessionRepository
+from authsvc.adapters.pg_users import PgUserRepository
 from authsvc.adapters.validation_cache import ValidationCache
+from authsvc.domain.permissions import Role
 from authsvc.domain.refresh_rules import RefreshDecision
-from authsvc.service.ports import ApiKeyRecord, RefreshOutcome, RefreshTokenRecord
+from authsvc.service.ports import ApiKeyRecord, RefreshOutcome, RefreshTokenRecord, UserRecord
 
 
 class CachedSessionRepository:
@@ -70,3 +72,26 @@ class CachedApiKeyRepository:
 
     async def list(self, workspace_id: str) -> Sequence[ApiKeyRecord]:
         return await self._inner.list(workspace_id)
+
+
+class CachedUserRepository:
+    """Disabling a user clears this replica's cache at once; other replicas hear of it by NOTIFY."""
+
+    def __init__(self, inner: PgUserRepository, cache: ValidationCache) -> None:
+        self._inner = inner
+        self._cache = cache
+
+    async def disable(self, email: str) -> bool:
+        disabled = await self._inner.disable(email)
+        if disabled:
+            self._cache.clear()
+        return disabled
+
+    async def by_email(self, email: str) -> UserRecord | None:
+        return await self._inner.by_email(email)
+
+    async def create(self, workspace_id: str, email: str, password_hash: str, role: Role) -> UserRecord:
+        return await self._inner.create(workspace_id, email, password_hash, role)
+
+    async def count(self) -> int:
+        return await self._inner.count()

@@ -3,8 +3,9 @@
 - The algorithm list is pinned (HS256): `alg` from the token is never trusted, so `none` and
   algorithm-confusion tokens fail.
 - `typ` is checked, so an access token is never accepted as a refresh token or the reverse.
-- iss, aud and every listed claim are required; a `crit` header is refused, since we
-  understand no extensions; key-bearing headers (jku, x5u, jwk, x5c) are never followed.
+- iss, aud and every listed claim are required; header parameters other than alg and typ are
+  refused, so `crit` extensions, unknown `kid`s and key-bearing headers (jku, x5u, jwk, x5c)
+  never get a say.
 - Time claims are checked against the injected clock with a small leeway.
 """
 
@@ -23,6 +24,9 @@ from authsvc.domain.errors import AuthError, ErrorCode
 from authsvc.domain.tokens import MAX_TOKEN_CHARS, check_times
 
 ALGORITHM = "HS256"
+# We issue exactly these header parameters and accept no others: no `kid` we never issued, no
+# key-bearing `jku`/`x5u`/`jwk`/`x5c` (so nothing is ever fetched), no `crit` extensions.
+_HEADER_PARAMETERS = frozenset({"alg", "typ"})
 _COMPACT_JWS = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$")
 MIN_SECRET_BYTES = 32  # 256 bits, RFC 7518 §3.2
 
@@ -69,10 +73,11 @@ class JwtCodec:
                     "strict_aud": True,
                 },
             )
-        except jwt.InvalidTokenError:
+        except (jwt.InvalidTokenError, ValueError, RecursionError):
+            # RecursionError: deeply nested JSON; ValueError: anything else malformed.
             raise AuthError(ErrorCode.TOKEN_INVALID) from None
         header: dict[str, Any] = decoded["header"]
-        if header.get("typ") != typ or header.get("alg") != ALGORITHM or "crit" in header:
+        if header.keys() - _HEADER_PARAMETERS or header.get("typ") != typ or header.get("alg") != ALGORITHM:
             raise AuthError(ErrorCode.TOKEN_INVALID)
         payload: dict[str, Any] = decoded["payload"]
         check_times(payload, now, self._leeway)

@@ -8,6 +8,7 @@ import asyncpg
 
 from authsvc.adapters.database import Database
 from authsvc.adapters.ids import parse_uuid
+from authsvc.adapters.invalidation import notify
 from authsvc.domain.errors import AuthError, ErrorCode
 from authsvc.domain.permissions import Role
 from authsvc.service.ports import UserRecord, Workspace
@@ -66,6 +67,18 @@ class PgUserRepository:
 
     async def count(self) -> int:
         return int(await self._db.fetchval("SELECT count(*) FROM users"))
+
+    async def disable(self, email: str) -> bool:
+        async with self._db.transaction() as conn:
+            user_id = await conn.fetchval(
+                "UPDATE users SET disabled_at = now() WHERE lower(email) = lower($1) "
+                "AND disabled_at IS NULL RETURNING id",
+                email,
+            )
+            if user_id is None:
+                return False
+            await notify(conn, f"user:{user_id}")  # its sessions and keys leave every cache
+        return True
 
 
 class PgWorkspaceRepository:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 from authsvc.domain import api_key_format
@@ -12,6 +13,8 @@ from authsvc.domain.tokens import MAX_TOKEN_CHARS
 from authsvc.service.ports import ApiKeyRepository, Clock, SessionRepository, UsageRecorder
 from authsvc.service.tokens import TokenIssuer
 from authsvc.service.verified_tokens import VerifiedTokens
+
+log = logging.getLogger("authsvc.audit")
 
 
 class Authenticator:
@@ -36,14 +39,20 @@ class Authenticator:
 
         Oversized input and API keys with a bad checksum are refused before any parsing or query.
         """
-        if not token or len(token) > MAX_TOKEN_CHARS:
-            raise AuthError(ErrorCode.TOKEN_INVALID)
-        if api_key_format.looks_like_api_key(token):
-            principal = await self._api_key_principal(token)
-        else:
-            principal = await self._access_token_principal(token)
-        if missing(principal.permissions, required_permissions):
-            raise AuthError(ErrorCode.PERMISSION_DENIED)
+        try:
+            if not token or len(token) > MAX_TOKEN_CHARS:
+                raise AuthError(ErrorCode.TOKEN_INVALID)
+            if api_key_format.looks_like_api_key(token):
+                principal = await self._api_key_principal(token)
+            else:
+                principal = await self._access_token_principal(token)
+            if missing(principal.permissions, required_permissions):
+                raise AuthError(ErrorCode.PERMISSION_DENIED)
+        except AuthError as error:
+            # DEBUG: this is the hot path, and an attacker's garbage must not flood the logs.
+            log.debug("validation refused: %s", error.code.value)
+            raise
+        log.debug("validation ok: %s %s", principal.kind.value, principal.subject_id)
         return principal
 
     async def _api_key_principal(self, token: str) -> Principal:

@@ -81,6 +81,10 @@ class UserRepository(Protocol):
 
     async def count(self) -> int: ...
 
+    async def disable(self, email: str) -> bool:
+        """Disables the user: logins, sessions and API keys stop working. False if unknown."""
+        ...
+
 
 class WorkspaceRepository(Protocol):
     async def get_or_create(self, name: str) -> Workspace: ...

@@ -79,6 +79,7 @@ class SessionService:
         try:
             claims = self._issuer.read_refresh(refresh_token)
         except AuthError as exc:
+            log.info("refresh refused: unreadable token ip=%s", client_ip)
             await self._limits.take("refresh-ip", client_ip, self._policy.refresh_per_user)
             # An expired refresh token is simply no longer valid: "Token expired" would tell the
             # client to refresh, which is what it just tried.
@@ -92,9 +93,13 @@ class SessionService:
             log.warning("refresh token reuse: session %s revoked", outcome.session_id)
             raise AuthError(ErrorCode.TOKEN_INVALID)
         if outcome.decision is RefreshDecision.REJECT or outcome.token is None:
+            log.info("refresh refused: session %s ended or token expired", outcome.session_id or "unknown")
             raise AuthError(ErrorCode.TOKEN_INVALID)
         if outcome.session_id != claims.session_id or outcome.user_id != claims.user_id:
             raise AuthError(ErrorCode.TOKEN_INVALID)
+        log.info(
+            "refresh ok (%s) user=%s session=%s", outcome.decision.value, outcome.user_id, outcome.session_id
+        )
         return self._issuer.mint_pair(
             user_id=outcome.user_id,
             workspace_id=outcome.workspace_id,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from authsvc.domain.errors import invalid_argument
+from authsvc.domain.errors import AuthError, ErrorCode, invalid_argument
 from authsvc.domain.permissions import Role
 from authsvc.domain.validation import check_name, check_new_password, normalise_email
 from authsvc.service.ports import PasswordHasher, UserRecord, UserRepository, WorkspaceRepository
@@ -27,6 +27,11 @@ class UserService:
         workspace = await self._workspaces.get_or_create(check_name(workspace_name))
         password_hash = await self._hasher.hash(password)
         return await self._users.create(workspace.id, normalised, password_hash, parsed_role)
+
+    async def disable(self, email: str) -> None:
+        """Disables a user at once: its logins, access tokens and API keys all stop working."""
+        if not await self._users.disable(normalise_email(email)):
+            raise AuthError(ErrorCode.NOT_FOUND, "No such user")
 
     async def any_exist(self) -> bool:
         return await self._users.count() > 0
