@@ -1,7 +1,8 @@
-"""The one table from AuthError codes to gRPC status codes, and the decorator that applies it."""
+"""The one table from AuthError codes to gRPC status codes, and the decorator every RPC runs in."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -29,18 +30,29 @@ STATUS_FOR: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
 }
 
+MAX_CALL_SECONDS = 30.0  # no call runs longer, even when the client set no deadline
 Request = TypeVar("Request")
 Response = TypeVar("Response")
 Handler = Callable[[Any, Request, grpc.aio.ServicerContext[Any, Any]], Awaitable[Response]]
 
 
-def maps_errors(handler: Handler[Request, Response]) -> Handler[Request, Response]:
-    """AuthError → its status and user-facing detail; anything else → INTERNAL, logged, no detail."""
+def edge_call(handler: Handler[Request, Response]) -> Handler[Request, Response]:
+    """Runs one RPC within its deadline and maps its outcome once.
+
+    The work is cancelled when the client's deadline (at most MAX_CALL_SECONDS) passes, so a
+    transaction still open then rolls back instead of committing after the caller gave up.
+    AuthError → its status and user-facing detail; anything else → INTERNAL, logged, no detail.
+    """
 
     @functools.wraps(handler)
     async def wrapper(self: Any, request: Request, context: grpc.aio.ServicerContext[Any, Any]) -> Response:
+        remaining = context.time_remaining()
+        budget = MAX_CALL_SECONDS if remaining is None else min(remaining, MAX_CALL_SECONDS)
         try:
-            return await handler(self, request, context)
+            async with asyncio.timeout(budget):
+                return await handler(self, request, context)
+        except TimeoutError:
+            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline exceeded")
         except AuthError as error:
             if error.retry_after is not None:
                 await _abort_retry_later(context, error.detail, error.retry_after)

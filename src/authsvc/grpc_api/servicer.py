@@ -9,7 +9,7 @@ from authsvc.domain.errors import AuthError, ErrorCode
 from authsvc.domain.networks import Network
 from authsvc.domain.principal import Principal
 from authsvc.grpc_api import convert
-from authsvc.grpc_api.errors import maps_errors
+from authsvc.grpc_api.errors import edge_call
 from authsvc.grpc_api.peers import client_ip
 from authsvc.service.container import Services
 from authsvc.service.tokens import TokenPair
@@ -50,24 +50,24 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def _caller(self, context: Context) -> Principal:
         return await self._s.authenticator.validate(bearer_token(context))
 
-    @maps_errors
+    @edge_call
     async def Login(self, request: auth_pb2.LoginRequest, context: Context) -> auth_pb2.LoginResponse:
         pair = await self._s.sessions.login(request.email, request.password, self._client_ip(context))
         return auth_pb2.LoginResponse(**_pair_fields(pair))
 
-    @maps_errors
+    @edge_call
     async def Refresh(self, request: auth_pb2.RefreshRequest, context: Context) -> auth_pb2.RefreshResponse:
         pair = await self._s.sessions.refresh(request.refresh_token, self._client_ip(context))
         return auth_pb2.RefreshResponse(**_pair_fields(pair))
 
-    @maps_errors
+    @edge_call
     async def ValidateToken(
         self, request: auth_pb2.ValidateTokenRequest, context: Context
     ) -> auth_pb2.ValidateTokenResponse:
         found = await self._s.authenticator.validate(request.token, request.required_permissions)
         return auth_pb2.ValidateTokenResponse(principal=convert.principal(found))
 
-    @maps_errors
+    @edge_call
     async def CreateApiKey(
         self, request: auth_pb2.CreateApiKeyRequest, context: Context
     ) -> auth_pb2.CreateApiKeyResponse:
@@ -77,26 +77,26 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         )
         return auth_pb2.CreateApiKeyResponse(api_key=convert.api_key(record), secret=secret)
 
-    @maps_errors
+    @edge_call
     async def ListApiKeys(
         self, request: auth_pb2.ListApiKeysRequest, context: Context
     ) -> auth_pb2.ListApiKeysResponse:
         records = await self._s.api_keys.list(await self._caller(context))
         return auth_pb2.ListApiKeysResponse(api_keys=[convert.api_key(r) for r in records])
 
-    @maps_errors
+    @edge_call
     async def RevokeApiKey(
         self, request: auth_pb2.RevokeApiKeyRequest, context: Context
     ) -> auth_pb2.RevokeApiKeyResponse:
         record = await self._s.api_keys.revoke(await self._caller(context), request.id)
         return auth_pb2.RevokeApiKeyResponse(api_key=convert.api_key(record))
 
-    @maps_errors
+    @edge_call
     async def Logout(self, request: auth_pb2.LogoutRequest, context: Context) -> auth_pb2.LogoutResponse:
         await self._s.sessions.logout(await self._caller(context))
         return auth_pb2.LogoutResponse()
 
-    @maps_errors
+    @edge_call
     async def GetAuthSettings(
         self, request: auth_pb2.GetAuthSettingsRequest, context: Context
     ) -> auth_pb2.GetAuthSettingsResponse:
@@ -104,7 +104,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         settings = auth_pb2.AuthSettings(workspace_id=workspace.id, access_token_ttl_seconds=ttl)
         return auth_pb2.GetAuthSettingsResponse(settings=settings)
 
-    @maps_errors
+    @edge_call
     async def UpdateAuthSettings(
         self, request: auth_pb2.UpdateAuthSettingsRequest, context: Context
     ) -> auth_pb2.UpdateAuthSettingsResponse:
