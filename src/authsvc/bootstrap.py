@@ -24,6 +24,7 @@ from authsvc.adapters.jwt_codec import JwtCodec
 from authsvc.adapters.migrations import migrate
 from authsvc.adapters.passwords import BcryptHasher
 from authsvc.adapters.pg_api_keys import BatchedUsageRecorder, PgApiKeyRepository
+from authsvc.adapters.pg_audit import BufferedAuditLog
 from authsvc.adapters.pg_rate_limiter import PgRateLimiter
 from authsvc.adapters.pg_sessions import PgSessionRepository
 from authsvc.adapters.pg_users import PgUserRepository, PgWorkspaceRepository
@@ -35,7 +36,7 @@ from authsvc.service.authenticate import Authenticator
 from authsvc.service.container import Services
 from authsvc.service.limits import Limits
 from authsvc.service.policy import Policy
-from authsvc.service.ports import ApiKeyRepository, Clock, SessionRepository, UserRepository
+from authsvc.service.ports import ApiKeyRepository, AuditLog, Clock, SessionRepository, UserRepository
 from authsvc.service.sessions import SessionService
 from authsvc.service.tokens import TokenIssuer
 from authsvc.service.users import UserService
@@ -74,8 +75,10 @@ def build_services(
     clock: Clock,
     usage: BatchedUsageRecorder,
     cache: ValidationCache | None = None,
+    audit: AuditLog | None = None,
 ) -> Services:
     """The use cases over PostgreSQL; with a cache, ValidateToken's lookups are answered from it."""
+    audit = audit or BufferedAuditLog(database)
     policy = policy_from(settings)
     codec = JwtCodec(secret, settings.jwt_issuer, settings.jwt_audience, settings.jwt_leeway_seconds)
     issuer = TokenIssuer(codec, clock, policy)
@@ -90,7 +93,14 @@ def build_services(
         api_keys = CachedApiKeyRepository(PgApiKeyRepository(database), cache)
     return Services(
         sessions=SessionService(
-            users, sessions, hasher, issuer, clock, policy, Limits(PgRateLimiter(database))
+            users,
+            sessions,
+            hasher,
+            issuer,
+            clock,
+            policy,
+            Limits(PgRateLimiter(database), audit, clock),
+            audit,
         ),
         authenticator=Authenticator(
             issuer,
@@ -100,9 +110,9 @@ def build_services(
             clock,
             VerifiedTokens(settings.verified_token_cache_entries, settings.jwt_leeway_seconds),
         ),
-        api_keys=ApiKeyService(api_keys, usage, clock, policy),
+        api_keys=ApiKeyService(api_keys, usage, clock, policy, audit),
         workspace_settings=WorkspaceSettingsService(workspaces, policy),
-        users=UserService(users, workspaces, hasher),
+        users=UserService(users, workspaces, hasher, audit, clock),
     )
 
 
@@ -133,9 +143,10 @@ async def database_for(settings: Settings) -> AsyncIterator[tuple[Database, byte
 async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncIterator[Runtime]:
     async with database_for(settings) as (database, secret, dsn):
         usage = BatchedUsageRecorder(database)
+        audit = BufferedAuditLog(database)
         cache = ValidationCache(settings.validation_cache_entries, settings.validation_cache_seconds)
         listener = InvalidationListener(dsn, cache.invalidate, cache.set_listening)
-        services = build_services(settings, database, secret, clock or SystemClock(), usage, cache)
+        services = build_services(settings, database, secret, clock or SystemClock(), usage, cache, audit)
         tasks = [
             asyncio.create_task(usage.run(settings.last_used_flush_seconds)),
             asyncio.create_task(listener.run()),
@@ -148,6 +159,7 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
             await asyncio.gather(*tasks, return_exceptions=True)
             with contextlib.suppress(AuthError):
                 await usage.flush()
+            await audit.close()
 
 
 async def ensure_first_admin(runtime: Runtime) -> tuple[str, str] | None:

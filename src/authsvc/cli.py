@@ -11,7 +11,9 @@ import sys
 from collections.abc import Coroutine
 from typing import Any
 
-from authsvc import logs
+import grpc
+
+from authsvc import logs, metrics
 from authsvc.bootstrap import ensure_first_admin, open_runtime
 from authsvc.config import ConfigError, Settings
 from authsvc.domain.errors import AuthError
@@ -37,18 +39,28 @@ async def serve(settings: Settings) -> None:
             runtime.services, settings.grpc_address, health, settings.trusted_proxies
         )
         host = settings.grpc_address.rsplit(":", 1)[0]
-        print(f"authsvc listening on {host}:{port}", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
-        try:
-            await stop.wait()
-        finally:
-            log.info("shutting down: draining in-flight calls")
-            health_task.cancel()
-            await health.shutting_down()
-            await server.stop(settings.shutdown_grace_seconds)
+        with metrics.serving(settings.metrics_address, runtime.database.pool) as metrics_port:
+            if metrics_port is not None:
+                print(f"authsvc metrics on http://{host}:{metrics_port}/metrics", flush=True)
+            print(f"authsvc listening on {host}:{port}", flush=True)
+            await _until_stopped(server, health, health_task, settings.shutdown_grace_seconds)
+
+
+async def _until_stopped(
+    server: grpc.aio.Server, health: DatabaseHealth, health_task: asyncio.Task[None], grace: float
+) -> None:
+    """Waits for SIGTERM/SIGINT, then stops taking calls and drains the ones in flight."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down: draining in-flight calls")
+        health_task.cancel()
+        await health.shutting_down()
+        await server.stop(grace)
 
 
 async def run_migrations(settings: Settings) -> None:

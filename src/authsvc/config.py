@@ -46,6 +46,7 @@ class Settings:
     bootstrap_admin_password: str | None = None
     bootstrap_workspace: str = "default"
     log_level: str = "INFO"
+    metrics_address: str = "127.0.0.1:9464"
     validation_cache_seconds: float = 30.0
     validation_cache_entries: int = 100_000
     verified_token_cache_entries: int = 100_000
@@ -134,6 +135,7 @@ class Settings:
             bootstrap_admin_password=get("BOOTSTRAP_ADMIN_PASSWORD"),
             bootstrap_workspace=get("BOOTSTRAP_WORKSPACE") or "default",
             log_level=(get("LOG_LEVEL") or "INFO").upper(),
+            metrics_address=env.get("AUTHSVC_METRICS_ADDRESS", "127.0.0.1:9464"),
             validation_cache_seconds=float(number("VALIDATION_CACHE_SECONDS", 30)),
             validation_cache_entries=number("VALIDATION_CACHE_ENTRIES", 100_000),
             verified_token_cache_entries=number("VERIFIED_TOKEN_CACHE_ENTRIES", 100_000),

@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -47,6 +48,11 @@ async def test_serve_without_a_database_keeps_its_data_across_restarts(data_dir:
         assert found is not None
         email, password = found.groups()
         await _login(first.port, email, password)
+        async with aiohttp.ClientSession() as http, http.get(first.metrics_url) as response:
+            exposition = await response.text()
+        assert 'grpc_server_handled_total{grpc_code="OK",grpc_method="Login"' in exposition
+        assert 'authsvc_logins_total{outcome="succeeded"} 1.0' in exposition
+        assert 'authsvc_db_pool_connections{state="max"}' in exposition
     finally:
         assert await first.stop() == 0
     assert (data_dir / "jwt_secret").stat().st_mode & 0o077 == 0

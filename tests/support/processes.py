@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 def clean_env(**settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHSVC_")}
+    env["AUTHSVC_METRICS_ADDRESS"] = "127.0.0.1:0"  # several servers may run at once
     env.update(settings)
     return env
 
@@ -21,6 +22,14 @@ class ServeProcess:
     process: asyncio.subprocess.Process
     port: int
     lines: list[str] = field(default_factory=list)
+
+    @property
+    def metrics_url(self) -> str:
+        for line in self.lines:
+            found = re.search(r"metrics on (http://\S+)", line)
+            if found:
+                return found.group(1)
+        raise LookupError("no metrics line")
 
     async def stop(self, timeout: float = 30) -> int:
         if self.process.returncode is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -14,6 +15,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from authsvc.domain.errors import AuthError, ErrorCode
+from authsvc.metrics import HANDLED, HANDLING_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,7 @@ STATUS_FOR: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
 }
 
+SERVICE = "authsvc.v1.AuthService"
 MAX_CALL_SECONDS = 30.0  # no call runs longer, even when the client set no deadline
 Request = TypeVar("Request")
 Response = TypeVar("Response")
@@ -44,22 +47,37 @@ def edge_call(handler: Handler[Request, Response]) -> Handler[Request, Response]
     AuthError → its status and user-facing detail; anything else → INTERNAL, logged, no detail.
     """
 
+    method = handler.__name__
+    handled = {code: HANDLED.labels("unary", SERVICE, method, code.name) for code in grpc.StatusCode}
+    timing = HANDLING_SECONDS.labels("unary", SERVICE, method)
+
     @functools.wraps(handler)
     async def wrapper(self: Any, request: Request, context: grpc.aio.ServicerContext[Any, Any]) -> Response:
         remaining = context.time_remaining()
         budget = MAX_CALL_SECONDS if remaining is None else min(remaining, MAX_CALL_SECONDS)
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK
         try:
             async with asyncio.timeout(budget):
                 return await handler(self, request, context)
         except TimeoutError:
-            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline exceeded")
+            code = grpc.StatusCode.DEADLINE_EXCEEDED
+            await context.abort(code, "Deadline exceeded")
+        except asyncio.CancelledError:
+            code = grpc.StatusCode.CANCELLED
+            raise
         except AuthError as error:
+            code = STATUS_FOR[error.code]
             if error.retry_after is not None:
                 await _abort_retry_later(context, error.detail, error.retry_after)
-            await context.abort(STATUS_FOR[error.code], error.detail)
+            await context.abort(code, error.detail)
         except Exception:
-            log.exception("unexpected error in %s", handler.__name__)
-            await context.abort(grpc.StatusCode.INTERNAL, "Internal error")
+            code = grpc.StatusCode.INTERNAL
+            log.exception("unexpected error in %s", method)
+            await context.abort(code, "Internal error")
+        finally:
+            handled[code].inc()
+            timing.observe(time.perf_counter() - started)
         raise AssertionError("context.abort returned")  # pragma: no cover
 
     return wrapper

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Sequence
 
 from authsvc.domain import api_key_format
+from authsvc.domain.audit import AuditEvent, AuditKind
 from authsvc.domain.errors import AuthError, ErrorCode, invalid_argument
 from authsvc.domain.permissions import is_well_formed
 from authsvc.domain.principal import Principal
 from authsvc.domain.validation import check_name
 from authsvc.service.policy import Policy
-from authsvc.service.ports import ApiKeyRecord, ApiKeyRepository, Clock, UsageRecorder
+from authsvc.service.ports import ApiKeyRecord, ApiKeyRepository, AuditLog, Clock, UsageRecorder
 
-log = logging.getLogger("authsvc.audit")
 READ = "api_keys:read"
 WRITE = "api_keys:write"
 
@@ -25,7 +24,10 @@ def require(caller: Principal, permission: str) -> None:
 
 
 class ApiKeyService:
-    def __init__(self, keys: ApiKeyRepository, usage: UsageRecorder, clock: Clock, policy: Policy) -> None:
+    def __init__(
+        self, keys: ApiKeyRepository, usage: UsageRecorder, clock: Clock, policy: Policy, audit: AuditLog
+    ) -> None:
+        self._audit = audit
         self._keys = keys
         self._usage = usage
         self._clock = clock
@@ -66,8 +68,15 @@ class ApiKeyService:
             revoked_at=None,
         )
         await self._keys.create(record, api_key_format.digest(secret))
-        log.info(
-            "api key created id=%s workspace=%s by=%s", record.id, record.workspace_id, caller.subject_id
+        self._audit.record(
+            AuditEvent(
+                AuditKind.API_KEY_CREATED,
+                record.created_at,
+                caller.user_id,
+                caller.workspace_id,
+                record.id,
+                detail=f"by {caller.kind.value} {caller.subject_id}",
+            )
         )
         return record, secret
 
@@ -86,5 +95,14 @@ class ApiKeyService:
         record = await self._keys.revoke(caller.workspace_id, canonical, self._clock.now())
         if record is None:
             raise AuthError(ErrorCode.NOT_FOUND, "API key not found")
-        log.info("api key revoked id=%s by=%s", record.id, caller.subject_id)
+        self._audit.record(
+            AuditEvent(
+                AuditKind.API_KEY_REVOKED,
+                record.revoked_at or self._clock.now(),
+                caller.user_id,
+                caller.workspace_id,
+                record.id,
+                detail=f"by {caller.kind.value} {caller.subject_id}",
+            )
+        )
         return record

@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
-import logging
-
+from authsvc.domain.audit import AuditEvent, AuditKind
 from authsvc.domain.errors import AuthError, ErrorCode
 from authsvc.domain.rate_limits import RateLimit
-from authsvc.service.ports import RateLimiter
-
-log = logging.getLogger("authsvc.audit")
+from authsvc.service.ports import AuditLog, Clock, RateLimiter
 
 
 class Limits:
-    def __init__(self, limiter: RateLimiter) -> None:
+    def __init__(self, limiter: RateLimiter, audit: AuditLog, clock: Clock) -> None:
         self._limiter = limiter
+        self._audit = audit
+        self._clock = clock
 
-    async def take(self, bucket: str, subject: str, limit: RateLimit) -> None:
+    async def take(self, bucket: str, subject: str, limit: RateLimit, client_ip: str) -> None:
         """Counts one request of `subject` in `bucket`; RATE_LIMITED with Retry-After past the limit."""
         decision = await self._limiter.hit(_name(bucket, subject, limit), limit)
         if not decision.allowed:
-            log.warning(
-                "rate limit refused bucket=%s limit=%s retry_after=%ss", bucket, limit, decision.retry_after
+            self._audit.record(
+                AuditEvent(
+                    AuditKind.RATE_LIMIT_REFUSED,
+                    self._clock.now(),
+                    subject_id=f"{bucket}:{limit}",
+                    client_ip=client_ip,
+                    detail=f"retry after {decision.retry_after}s",
+                )
             )
             raise AuthError(ErrorCode.RATE_LIMITED, retry_after=decision.retry_after)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from authsvc.domain.audit import AuditEvent
 from authsvc.domain.permissions import Role
 from authsvc.domain.rate_limits import RateDecision, RateLimit
 from authsvc.domain.refresh_rules import RefreshDecision
@@ -150,3 +151,9 @@ class RateLimiter(Protocol):
         ...
 
     async def refund(self, name: str, limit: RateLimit) -> None: ...
+
+
+class AuditLog(Protocol):
+    def record(self, event: AuditEvent) -> None:
+        """Records a security event; never blocks on storage."""
+        ...

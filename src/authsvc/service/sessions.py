@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from authsvc.domain.audit import AuditEvent, AuditKind
 from authsvc.domain.errors import AuthError, ErrorCode, invalid_argument
 from authsvc.domain.principal import Principal, PrincipalKind
 from authsvc.domain.refresh_rules import RefreshDecision
 from authsvc.domain.validation import normalise_email
 from authsvc.service.limits import Limits
 from authsvc.service.policy import Policy
-from authsvc.service.ports import Clock, PasswordHasher, SessionRepository, UserRepository
+from authsvc.service.ports import AuditLog, Clock, PasswordHasher, SessionRepository, UserRepository
 from authsvc.service.tokens import TokenIssuer, TokenPair
 
 log = logging.getLogger("authsvc.audit")
@@ -27,8 +28,10 @@ class SessionService:
         clock: Clock,
         policy: Policy,
         limits: Limits,
+        audit: AuditLog,
     ) -> None:
         self._limits = limits
+        self._audit = audit
         self._users = users
         self._sessions = sessions
         self._hasher = hasher
@@ -47,20 +50,30 @@ class SessionService:
         its timing tells an attacker which accounts exist.
         """
         policy = self._policy
-        await self._limits.take("login-ip", client_ip, policy.login_per_ip)
+        await self._limits.take("login-ip", client_ip, policy.login_per_ip, client_ip)
         normalised = normalise_email(email)
-        await self._limits.take("login-account", normalised, policy.login_failures_per_account)
+        await self._limits.take("login-account", normalised, policy.login_failures_per_account, client_ip)
         user = await self._users.by_email(normalised)
         matches = await self._hasher.verify(password, user.password_hash if user else None)
         if user is None or not matches or user.disabled:
-            log.info("login failed ip=%s", client_ip)
+            self._audit.record(
+                AuditEvent(
+                    AuditKind.LOGIN_FAILED,
+                    self._clock.now(),
+                    user_id=user.id if user else None,
+                    workspace_id=user.workspace_id if user else None,
+                    client_ip=client_ip,
+                )
+            )
             raise AuthError(ErrorCode.INVALID_CREDENTIALS)
         await self._limits.give_back("login-account", normalised, policy.login_failures_per_account)
         now = self._clock.now()
         session_ends = now + timedelta(seconds=self._policy.session_max_age)
         record = self._issuer.new_refresh_record(now)
         session_id = await self._sessions.start(user.id, session_ends, record)
-        log.info("login succeeded user=%s session=%s", user.id, session_id)
+        self._audit.record(
+            AuditEvent(AuditKind.LOGIN_SUCCEEDED, now, user.id, user.workspace_id, session_id, client_ip)
+        )
         return self._issuer.mint_pair(
             user_id=user.id,
             workspace_id=user.workspace_id,
@@ -80,17 +93,27 @@ class SessionService:
             claims = self._issuer.read_refresh(refresh_token)
         except AuthError as exc:
             log.info("refresh refused: unreadable token ip=%s", client_ip)
-            await self._limits.take("refresh-ip", client_ip, self._policy.refresh_per_user)
+            await self._limits.take("refresh-ip", client_ip, self._policy.refresh_per_user, client_ip)
             # An expired refresh token is simply no longer valid: "Token expired" would tell the
             # client to refresh, which is what it just tried.
             raise AuthError(ErrorCode.TOKEN_INVALID) from exc
-        await self._limits.take("refresh-user", claims.user_id, self._policy.refresh_per_user)
+        await self._limits.take("refresh-user", claims.user_id, self._policy.refresh_per_user, client_ip)
         now = self._clock.now()
         outcome = await self._sessions.refresh(
             claims.jti, now, self._policy.refresh_grace, self._issuer.new_refresh_record(now)
         )
         if outcome.decision is RefreshDecision.REUSE:
-            log.warning("refresh token reuse: session %s revoked", outcome.session_id)
+            self._audit.record(
+                AuditEvent(
+                    AuditKind.REFRESH_TOKEN_REUSE,
+                    now,
+                    outcome.user_id,
+                    outcome.workspace_id,
+                    outcome.session_id,
+                    client_ip,
+                    "session revoked",
+                )
+            )
             raise AuthError(ErrorCode.TOKEN_INVALID)
         if outcome.decision is RefreshDecision.REJECT or outcome.token is None:
             log.info("refresh refused: session %s ended or token expired", outcome.session_id or "unknown")
@@ -113,5 +136,8 @@ class SessionService:
         """Revokes the caller's session: its access and refresh tokens stop working at once."""
         if caller.kind is not PrincipalKind.USER or caller.session_id is None:
             raise invalid_argument("Logout needs an access token, not an API key")
-        await self._sessions.revoke(caller.session_id, self._clock.now(), "logout")
-        log.info("logout user=%s session=%s", caller.user_id, caller.session_id)
+        now = self._clock.now()
+        await self._sessions.revoke(caller.session_id, now, "logout")
+        self._audit.record(
+            AuditEvent(AuditKind.LOGOUT, now, caller.user_id, caller.workspace_id, caller.session_id)
+        )

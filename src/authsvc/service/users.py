@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+from authsvc.domain.audit import AuditEvent, AuditKind
 from authsvc.domain.errors import AuthError, ErrorCode, invalid_argument
 from authsvc.domain.permissions import Role
 from authsvc.domain.validation import check_name, check_new_password, normalise_email
-from authsvc.service.ports import PasswordHasher, UserRecord, UserRepository, WorkspaceRepository
+from authsvc.service.ports import (
+    AuditLog,
+    Clock,
+    PasswordHasher,
+    UserRecord,
+    UserRepository,
+    WorkspaceRepository,
+)
 
 
 class UserService:
     def __init__(
-        self, users: UserRepository, workspaces: WorkspaceRepository, hasher: PasswordHasher
+        self,
+        users: UserRepository,
+        workspaces: WorkspaceRepository,
+        hasher: PasswordHasher,
+        audit: AuditLog,
+        clock: Clock,
     ) -> None:
+        self._audit = audit
+        self._clock = clock
         self._users = users
         self._workspaces = workspaces
         self._hasher = hasher
@@ -30,8 +45,10 @@ class UserService:
 
     async def disable(self, email: str) -> None:
         """Disables a user at once: its logins, access tokens and API keys all stop working."""
-        if not await self._users.disable(normalise_email(email)):
+        normalised = normalise_email(email)
+        if not await self._users.disable(normalised):
             raise AuthError(ErrorCode.NOT_FOUND, "No such user")
+        self._audit.record(AuditEvent(AuditKind.USER_DISABLED, self._clock.now(), detail=normalised))
 
     async def any_exist(self) -> bool:
         return await self._users.count() > 0

@@ -1,0 +1,30 @@
+"""Security events worth an audit record. They never carry a password, token or key."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class AuditKind(enum.Enum):
+    LOGIN_SUCCEEDED = "login succeeded"
+    LOGIN_FAILED = "login failed"
+    RATE_LIMIT_REFUSED = "rate limit refused"
+    REFRESH_TOKEN_REUSE = "refresh token reuse"
+    LOGOUT = "logout"
+    API_KEY_CREATED = "api key created"
+    API_KEY_REVOKED = "api key revoked"
+    USER_DISABLED = "user disabled"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    kind: AuditKind
+    at: datetime
+    user_id: str | None = None
+    workspace_id: str | None = None
+    subject_id: str | None = None  # the session, API key or rate-limit bucket concerned
+    client_ip: str | None = None
+    detail: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
