@@ -12,6 +12,7 @@ import aiohttp
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
 from authsvc.v1 import auth_pb2, auth_pb2_grpc
 from tests.support.processes import clean_env, start_serve
@@ -37,6 +38,12 @@ async def _login(port: int, email: str, password: str) -> auth_pb2.LoginResponse
         return reply
 
 
+def _reflected_services(port: int) -> list[str]:
+    """What a grpcurl-style tool sees through server reflection."""
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        return list(ProtoReflectionDescriptorDatabase(channel).get_services())
+
+
 async def test_serve_without_a_database_keeps_its_data_across_restarts(data_dir: Path) -> None:
     env = clean_env(
         AUTHSVC_DATA_DIR=str(data_dir), AUTHSVC_GRPC_ADDRESS="127.0.0.1:0", AUTHSVC_BCRYPT_COST="10"
@@ -53,6 +60,7 @@ async def test_serve_without_a_database_keeps_its_data_across_restarts(data_dir:
         assert 'grpc_server_handled_total{grpc_code="OK",grpc_method="Login"' in exposition
         assert 'authsvc_logins_total{outcome="succeeded"} 1.0' in exposition
         assert 'authsvc_db_pool_connections{state="max"}' in exposition
+        assert set(_reflected_services(first.port)) >= {"authsvc.v1.AuthService", "grpc.health.v1.Health"}
     finally:
         assert await first.stop() == 0
     assert (data_dir / "jwt_secret").stat().st_mode & 0o077 == 0

@@ -49,7 +49,10 @@ async def test_security_events_are_logged_without_secrets(
     stub, meta = running.stub, forwarded_for(ip)
 
     await rpc_error(
-        stub.Login(auth_pb2.LoginRequest(email=account.email, password="wrong-password"), metadata=meta)
+        stub.Login(
+            auth_pb2.LoginRequest(email=account.email, password="wrong-password"),
+            metadata=(*meta, ("x-request-id", "req-trace-42")),
+        )
     )
     pair = await stub.Login(
         auth_pb2.LoginRequest(email=account.email, password=account.password), metadata=meta
@@ -99,5 +102,7 @@ async def test_security_events_are_logged_without_secrets(
         "refresh token reuse",
     ):
         assert event in text, event
-    for line in captured.lines:
-        assert json.loads(line)["ts"].endswith("+00:00")
+    entries = [json.loads(line) for line in captured.lines]
+    assert all(entry["ts"].endswith("+00:00") for entry in entries)
+    failed = [e for e in entries if e["msg"].startswith("login failed")]
+    assert failed[0]["request_id"] == "req-trace-42"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -15,6 +16,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from authsvc.domain.errors import AuthError, ErrorCode
+from authsvc.logs import REQUEST_ID
 from authsvc.metrics import HANDLED, HANDLING_SECONDS
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ STATUS_FOR: dict[ErrorCode, grpc.StatusCode] = {
 }
 
 SERVICE = "authsvc.v1.AuthService"
+_SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 MAX_CALL_SECONDS = 30.0  # no call runs longer, even when the client set no deadline
 Request = TypeVar("Request")
 Response = TypeVar("Response")
@@ -53,6 +56,7 @@ def edge_call(handler: Handler[Request, Response]) -> Handler[Request, Response]
 
     @functools.wraps(handler)
     async def wrapper(self: Any, request: Request, context: grpc.aio.ServicerContext[Any, Any]) -> Response:
+        REQUEST_ID.set(_request_id(context))
         remaining = context.time_remaining()
         budget = MAX_CALL_SECONDS if remaining is None else min(remaining, MAX_CALL_SECONDS)
         started = time.perf_counter()
@@ -93,3 +97,10 @@ async def _abort_retry_later(context: grpc.aio.ServicerContext[Any, Any], detail
     status = rpc_status.to_status(rich)
     trailers = (*status.trailing_metadata, ("retry-after", str(seconds)))
     await context.abort(status.code, status.details, trailers)
+
+
+def _request_id(context: grpc.aio.ServicerContext[Any, Any]) -> str | None:
+    for key, value in context.invocation_metadata() or ():
+        if key == "x-request-id" and isinstance(value, str) and _SANE_ID.match(value):
+            return value
+    return None
