@@ -1,0 +1,113 @@
+"""An async AuthService client with deadlines, retries of UNAVAILABLE and a small validation cache."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from types import TracebackType
+
+import grpc
+
+from authsvc.v1 import auth_pb2, auth_pb2_grpc
+
+# Retries are gRPC's own (service config), so they honour the call's deadline and never retry a
+# call that reached the server and failed for another reason.
+_SERVICE_CONFIG = json.dumps(
+    {
+        "methodConfig": [
+            {
+                "name": [{"service": "authsvc.v1.AuthService"}],
+                "retryPolicy": {
+                    "maxAttempts": 5,
+                    "initialBackoff": "0.1s",
+                    "maxBackoff": "1s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ]
+    }
+)
+
+_CHANNEL_OPTIONS = [
+    ("grpc.service_config", _SERVICE_CONFIG),
+    ("grpc.enable_retries", 1),
+    # Reconnect quickly to a restarted AuthService (gRPC's default first wait is a full second).
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
+
+
+class AuthClientError(Exception):
+    """A refused or failed validation: `code` is the gRPC status, `detail` the safe text."""
+
+    def __init__(self, code: grpc.StatusCode, detail: str) -> None:
+        super().__init__(f"{code.name}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+class AuthClient:
+    """One long-lived channel to AuthService. Validations are cached for `cache_seconds` at most
+    (and never past the token's expiry): a revocation can take that long to reach this client."""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        deadline: float = 1.0,
+        cache_seconds: float = 5.0,
+        cache_entries: int = 10_000,
+        channel: grpc.aio.Channel | None = None,
+    ) -> None:
+        self._channel = channel or grpc.aio.insecure_channel(target, options=_CHANNEL_OPTIONS)
+        self._stub = auth_pb2_grpc.AuthServiceStub(self._channel)
+        self._deadline = deadline
+        self._cache_seconds = cache_seconds
+        self._cache_entries = cache_entries
+        self._cache: dict[tuple[str, tuple[str, ...]], tuple[auth_pb2.Principal, float]] = {}
+
+    async def validate(self, token: str, required_permissions: Iterable[str] = ()) -> auth_pb2.Principal:
+        required = tuple(sorted(required_permissions))
+        key = (token, required)
+        now = time.monotonic()
+        cached = self._cache.get(key)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        try:
+            reply = await self._stub.ValidateToken(
+                auth_pb2.ValidateTokenRequest(token=token, required_permissions=required),
+                timeout=self._deadline,
+            )
+        except grpc.aio.AioRpcError as error:
+            raise AuthClientError(error.code(), error.details() or error.code().name) from None
+        principal: auth_pb2.Principal = reply.principal
+        keep_until = now + self._cache_seconds
+        if principal.HasField("expires_at"):
+            keep_until = min(keep_until, now + principal.expires_at.seconds - time.time())
+        if self._cache_seconds > 0 and keep_until > now:
+            if len(self._cache) >= self._cache_entries:
+                self._cache.clear()
+            self._cache[key] = (principal, keep_until)
+        return principal
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def __aenter__(self) -> AuthClient:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        await self.close()
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` value, or None."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
