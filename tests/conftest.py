@@ -24,7 +24,7 @@ from authsvc.service.container import Services
 from authsvc.service.ports import Clock
 from authsvc.v1 import auth_pb2_grpc
 from tests.support.clock import FakeClock
-from tests.support.postgres import test_database_url
+from tests.support.postgres import test_database_url, with_database
 
 TEST_SECRET = secrets.token_bytes(32)
 
@@ -57,6 +57,20 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
         await migrate(conn)
     yield db
     await db.close()
+
+
+@pytest.fixture
+async def fresh_database_url(database: Database, database_url: str) -> AsyncIterator[str]:
+    """A migrated database of this test's own, for tests that change service-wide state."""
+    name = f"authsvc_t_{uuid.uuid4().hex[:12]}"
+    await database.execute(f'CREATE DATABASE "{name}"')
+    url = with_database(database_url, name)
+    own = await Database.connect(url, min_size=1, max_size=2)
+    async with own.connection() as conn:
+        await migrate(conn)
+    await own.close()
+    yield url
+    await database.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 @dataclass

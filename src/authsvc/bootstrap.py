@@ -21,12 +21,14 @@ from authsvc.adapters.clock import SystemClock
 from authsvc.adapters.database import Database
 from authsvc.adapters.invalidation import InvalidationListener
 from authsvc.adapters.jwt_codec import JwtCodec
+from authsvc.adapters.keyring import KeyRing
 from authsvc.adapters.migrations import migrate
 from authsvc.adapters.passwords import BcryptHasher
 from authsvc.adapters.pg_api_keys import BatchedUsageRecorder, PgApiKeyRepository
 from authsvc.adapters.pg_audit import BufferedAuditLog
 from authsvc.adapters.pg_rate_limiter import PgRateLimiter
 from authsvc.adapters.pg_sessions import PgSessionRepository
+from authsvc.adapters.pg_signing_keys import SIGNING_KEYS_MESSAGE, KeyRingRefresher, PgSigningKeyStore
 from authsvc.adapters.pg_users import PgUserRepository, PgWorkspaceRepository
 from authsvc.adapters.validation_cache import ValidationCache
 from authsvc.config import Settings
@@ -37,6 +39,7 @@ from authsvc.service.container import Services
 from authsvc.service.limits import Limits
 from authsvc.service.policy import Policy
 from authsvc.service.ports import ApiKeyRepository, AuditLog, Clock, SessionRepository, UserRepository
+from authsvc.service.public_keys import PublicKeys
 from authsvc.service.sessions import SessionService
 from authsvc.service.tokens import TokenIssuer
 from authsvc.service.users import UserService
@@ -52,6 +55,7 @@ class Runtime:
     settings: Settings
     database: Database
     services: Services
+    signing_keys: PgSigningKeyStore
 
 
 def policy_from(settings: Settings) -> Policy:
@@ -71,16 +75,23 @@ def policy_from(settings: Settings) -> Policy:
 def build_services(
     settings: Settings,
     database: Database,
-    secret: bytes,
+    keys: KeyRing | bytes,
     clock: Clock,
     usage: BatchedUsageRecorder,
     cache: ValidationCache | None = None,
     audit: AuditLog | None = None,
 ) -> Services:
-    """The use cases over PostgreSQL; with a cache, ValidateToken's lookups are answered from it."""
+    """The use cases over PostgreSQL; with a cache, ValidateToken's lookups are answered from it.
+
+    `keys` may be just the root secret (tests, tools): then it is the only signing key.
+    """
+    if isinstance(keys, bytes):
+        keys = KeyRing.root_only(keys)
     audit = audit or BufferedAuditLog(database)
     policy = policy_from(settings)
-    codec = JwtCodec(secret, settings.jwt_issuer, settings.jwt_audience, settings.jwt_leeway_seconds)
+    verified = VerifiedTokens(settings.verified_token_cache_entries, settings.jwt_leeway_seconds)
+    keys.on_change(verified.clear)
+    codec = JwtCodec(keys, settings.jwt_issuer, settings.jwt_audience, settings.jwt_leeway_seconds)
     issuer = TokenIssuer(codec, clock, policy)
     hasher = BcryptHasher(settings.bcrypt_cost)
     users: UserRepository = PgUserRepository(database)
@@ -102,17 +113,11 @@ def build_services(
             Limits(PgRateLimiter(database), audit, clock),
             audit,
         ),
-        authenticator=Authenticator(
-            issuer,
-            sessions,
-            api_keys,
-            usage,
-            clock,
-            VerifiedTokens(settings.verified_token_cache_entries, settings.jwt_leeway_seconds),
-        ),
+        authenticator=Authenticator(issuer, sessions, api_keys, usage, clock, verified),
         api_keys=ApiKeyService(api_keys, usage, clock, policy, audit),
         workspace_settings=WorkspaceSettingsService(workspaces, policy),
         users=UserService(users, workspaces, hasher, audit, clock),
+        public_keys=PublicKeys(keys, clock),
     )
 
 
@@ -141,18 +146,36 @@ async def database_for(settings: Settings) -> AsyncIterator[tuple[Database, byte
 
 @contextlib.asynccontextmanager
 async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncIterator[Runtime]:
+    clock = clock or SystemClock()
     async with database_for(settings) as (database, secret, dsn):
+        store = PgSigningKeyStore(database, secret)
+        await store.ensure_initial(settings.signing_algorithm, clock.now())
+        ring = KeyRing(await store.load())
+        refresher = KeyRingRefresher(store, ring)
         usage = BatchedUsageRecorder(database)
         audit = BufferedAuditLog(database)
         cache = ValidationCache(settings.validation_cache_entries, settings.validation_cache_seconds)
-        listener = InvalidationListener(dsn, cache.invalidate, cache.set_listening)
-        services = build_services(settings, database, secret, clock or SystemClock(), usage, cache, audit)
+
+        def on_message(message: str) -> None:
+            if message == SIGNING_KEYS_MESSAGE:
+                refresher.soon()
+            else:
+                cache.invalidate(message)
+
+        def on_listening(listening: bool) -> None:
+            cache.set_listening(listening)
+            if listening:
+                refresher.soon()  # a rotation may have been missed while deaf
+
+        listener = InvalidationListener(dsn, on_message, on_listening)
+        services = build_services(settings, database, ring, clock, usage, cache, audit)
         tasks = [
             asyncio.create_task(usage.run(settings.last_used_flush_seconds)),
             asyncio.create_task(listener.run()),
+            asyncio.create_task(refresher.run()),
         ]
         try:
-            yield Runtime(settings, database, services)
+            yield Runtime(settings, database, services, store)
         finally:
             for task in tasks:
                 task.cancel()

@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 from collections.abc import Coroutine
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -19,6 +20,7 @@ from authsvc.config import ConfigError, Settings
 from authsvc.domain.errors import AuthError
 from authsvc.grpc_api.health import DatabaseHealth
 from authsvc.grpc_api.server import start_server
+from authsvc.service.policy import MAX_ACCESS_TTL
 
 log = logging.getLogger("authsvc")
 
@@ -81,6 +83,30 @@ async def disable_user(settings: Settings, email: str) -> None:
         print(f"disabled {email}: its sessions and API keys no longer validate")
 
 
+async def rotate_keys(settings: Settings, algorithm: str) -> None:
+    async with open_runtime(settings) as runtime:
+        retire_delay = max(MAX_ACCESS_TTL, settings.refresh_token_ttl_seconds) + settings.jwt_leeway_seconds
+        kid = await runtime.signing_keys.rotate(
+            algorithm, datetime.now(UTC), settings.key_activation_seconds, retire_delay
+        )
+        print(
+            f"new {algorithm} signing key {kid}: signs from {settings.key_activation_seconds:g} s from now; "
+            f"the previous keys verify for {retire_delay // 86400} more days"
+        )
+
+
+async def list_keys(settings: Settings) -> None:
+    async with open_runtime(settings) as runtime:
+        for key in await runtime.signing_keys.load():
+            retire = (
+                ""
+                if key.retire_after is None
+                else f" retires {datetime.fromtimestamp(key.retire_after, UTC)}"
+            )
+            active = datetime.fromtimestamp(key.active_from, UTC)
+            print(f"{key.kid} {key.algorithm} active from {active}{retire}")
+
+
 def run(main: Coroutine[Any, Any, None]) -> None:
     """Runs `main` on uvloop where it is installed (measurably faster for grpc.aio), else asyncio."""
     try:
@@ -101,6 +127,12 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--email", required=True)
     create.add_argument("--role", choices=["admin", "member", "viewer"], default="member")
     create.add_argument("--workspace", default="default")
+    keys = commands.add_parser("keys", help="manage JWT signing keys").add_subparsers(
+        dest="action", required=True
+    )
+    rotate = keys.add_parser("rotate", help="add a signing key; older keys verify until their tokens expire")
+    rotate.add_argument("--algorithm", choices=["HS256", "EdDSA"], default=None)
+    keys.add_parser("list", help="list signing keys (never their material)")
     disable = user.add_parser("disable", help="disable a user: logins, tokens and API keys stop working")
     disable.add_argument("--email", required=True)
     return root
@@ -119,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
             run(serve(settings))
         elif args.command == "migrate":
             run(run_migrations(settings))
+        elif args.command == "keys" and args.action == "rotate":
+            run(rotate_keys(settings, args.algorithm or settings.signing_algorithm))
+        elif args.command == "keys":
+            run(list_keys(settings))
         elif args.action == "disable":
             run(disable_user(settings, args.email))
         else:

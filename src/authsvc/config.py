@@ -47,6 +47,8 @@ class Settings:
     bootstrap_workspace: str = "default"
     log_level: str = "INFO"
     metrics_address: str = "127.0.0.1:9464"
+    signing_algorithm: str = "HS256"
+    key_activation_seconds: float = 5.0
     validation_cache_seconds: float = 30.0
     validation_cache_entries: int = 100_000
     verified_token_cache_entries: int = 100_000
@@ -110,6 +112,9 @@ class Settings:
             trusted = parse_networks(env.get("AUTHSVC_TRUSTED_PROXIES", LOOPBACK))
         except ValueError:
             raise ConfigError("AUTHSVC_TRUSTED_PROXIES must be comma-separated CIDRs") from None
+        algorithm = get("SIGNING_ALGORITHM") or "HS256"
+        if algorithm not in ("HS256", "EdDSA"):
+            raise ConfigError("AUTHSVC_SIGNING_ALGORITHM must be HS256 or EdDSA")
         data_dir = get("DATA_DIR")
         return cls(
             database_url=database_url,
@@ -135,6 +140,8 @@ class Settings:
             bootstrap_admin_password=get("BOOTSTRAP_ADMIN_PASSWORD"),
             bootstrap_workspace=get("BOOTSTRAP_WORKSPACE") or "default",
             log_level=(get("LOG_LEVEL") or "INFO").upper(),
+            signing_algorithm=algorithm,
+            key_activation_seconds=float(number("KEY_ACTIVATION_SECONDS", 5)),
             metrics_address=env.get("AUTHSVC_METRICS_ADDRESS", "127.0.0.1:9464"),
             validation_cache_seconds=float(number("VALIDATION_CACHE_SECONDS", 30)),
             validation_cache_entries=number("VALIDATION_CACHE_ENTRIES", 100_000),

@@ -61,3 +61,16 @@ async def test_a_configured_database_without_a_secret_refuses_to_start(settings:
     assert settings.database_url is not None
     code, _, err = await _run(["serve"], clean_env(AUTHSVC_DATABASE_URL=settings.database_url))
     assert code == 2 and "AUTHSVC_JWT_SECRET" in err
+
+
+async def test_keys_rotate_and_list(fresh_database_url: str) -> None:
+    env = clean_env(AUTHSVC_DATABASE_URL=fresh_database_url, AUTHSVC_JWT_SECRET=TEST_SECRET.hex())
+    code, out, err = await _run(["keys", "list"], env)
+    assert code == 0, err
+    assert out.count(" HS256 ") == 1 and "retires" not in out
+    code, out, err = await _run(["keys", "rotate", "--algorithm", "EdDSA"], env)
+    assert code == 0 and "new EdDSA signing key ed-" in out, err
+    code, out, _ = await _run(["keys", "list"], env)
+    lines = out.strip().splitlines()
+    assert len(lines) == 2 and "retires" in lines[0] and " EdDSA " in lines[1]
+    assert TEST_SECRET.hex() not in out

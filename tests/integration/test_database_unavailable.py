@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import grpc
-import jwt
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -24,6 +23,7 @@ from authsvc.v1 import auth_pb2, auth_pb2_grpc
 from tests.conftest import TEST_SECRET
 from tests.support.clock import FakeClock
 from tests.support.grpc_client import rpc_error
+from tests.support.tokens import forge
 
 
 def _access_token() -> str:
@@ -40,7 +40,7 @@ def _access_token() -> str:
         "nbf": now,
         "exp": now + 60,
     }
-    return jwt.encode(claims, TEST_SECRET, algorithm="HS256", headers={"typ": "at+jwt"})
+    return forge(claims)
 
 
 def _closed_port() -> int:

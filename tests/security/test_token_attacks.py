@@ -16,6 +16,7 @@ from authsvc.v1 import auth_pb2
 from tests.conftest import TEST_SECRET, AccountFactory, Running, ServerFactory
 from tests.support.clock import FakeClock
 from tests.support.grpc_client import rpc_error
+from tests.support.tokens import forge
 
 
 def _b64(raw: bytes) -> str:
@@ -23,7 +24,7 @@ def _b64(raw: bytes) -> str:
 
 
 def _sign(claims: dict[str, object], **header: object) -> str:
-    return jwt.encode(claims, TEST_SECRET, algorithm="HS256", headers={"typ": "at+jwt", **header})
+    return forge(claims, **header)
 
 
 async def _claims(running: Running, make_account: AccountFactory) -> tuple[str, dict[str, object]]:
@@ -60,7 +61,10 @@ async def test_every_single_byte_mutation_is_refused(authsvc: Running, make_acco
 
 async def test_header_tricks_are_refused(authsvc: Running, make_account: AccountFactory) -> None:
     _, claims = await _claims(authsvc, make_account)
+    await authsvc.stub.ValidateToken(auth_pb2.ValidateTokenRequest(token=_sign(claims)))  # the control
     tricks: list[dict[str, object]] = [
+        {"kid": None},
+        {"kid": "hs-0000000000000000"},
         {"kid": "../../../../dev/null"},
         {"kid": "x' UNION SELECT 'secret"},
         {"jku": "http://127.0.0.1:9/jwks.json"},
@@ -78,6 +82,7 @@ async def test_claims_that_are_missing_or_wrong_are_refused(
     authsvc: Running, make_account: AccountFactory
 ) -> None:
     _, claims = await _claims(authsvc, make_account)
+    await authsvc.stub.ValidateToken(auth_pb2.ValidateTokenRequest(token=_sign(claims)))  # the control
     for name in ("exp", "iat", "sub", "jti", "aud", "iss", "sid", "wid"):
         await _refused(authsvc, _sign({k: v for k, v in claims.items() if k != name}))
     for name, value in (
@@ -120,9 +125,7 @@ async def test_malformed_tokens_are_refused(authsvc: Running, make_account: Acco
         f"{header}.{payload}.{signature}====",
         f"{header}!.{payload}.{signature}",
         f"{header}.{_b64(nested.encode())}.{signature}",
-        jwt.encode(
-            {"n": json.loads("[" * 50 + "]" * 50)}, TEST_SECRET, algorithm="HS256", headers={"typ": "at+jwt"}
-        ),
+        forge({"n": json.loads("[" * 50 + "]" * 50)}),
         "e" * 100_000,
         token + "=",
         "Bearer " + token,

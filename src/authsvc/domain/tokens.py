@@ -29,6 +29,8 @@ class AccessClaims:
     permissions: frozenset[str]
     issued_at: int
     expires_at: int
+    # When the key that signed it retires (None: not scheduled); not part of the token.
+    key_retires_at: int | None = None
 
     def to_payload(self) -> dict[str, Any]:
         return {
@@ -43,7 +45,7 @@ class AccessClaims:
         }
 
     @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> AccessClaims:
+    def from_payload(cls, payload: dict[str, Any], key_retires_at: int | None = None) -> AccessClaims:
         scope = payload.get("scope", "")
         fields = (payload["sub"], payload["wid"], payload["sid"], payload["jti"], scope)
         if not all(isinstance(v, str) for v in fields):
@@ -56,6 +58,7 @@ class AccessClaims:
             permissions=frozenset(scope.split()),
             issued_at=payload["iat"],
             expires_at=payload["exp"],
+            key_retires_at=key_retires_at,
         )
 
     @property

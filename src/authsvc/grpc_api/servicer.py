@@ -112,3 +112,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         workspace, ttl = await self._s.workspace_settings.update(caller, request.access_token_ttl_seconds)
         settings = auth_pb2.AuthSettings(workspace_id=workspace.id, access_token_ttl_seconds=ttl)
         return auth_pb2.UpdateAuthSettingsResponse(settings=settings)
+
+    @edge_call
+    async def GetJwks(self, request: auth_pb2.GetJwksRequest, context: Context) -> auth_pb2.GetJwksResponse:
+        return auth_pb2.GetJwksResponse(keys=[auth_pb2.Jwk(**key) for key in self._s.public_keys.jwks()])

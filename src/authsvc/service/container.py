@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from authsvc.service.api_keys import ApiKeyService
 from authsvc.service.authenticate import Authenticator
+from authsvc.service.public_keys import PublicKeys
 from authsvc.service.sessions import SessionService
 from authsvc.service.users import UserService
 from authsvc.service.workspace_settings import WorkspaceSettingsService
@@ -18,3 +19,4 @@ class Services:
     api_keys: ApiKeyService
     workspace_settings: WorkspaceSettingsService
     users: UserService
+    public_keys: PublicKeys

@@ -140,8 +140,11 @@ class UsageRecorder(Protocol):
 class TokenCodec(Protocol):
     def encode(self, payload: dict[str, object], typ: str) -> str: ...
 
-    def decode(self, token: str, typ: str, required: Sequence[str], now: int) -> dict[str, object]:
-        """The verified payload; raises AuthError(TOKEN_INVALID / TOKEN_EXPIRED) otherwise."""
+    def decode(
+        self, token: str, typ: str, required: Sequence[str], now: int
+    ) -> tuple[dict[str, object], int | None]:
+        """The verified payload, and when its signing key retires (None: not scheduled);
+        raises AuthError(TOKEN_INVALID / TOKEN_EXPIRED) otherwise."""
         ...
 
 

@@ -82,11 +82,11 @@ class TokenIssuer:
         )
 
     def read_access(self, token: str) -> AccessClaims:
-        payload = self._codec.decode(token, ACCESS_TYP, ACCESS_REQUIRED_CLAIMS, self._now())
-        return AccessClaims.from_payload(payload)
+        payload, key_retires_at = self._codec.decode(token, ACCESS_TYP, ACCESS_REQUIRED_CLAIMS, self._now())
+        return AccessClaims.from_payload(payload, key_retires_at)
 
     def read_refresh(self, token: str) -> RefreshClaims:
-        payload = self._codec.decode(token, REFRESH_TYP, REFRESH_REQUIRED_CLAIMS, self._now())
+        payload, _ = self._codec.decode(token, REFRESH_TYP, REFRESH_REQUIRED_CLAIMS, self._now())
         return RefreshClaims.from_payload(payload)
 
     def _now(self) -> int:

@@ -2,7 +2,8 @@
 
 A token's claims never change, so once its signature and claims have been checked, the next
 presentation of the same string only needs its expiry checked again (and the session behind it,
-which the caller does on every call). Entries leave when their token expires or the memo is full.
+which the caller does on every call). Entries leave when their token expires, when their signing
+key retires or the key set is reloaded, or when the memo is full.
 """
 
 from __future__ import annotations
@@ -20,10 +21,19 @@ class VerifiedTokens:
     def get(self, token: str, now: int) -> AccessClaims | None:
         """The claims of a verified token; TOKEN_EXPIRED once it has expired (and forgets it)."""
         claims = self._entries.get(token)
-        if claims is not None and now > claims.expires_at + self._leeway:
+        if claims is None:
+            return None
+        if now > claims.expires_at + self._leeway:
             del self._entries[token]
             raise AuthError(ErrorCode.TOKEN_EXPIRED)
+        if claims.key_retires_at is not None and now >= claims.key_retires_at:
+            del self._entries[token]  # its key has retired: verify from scratch (and fail)
+            return None
         return claims
+
+    def clear(self) -> None:
+        """Forget everything: the signing keys changed."""
+        self._entries.clear()
 
     def put(self, token: str, claims: AccessClaims) -> None:
         if self._max <= 0:

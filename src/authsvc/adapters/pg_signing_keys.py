@@ -1,0 +1,163 @@
+"""Signing keys in PostgreSQL, encrypted at rest, rotated by `authsvc keys rotate`.
+
+Key material is sealed with AES-GCM under a key derived (HKDF-SHA256) from the configured root
+secret (AUTHSVC_JWT_SECRET, or the embedded data dir's secret), which every replica already has:
+a copy of the database alone signs nothing. The root secret itself is never stored; its row
+holds no material.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+from datetime import datetime, timedelta
+
+import asyncpg
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from authsvc.adapters.database import Database
+from authsvc.adapters.invalidation import notify
+from authsvc.adapters.keyring import EDDSA, HS256, KeyRing, SigningKey, b64url, root_kid
+from authsvc.domain.errors import AuthError
+
+log = logging.getLogger(__name__)
+
+SIGNING_KEYS_MESSAGE = "signing_keys"
+_SELECT = "SELECT kid, algorithm, material, public_jwk, active_from, retire_after FROM signing_keys"
+_LOCK_ID = 0x6B65_7973  # serialises first-start key creation across replicas
+
+
+class PgSigningKeyStore:
+    def __init__(self, db: Database, root_secret: bytes) -> None:
+        self._db = db
+        self._root = root_secret
+        self._root_kid = root_kid(root_secret)
+        kek = HKDF(hashes.SHA256(), 32, salt=None, info=b"authsvc signing-key encryption").derive(root_secret)
+        self._aead = AESGCM(kek)
+
+    async def ensure_initial(self, algorithm: str, now: datetime) -> None:
+        """On a database without a usable key, creates the first one (the root secret for HS256)."""
+        async with self._db.transaction() as conn:
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_ID)
+            if self._keys(await conn.fetch(_SELECT)):
+                return
+            if algorithm == HS256:
+                await conn.execute(
+                    "INSERT INTO signing_keys (kid, algorithm, active_from) VALUES ($1, 'HS256', $2)",
+                    self._root_kid,
+                    now,
+                )
+            else:
+                await self._insert_new(conn, algorithm, now)
+
+    async def load(self) -> list[SigningKey]:
+        return self._keys(await self._db.fetch(_SELECT))
+
+    def _keys(self, rows: list[asyncpg.Record]) -> list[SigningKey]:
+        """The keys this replica can use: the current root secret's, and those it can decrypt
+        (rows sealed under another root secret are skipped, never guessed at)."""
+        keys = []
+        for row in rows:
+            try:
+                keys.append(self._key(row))
+            except (InvalidTag, LookupError):
+                log.warning("signing key %s is sealed under another root secret; skipped", row["kid"])
+        return keys
+
+    async def rotate(
+        self, algorithm: str, now: datetime, activation_delay: float, retire_delay: float
+    ) -> str:
+        """Adds a key that signs from `now + activation_delay` (replicas and JWKS readers learn of it
+        first); every current key verifies for `retire_delay` more, then retires."""
+        async with self._db.transaction() as conn:
+            active_from = now + timedelta(seconds=activation_delay)
+            await conn.execute(
+                "UPDATE signing_keys SET retire_after = $1 WHERE retire_after IS NULL",
+                active_from + timedelta(seconds=retire_delay),
+            )
+            kid = await self._insert_new(conn, algorithm, active_from)
+            await notify(conn, SIGNING_KEYS_MESSAGE)
+        return kid
+
+    async def _insert_new(self, conn: asyncpg.Connection, algorithm: str, active_from: datetime) -> str:
+        kid = ("hs-" if algorithm == HS256 else "ed-") + secrets.token_hex(8)
+        public_jwk = None
+        if algorithm == HS256:
+            raw = secrets.token_bytes(32)
+        elif algorithm == EDDSA:
+            private = Ed25519PrivateKey.generate()
+            raw = private.private_bytes(
+                serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+            )
+            public_jwk = _okp_jwk(kid, private)
+        else:
+            raise ValueError(f"unsupported algorithm {algorithm}")
+        nonce = secrets.token_bytes(12)
+        sealed = nonce + self._aead.encrypt(nonce, raw, kid.encode())
+        await conn.execute(
+            "INSERT INTO signing_keys (kid, algorithm, material, public_jwk, active_from) "
+            "VALUES ($1, $2, $3, $4::jsonb, $5)",
+            kid,
+            algorithm,
+            sealed,
+            json.dumps(public_jwk) if public_jwk else None,
+            active_from,
+        )
+        return kid
+
+    def _key(self, row: asyncpg.Record) -> SigningKey:
+        kid, algorithm = row["kid"], row["algorithm"]
+        active_from = int(row["active_from"].timestamp())
+        retire_after = int(row["retire_after"].timestamp()) if row["retire_after"] else None
+        if row["material"] is None:  # a row without material stands for a root secret
+            if kid != self._root_kid:
+                raise LookupError(kid)
+            return SigningKey(kid, HS256, self._root, self._root, None, active_from, retire_after)
+        material = bytes(row["material"])
+        raw = self._aead.decrypt(material[:12], material[12:], kid.encode())
+        if algorithm == HS256:
+            return SigningKey(kid, HS256, raw, raw, None, active_from, retire_after)
+        private = Ed25519PrivateKey.from_private_bytes(raw)
+        public_jwk = json.loads(row["public_jwk"]) if row["public_jwk"] else _okp_jwk(kid, private)
+        return SigningKey(kid, EDDSA, private, private.public_key(), public_jwk, active_from, retire_after)
+
+
+def _okp_jwk(kid: str, private: Ed25519PrivateKey) -> dict[str, str]:
+    public = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return {"kty": "OKP", "crv": "Ed25519", "x": b64url(public), "kid": kid, "alg": "EdDSA", "use": "sig"}
+
+
+class KeyRingRefresher:
+    """Reloads the key ring: when a rotation is announced, when the listener reconnects, and
+    every `interval` seconds as a backstop."""
+
+    def __init__(self, store: PgSigningKeyStore, ring: KeyRing, interval: float = 60.0) -> None:
+        self._store = store
+        self._ring = ring
+        self._interval = interval
+        self._wake = asyncio.Event()
+
+    def soon(self) -> None:
+        self._wake.set()
+
+    async def reload(self) -> None:
+        keys = await self._store.load()
+        if keys:
+            self._ring.replace(keys)
+
+    async def run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._interval)
+            self._wake.clear()
+            try:
+                await self.reload()
+            except AuthError:
+                log.warning("could not reload signing keys; keeping the current ones")

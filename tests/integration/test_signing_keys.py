@@ -1,0 +1,158 @@
+"""Signing-key rotation: new tokens use the new key, old ones verify until retired, EdDSA via JWKS."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import grpc
+import jwt
+import pytest
+
+from authsvc.adapters.database import Database
+from authsvc.adapters.invalidation import InvalidationListener
+from authsvc.adapters.keyring import KeyRing, root_kid
+from authsvc.adapters.pg_api_keys import BatchedUsageRecorder
+from authsvc.adapters.pg_signing_keys import SIGNING_KEYS_MESSAGE, KeyRingRefresher, PgSigningKeyStore
+from authsvc.bootstrap import build_services
+from authsvc.config import Settings
+from authsvc.grpc_api.server import start_server
+from authsvc.service.container import Services
+from authsvc.v1 import auth_pb2, auth_pb2_grpc
+from tests.conftest import TEST_SECRET
+from tests.support.clock import FakeClock
+from tests.support.grpc_client import rpc_error
+from tests.support.tokens import forge
+
+RETIRE_AFTER = 3600
+
+
+@dataclass
+class KeyedService:
+    stub: auth_pb2_grpc.AuthServiceStub
+    services: Services
+    store: PgSigningKeyStore
+    ring: KeyRing
+    clock: FakeClock
+    database: Database
+
+
+@pytest.fixture
+async def keyed(fresh_database_url: str, settings: Settings) -> AsyncIterator[KeyedService]:
+    database = await Database.connect(fresh_database_url, min_size=1, max_size=4)
+    clock = FakeClock()
+    store = PgSigningKeyStore(database, TEST_SECRET)
+    await store.ensure_initial("HS256", clock.now())
+    ring = KeyRing(await store.load())
+    services = build_services(settings, database, ring, clock, BatchedUsageRecorder(database))
+    server, port = await start_server(services, "127.0.0.1:0")
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        yield KeyedService(auth_pb2_grpc.AuthServiceStub(channel), services, store, ring, clock, database)
+    await server.stop(None)
+    await database.close()
+
+
+async def _login(keyed: KeyedService) -> auth_pb2.LoginResponse:
+    email = f"keys-{uuid.uuid4().hex[:8]}@example.com"
+    await keyed.services.users.create(email, "a long password", "admin", "keys")
+    return await keyed.stub.Login(auth_pb2.LoginRequest(email=email, password="a long password"))
+
+
+async def _validates(keyed: KeyedService, token: str) -> bool:
+    try:
+        await keyed.stub.ValidateToken(auth_pb2.ValidateTokenRequest(token=token))
+    except grpc.aio.AioRpcError as error:
+        assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+        return False
+    return True
+
+
+async def _rotate(keyed: KeyedService, algorithm: str) -> str:
+    kid = await keyed.store.rotate(algorithm, keyed.clock.now(), 0, RETIRE_AFTER)
+    keyed.ring.replace(await keyed.store.load())
+    return kid
+
+
+async def test_first_key_is_the_root_secret_and_tokens_name_it(keyed: KeyedService) -> None:
+    pair = await _login(keyed)
+    assert jwt.get_unverified_header(pair.access_token)["kid"] == root_kid(TEST_SECRET)
+    assert keyed.ring.kids == [root_kid(TEST_SECRET)]
+    row = await keyed.database.fetchrow("SELECT material FROM signing_keys")
+    assert row is not None and row["material"] is None  # the root secret is never stored
+
+
+async def test_rotation_keeps_old_tokens_valid_until_they_retire(keyed: KeyedService) -> None:
+    before = await _login(keyed)
+    kid = await _rotate(keyed, "HS256")
+    after = await _login(keyed)
+
+    assert jwt.get_unverified_header(after.access_token)["kid"] == kid
+    assert await _validates(keyed, before.access_token) and await _validates(keyed, after.access_token)
+    refreshed = await keyed.stub.Refresh(auth_pb2.RefreshRequest(refresh_token=before.refresh_token))
+    assert jwt.get_unverified_header(refreshed.access_token)["kid"] == kid
+
+    keyed.clock.advance(RETIRE_AFTER + 1)
+    assert not await _validates(keyed, before.access_token)
+    assert await _validates(keyed, after.access_token)
+    error = await rpc_error(keyed.stub.Refresh(auth_pb2.RefreshRequest(refresh_token=before.refresh_token)))
+    assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_keys_are_encrypted_at_rest(keyed: KeyedService) -> None:
+    hs_kid = await _rotate(keyed, "HS256")
+    ed_kid = await _rotate(keyed, "EdDSA")
+    for kid in (hs_kid, ed_kid):
+        material = await keyed.database.fetchval("SELECT material FROM signing_keys WHERE kid = $1", kid)
+        key = keyed.ring.verifier(kid, int(keyed.clock.now().timestamp()))
+        assert key is not None
+        raw = key.signing_key if isinstance(key.signing_key, bytes) else key.signing_key.private_bytes_raw()
+        assert raw not in bytes(material)
+    other = PgSigningKeyStore(keyed.database, b"another root secret of 32 bytes!")
+    assert await other.load() == []  # without the root secret the rows are useless
+
+
+async def test_eddsa_tokens_verify_offline_with_the_published_jwks(keyed: KeyedService) -> None:
+    kid = await _rotate(keyed, "EdDSA")
+    pair = await _login(keyed)
+    header = jwt.get_unverified_header(pair.access_token)
+    assert header == {"alg": "EdDSA", "kid": kid, "typ": "at+jwt"}
+    assert await _validates(keyed, pair.access_token)
+
+    jwks = await keyed.stub.GetJwks(auth_pb2.GetJwksRequest())
+    assert [k.kid for k in jwks.keys] == [kid]
+    published = jwks.keys[0]
+    assert (published.kty, published.crv, published.alg) == ("OKP", "Ed25519", "EdDSA")
+    public = jwt.PyJWK({"kty": "OKP", "crv": "Ed25519", "x": published.x, "kid": kid})
+    claims = jwt.decode(pair.access_token, public.key, algorithms=["EdDSA"], audience="authsvc")
+    assert claims["sid"]
+
+    # The old algorithm-confusion trick: HS256 "signed" with the public key, naming the EdDSA key.
+    now = int(keyed.clock.now().timestamp())
+    forged = forge({**claims, "iat": now, "exp": now + 60}, secret=published.x.encode(), kid=kid)
+    assert not await _validates(keyed, forged)
+
+
+async def test_every_replica_learns_of_a_rotation(keyed: KeyedService, fresh_database_url: str) -> None:
+    other_ring = KeyRing(await keyed.store.load())
+    refresher = KeyRingRefresher(keyed.store, other_ring)
+    listener = InvalidationListener(
+        fresh_database_url, lambda m: refresher.soon() if m == SIGNING_KEYS_MESSAGE else None, lambda _: None
+    )
+    tasks = [asyncio.create_task(listener.run()), asyncio.create_task(refresher.run())]
+    try:
+        await asyncio.wait_for(listener.listening.wait(), 10)
+        kid = await keyed.store.rotate("HS256", keyed.clock.now(), 5, RETIRE_AFTER)
+        for _ in range(20):
+            if kid in other_ring.kids:
+                break
+            await asyncio.sleep(0.05)
+        assert kid in other_ring.kids
+        now = int(keyed.clock.now().timestamp())
+        assert other_ring.signer(now).kid != kid  # published 5 s before it signs
+        assert other_ring.signer(now + 5).kid == kid
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
