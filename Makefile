@@ -24,8 +24,9 @@ $(GENERATED) &: $(PROTO) $(STAMP)
 proto: $(STAMP)
 	$(PROTOC) $(PROTO)
 
+# AuthService (gRPC, 127.0.0.1:50051) and the REST facade (http://127.0.0.1:8080), stopped together.
 run: install
-	$(BIN)/authsvc serve
+	$(BIN)/python -m http_facade.devrun
 
 lint: install
 	$(BIN)/ruff check src tests

@@ -1,0 +1,48 @@
+"""The app factory: tests and `http-facade serve` build the facade the same way."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+from aiohttp import web
+from grpc_health.v1 import health_pb2_grpc
+
+from authsvc.v1 import auth_pb2_grpc
+from http_facade.config import Settings
+from http_facade.errors import json_errors
+from http_facade.forwarding import with_request_id
+from http_facade.routes import add_routes
+from http_facade.state import SETTINGS, UPSTREAM, Upstream
+
+# AuthService may start after the facade (`make run`) or restart: retry the connection every few
+# seconds at most, instead of gRPC's default back-off of up to two minutes.
+CHANNEL_OPTIONS = (
+    ("grpc.initial_reconnect_backoff_ms", 250),
+    ("grpc.min_reconnect_backoff_ms", 250),
+    ("grpc.max_reconnect_backoff_ms", 3000),
+)
+CHANNEL_CLOSE_GRACE_SECONDS = 5.0
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        middlewares=[with_request_id, json_errors],
+        client_max_size=settings.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    add_routes(app)
+    app.cleanup_ctx.append(_upstream)
+    return app
+
+
+async def _upstream(app: web.Application) -> AsyncIterator[None]:
+    """Opens the one long-lived channel to AuthService at start-up and closes it at shutdown."""
+    channel = grpc.aio.insecure_channel(app[SETTINGS].authsvc_target, options=CHANNEL_OPTIONS)
+    try:
+        app[UPSTREAM] = Upstream(
+            channel, auth_pb2_grpc.AuthServiceStub(channel), health_pb2_grpc.HealthStub(channel)
+        )
+        yield
+    finally:
+        await channel.close(CHANNEL_CLOSE_GRACE_SECONDS)

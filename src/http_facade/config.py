@@ -1,0 +1,78 @@
+"""Settings of the REST facade: read once from HTTP_FACADE_* environment variables, then frozen."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class ConfigError(Exception):
+    """The environment does not describe a facade that can start."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    authsvc_target: str = "127.0.0.1:50051"
+    call_timeout_seconds: float = 5.0
+    trusted_proxies: tuple[Network, ...] = ()
+    max_body_bytes: int = 64 * 1024
+    shutdown_grace_seconds: float = 10.0
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+
+        def get(name: str, default: str) -> str:
+            return env.get(f"HTTP_FACADE_{name}") or default
+
+        def number(name: str, default: str, low: float, high: float) -> float:
+            raw = get(name, default)
+            try:
+                value = float(raw)
+            except ValueError:
+                raise ConfigError(f"HTTP_FACADE_{name} must be a number") from None
+            if not low <= value <= high:
+                raise ConfigError(f"HTTP_FACADE_{name} must be between {low:g} and {high:g}")
+            return value
+
+        def whole(name: str, default: str, low: int, high: int) -> int:
+            value = number(name, default, low, high)
+            if value != int(value):
+                raise ConfigError(f"HTTP_FACADE_{name} must be a whole number")
+            return int(value)
+
+        log_level = get("LOG_LEVEL", "INFO").upper()
+        if log_level not in logging.getLevelNamesMapping():
+            raise ConfigError("HTTP_FACADE_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+        return cls(
+            host=get("HOST", "127.0.0.1"),
+            port=whole("PORT", "8080", 0, 65535),
+            authsvc_target=get("AUTHSVC_TARGET", "127.0.0.1:50051"),
+            call_timeout_seconds=number("CALL_TIMEOUT_SECONDS", "5", 0.001, 300),
+            trusted_proxies=parse_networks(get("TRUSTED_PROXIES", "")),
+            max_body_bytes=whole("MAX_BODY_BYTES", str(64 * 1024), 1024, 16 * 1024 * 1024),
+            shutdown_grace_seconds=number("SHUTDOWN_GRACE_SECONDS", "10", 0, 300),
+            log_level=log_level,
+        )
+
+
+def parse_networks(text: str) -> tuple[Network, ...]:
+    """ "10.0.0.0/8, 192.0.2.7" → networks (a bare address is a /32 or /128)."""
+    networks = []
+    for part in text.split(","):
+        if part.strip():
+            try:
+                networks.append(ipaddress.ip_network(part.strip()))
+            except ValueError:
+                raise ConfigError(
+                    f"HTTP_FACADE_TRUSTED_PROXIES: {part.strip()!r} is not an IP network (e.g. 10.0.0.0/8)"
+                ) from None
+    return tuple(networks)

@@ -1,0 +1,102 @@
+"""What the facade tells AuthService about a request: the caller's credentials, IP and request id."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from authsvc import logs
+from http_facade.config import Network
+from http_facade.errors import FacadeError
+from http_facade.state import REQUEST_ID, SETTINGS
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# gRPC metadata values may hold printable ASCII only; anything else would fail the call itself.
+_GRPC_VALUE = re.compile(r"[\x20-\x7e]*")
+
+
+def _parse_ip(text: str) -> IPAddress | None:
+    try:
+        address = ipaddress.ip_address(text.strip().removeprefix("[").removesuffix("]"))
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def client_ip(peer: str | None, forwarded_for: Iterable[str], trusted: Sequence[Network]) -> str:
+    """The socket peer, or, when the peer is a trusted proxy, the right-most untrusted address of
+    X-Forwarded-For.
+
+    Security: each hop can only vouch for the one before it, so the chain is read from the right
+    and believed only while the hop that wrote it is trusted. Anything left of an untrusted hop may
+    be forged by the client; an unparsable entry stops the walk at the last trusted hop.
+    """
+    current = _parse_ip(peer or "")
+    if current is None:
+        return ""
+    hops = [hop for header in forwarded_for for hop in header.split(",")]
+    while hops and any(current in network for network in trusted):
+        previous = _parse_ip(hops.pop())
+        if previous is None:
+            break
+        current = previous
+    return str(current)
+
+
+def request_id(header: str | None) -> str:
+    """The caller's X-Request-ID when it is a short, plain token; a fresh one otherwise."""
+    if header is not None and _SANE_REQUEST_ID.fullmatch(header):
+        return header
+    return uuid.uuid4().hex
+
+
+def carriable(value: str) -> bool:
+    """Whether gRPC metadata can carry `value` unchanged."""
+    return _GRPC_VALUE.fullmatch(value) is not None
+
+
+@web.middleware
+async def with_request_id(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Gives every request an id, forwarded to AuthService and echoed as X-Request-ID."""
+    request[REQUEST_ID] = request_id(request.headers.get("X-Request-ID"))
+    logged = logs.REQUEST_ID.set(request[REQUEST_ID])  # on the facade's own log lines too
+    try:
+        response = await handler(request)
+    finally:
+        logs.REQUEST_ID.reset(logged)
+    response.headers["X-Request-ID"] = request[REQUEST_ID]
+    return response
+
+
+def call_options(request: web.Request) -> dict[str, Any]:
+    """The deadline and metadata of the one AuthService call a request makes.
+
+    The Authorization header is passed on untouched; AuthService alone decides what it is worth.
+    """
+    settings = request.app[SETTINGS]
+    metadata = [("x-request-id", request[REQUEST_ID])]
+    ip = client_ip(request.remote, request.headers.getall("X-Forwarded-For", ()), settings.trusted_proxies)
+    if ip:
+        metadata.append(("x-forwarded-for", ip))
+    authorization = request.headers.getall("Authorization", ())
+    if len(authorization) > 1 or not all(carriable(value) for value in authorization):
+        raise FacadeError(
+            400, "Malformed Authorization header", {"WWW-Authenticate": 'Bearer error="invalid_request"'}
+        )
+    metadata.extend(("authorization", value) for value in authorization)
+    return {"timeout": settings.call_timeout_seconds, "metadata": tuple(metadata)}
+
+
+def bearer_token(request: web.Request) -> str:
+    """The credentials of `Authorization: Bearer <token>` (RFC 6750), or "" for AuthService to refuse."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""

@@ -1,0 +1,119 @@
+"""One handler per public path: JSON in → one AuthService call → JSON out. No rules of their own."""
+
+from __future__ import annotations
+
+import grpc
+from aiohttp import web
+from grpc_health.v1 import health_pb2
+
+from authsvc.v1 import auth_pb2
+from http_facade import replies
+from http_facade.bodies import Body, Field, read_json
+from http_facade.errors import FacadeError
+from http_facade.forwarding import bearer_token, call_options
+from http_facade.state import SETTINGS, UPSTREAM
+
+HEALTH_SERVICE = "authsvc.v1.AuthService"
+READY_TIMEOUT_SECONDS = 1.0
+# Replies that hold credentials must never be stored by a cache (RFC 6749 §5.1).
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+LOGIN = Body(
+    {
+        "email": Field("string", "The account's email address", {"format": "email"}),
+        "password": Field("string", "The account's password"),
+    }
+)
+REFRESH = Body({"refresh_token": Field("string", "The refresh token of the last login or refresh")})
+NEW_API_KEY = Body(
+    {
+        "name": Field("string", "A label to recognise the key by", {"examples": ["Production ingest"]}),
+        "permissions": Field(
+            "strings", "What the key may do: a subset of the caller's own permissions", {"minItems": 1}
+        ),
+        "environment": Field("string", "Where the key is meant to be used", {"enum": ["live", "test"]}),
+    }
+)
+AUTH_SETTINGS = Body(
+    {
+        "access_token_ttl_seconds": Field(
+            "int64",
+            "Lifetime of access tokens issued from now on in this workspace",
+            {"minimum": 300, "maximum": 2_592_000},
+        )
+    }
+)
+
+
+async def login(request: web.Request) -> web.Response:
+    body = await read_json(request, LOGIN)
+    reply = await request.app[UPSTREAM].auth.Login(auth_pb2.LoginRequest(**body), **call_options(request))
+    return web.json_response(replies.token_pair(reply), headers=NO_STORE)
+
+
+async def refresh(request: web.Request) -> web.Response:
+    body = await read_json(request, REFRESH)
+    reply = await request.app[UPSTREAM].auth.Refresh(auth_pb2.RefreshRequest(**body), **call_options(request))
+    return web.json_response(replies.token_pair(reply), headers=NO_STORE)
+
+
+async def logout(request: web.Request) -> web.Response:
+    await request.app[UPSTREAM].auth.Logout(auth_pb2.LogoutRequest(), **call_options(request))
+    return web.Response(status=204)
+
+
+async def me(request: web.Request) -> web.Response:
+    message = auth_pb2.ValidateTokenRequest(token=bearer_token(request))
+    reply = await request.app[UPSTREAM].auth.ValidateToken(message, **call_options(request))
+    return web.json_response(replies.principal(reply.principal))
+
+
+async def create_api_key(request: web.Request) -> web.Response:
+    body = await read_json(request, NEW_API_KEY)
+    message = auth_pb2.CreateApiKeyRequest(**body)
+    reply = await request.app[UPSTREAM].auth.CreateApiKey(message, **call_options(request))
+    return web.json_response(replies.created_api_key(reply), status=201, headers=NO_STORE)
+
+
+async def list_api_keys(request: web.Request) -> web.Response:
+    reply = await request.app[UPSTREAM].auth.ListApiKeys(
+        auth_pb2.ListApiKeysRequest(), **call_options(request)
+    )
+    return web.json_response({"api_keys": [replies.api_key(key) for key in reply.api_keys]})
+
+
+async def revoke_api_key(request: web.Request) -> web.Response:
+    message = auth_pb2.RevokeApiKeyRequest(id=request.match_info["id"])
+    await request.app[UPSTREAM].auth.RevokeApiKey(message, **call_options(request))
+    return web.Response(status=204)
+
+
+async def get_auth_settings(request: web.Request) -> web.Response:
+    message = auth_pb2.GetAuthSettingsRequest()
+    reply = await request.app[UPSTREAM].auth.GetAuthSettings(message, **call_options(request))
+    return web.json_response(replies.auth_settings(reply.settings))
+
+
+async def update_auth_settings(request: web.Request) -> web.Response:
+    body = await read_json(request, AUTH_SETTINGS)
+    message = auth_pb2.UpdateAuthSettingsRequest(**body)
+    reply = await request.app[UPSTREAM].auth.UpdateAuthSettings(message, **call_options(request))
+    return web.json_response(replies.auth_settings(reply.settings))
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready when AuthService reports SERVING, which it does only while its database answers."""
+    timeout = min(READY_TIMEOUT_SECONDS, request.app[SETTINGS].call_timeout_seconds)
+    try:
+        reply = await request.app[UPSTREAM].health.Check(
+            health_pb2.HealthCheckRequest(service=HEALTH_SERVICE), timeout=timeout
+        )
+    except grpc.aio.AioRpcError as error:  # unreachable, no health service...: not ready
+        raise FacadeError(503, "Service unavailable") from error
+    if reply.status != health_pb2.HealthCheckResponse.SERVING:
+        raise FacadeError(503, "Service unavailable")
+    return web.json_response({"status": "ready"})

@@ -1,0 +1,25 @@
+"""The typed keys under which the app keeps its settings, its AuthService connection and request ids."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from aiohttp import web
+
+from http_facade.config import Settings
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """The one long-lived channel to AuthService and the stubs that use it."""
+
+    channel: grpc.aio.Channel
+    auth: Any  # authsvc.v1.AuthServiceStub: grpcio ships no type information
+    health: Any  # grpc.health.v1.HealthStub
+
+
+SETTINGS = web.AppKey("settings", Settings)
+UPSTREAM = web.AppKey("upstream", Upstream)
+REQUEST_ID = web.RequestKey("request_id", str)

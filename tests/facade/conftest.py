@@ -1,0 +1,92 @@
+"""The facade on a real port in front of a real AuthService (or a scripted one), on the session loop."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+
+import aiohttp
+import grpc
+import pytest
+from aiohttp import web
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from authsvc.adapters.database import Database
+from authsvc.grpc_api.health import DatabaseHealth
+from authsvc.grpc_api.server import start_server
+from authsvc.v1 import auth_pb2_grpc
+from http_facade.app import create_app
+from http_facade.config import Settings
+from tests.conftest import Running
+from tests.facade.client import Facade
+from tests.facade.scripted import Scripted, ScriptedAuthService
+
+FacadeFactory = Callable[..., Awaitable[Facade]]
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+async def start_facade(http: aiohttp.ClientSession) -> AsyncIterator[FacadeFactory]:
+    """Starts facades on free ports in front of `target`; stops them afterwards."""
+    runners: list[web.AppRunner] = []
+
+    async def start(target: str, **overrides: object) -> Facade:
+        settings = replace(Settings(authsvc_target=target, port=0), **overrides)  # type: ignore[arg-type]
+        runner = web.AppRunner(create_app(settings), shutdown_timeout=1)
+        await runner.setup()
+        runners.append(runner)
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        return Facade(f"http://127.0.0.1:{runner.addresses[0][1]}", http)
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def facade(start_facade: FacadeFactory, authsvc: Running) -> Facade:
+    """The facade in front of the shared test AuthService."""
+    return await start_facade(f"127.0.0.1:{authsvc.port}")
+
+
+@pytest.fixture
+async def scripted() -> AsyncIterator[Scripted]:
+    servicer, health_servicer = ScriptedAuthService(), health.aio.HealthServicer()
+    server = grpc.aio.server()
+    auth_pb2_grpc.add_AuthServiceServicer_to_server(servicer, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    yield Scripted(servicer, health_servicer, port)
+    await server.stop(None)
+
+
+@pytest.fixture
+async def authsvc_with_health(authsvc: Running, database: Database) -> AsyncIterator[str]:
+    """The test AuthService's use cases served again, with grpc.health.v1 tracking the test
+    database; its target."""
+    checker = DatabaseHealth(database)
+    assert await checker.check_once()
+    server, port = await start_server(
+        authsvc.services, "127.0.0.1:0", checker, trusted_proxies=authsvc.settings.trusted_proxies
+    )
+    yield f"127.0.0.1:{port}"
+    await server.stop(None)
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
