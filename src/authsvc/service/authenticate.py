@@ -40,7 +40,9 @@ class Authenticator:
         Oversized input and API keys with a bad checksum are refused before any parsing or query.
         """
         try:
-            if not token or len(token) > MAX_TOKEN_CHARS:
+            if not token:
+                raise AuthError(ErrorCode.UNAUTHENTICATED)  # no credentials at all
+            if len(token) > MAX_TOKEN_CHARS:
                 raise AuthError(ErrorCode.TOKEN_INVALID)
             if api_key_format.looks_like_api_key(token):
                 principal = await self._api_key_principal(token)
