@@ -89,3 +89,14 @@ async def test_health_reports_not_serving_without_a_database(
     for service in ("", "authsvc.v1.AuthService"):
         reply = await health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
         assert reply.status == health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def test_malformed_api_keys_are_refused_without_the_database(
+    channel_without_database: grpc.aio.Channel,
+) -> None:
+    stub = auth_pb2_grpc.AuthServiceStub(channel_without_database)
+    good = api_key_format.generate("live")
+    for bad in (good[:-1] + ("0" if good[-1] != "0" else "1"), good[:20] + good[21:], "sf_live_" + "A" * 38):
+        error = await rpc_error(stub.ValidateToken(auth_pb2.ValidateTokenRequest(token=bad), timeout=5))
+        # UNAUTHENTICATED, not UNAVAILABLE: the checksum refused it before any query was tried.
+        assert error.code() == grpc.StatusCode.UNAUTHENTICATED
