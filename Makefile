@@ -1,5 +1,5 @@
 # The two commands a newcomer needs: `make run` and `make test`. Each sets itself up first.
-.PHONY: install proto run test lint typecheck clean
+.PHONY: install proto run test lint typecheck bench clean
 
 PYTHON ?= python3
 VENV := .venv
@@ -37,6 +37,26 @@ typecheck: install
 
 test: install lint typecheck
 	$(BIN)/python -m pytest
+
+# The issue-6 benchmark (about 4 minutes on 2 cores): a table on stdout, bench/results/latest.json.
+# Installs the `bench` extra, and h2load (Debian nghttp2-client) and wrk when they are missing.
+# `make bench BENCH_ARGS="--only 1a,1b --no-profile"`: see `python -m bench --help`.
+BENCH_STAMP := $(VENV)/.bench-installed
+BENCH_TOOLS := h2load:nghttp2-client wrk:wrk
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: install $(BENCH_STAMP)
+	@missing=""; for pair in $(BENCH_TOOLS); do \
+		command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+		sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		echo "installing$$missing from Debian"; \
+		$$sudo apt-get update && $$sudo apt-get install -y $$missing; \
+	fi
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(GENERATED) .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,101 @@
+"""Scenarios 1-4: ValidateToken (tokens, API keys, invalid input) and Refresh, each beside the gRPC floor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from google.protobuf.message import Message
+
+from bench import figures, paired, payloads, tools, verify
+from bench.measure import Measurement
+from bench.model import Figure
+from bench.rig import Rig
+from bench.servers import Server
+
+RSS_LIMIT_MB = 150.0
+
+
+@dataclass(frozen=True)
+class GrpcScenario:
+    key: str
+    title: str
+    method: str
+    messages: list[Message]
+    tool: str = "h2load"  # or "loadgen", for a pool of bodies
+    expect: str = "OK"
+    min_ratio: float | None = None
+    min_rate: float | None = None
+    db_free: bool = False  # the target: no database round trip on this path
+    once: bool = False  # each body at most once (refresh tokens are single use)
+    verify_with: list[Message] = field(default_factory=list)  # default: a few of `messages`
+
+
+def scenarios(rig: Rig) -> list[GrpcScenario]:
+    s, v = rig.seeded, payloads.validate
+    jwt, key = s.access_tokens[0], s.api_keys[0]
+    pool = len(s.access_tokens)
+    return [
+        GrpcScenario("1a", "ValidateToken, access token, one repeated", "ValidateToken", [v(jwt)],
+                     min_ratio=0.85, db_free=True),
+        GrpcScenario("1b", f"ValidateToken, access tokens, pool of {pool:,}", "ValidateToken",
+                     [v(t) for t in s.access_tokens], tool="loadgen", min_ratio=0.75, db_free=True),
+        GrpcScenario("1c", "ValidateToken, one token, loadgen (tool check)", "ValidateToken", [v(jwt)],
+                     tool="loadgen"),
+        GrpcScenario("2a", "ValidateToken, API key, one repeated", "ValidateToken", [v(key)],
+                     min_ratio=0.80, db_free=True),
+        GrpcScenario("2b", f"ValidateToken, API keys, pool of {len(s.api_keys):,}", "ValidateToken",
+                     [v(k) for k in s.api_keys], tool="loadgen", min_ratio=0.80, db_free=True),
+        GrpcScenario("3a", "ValidateToken, invalid: garbage", "ValidateToken", [v(payloads.garbage())],
+                     expect="UNAUTHENTICATED", min_ratio=0.85),
+        GrpcScenario("3b", "ValidateToken, invalid: bad signature", "ValidateToken",
+                     [v(payloads.bad_signature(jwt))], expect="UNAUTHENTICATED", min_ratio=0.85),
+        GrpcScenario("3c", "ValidateToken, invalid: unknown API key", "ValidateToken",
+                     [v(payloads.unknown_api_key())], expect="UNAUTHENTICATED", min_ratio=0.85),
+        GrpcScenario("4", "Refresh, distinct refresh tokens", "Refresh",
+                     [payloads.refresh(t) for t in s.refresh_tokens[1:]], tool="loadgen", min_rate=500,
+                     once=True, verify_with=[payloads.refresh(s.refresh_tokens[0])]),
+    ]  # fmt: skip
+
+
+def _driver(rig: Rig, spec: GrpcScenario, server: Server, scenario_side: bool) -> paired.Driver:
+    o, path = rig.options, payloads.SERVICE + spec.method
+    # Single-use bodies: a disjoint share for each round. Otherwise one file, read round robin.
+    shares = [spec.messages[n :: o.rounds] for n in range(o.rounds)] if spec.once else [spec.messages]
+    bodies = [payloads.write(rig.scratch / f"{spec.key}-{n}.bin", share) for n, share in enumerate(shares)]
+
+    async def run(number: int) -> Measurement:
+        body = bodies[number % len(bodies)]
+        if spec.tool == "h2load":
+            url = f"http://127.0.0.1:{server.port}{path}"
+            return await tools.h2load(url, body, o.seconds, o.warmup, o.grpc, rig.scratch)
+        return await tools.loadgen(
+            server.port, path, body, o.seconds, o.warmup, o.grpc, rig.scratch,
+            expect_ok=spec.expect == "OK" or not scenario_side,
+            once=spec.once and scenario_side,
+            offset=0 if spec.once else number * len(spec.messages) // o.rounds,
+        )  # fmt: skip
+
+    return run
+
+
+async def run_scenario(rig: Rig, spec: GrpcScenario) -> Figure:
+    sample = spec.verify_with or [spec.messages[0], spec.messages[len(spec.messages) // 2], spec.messages[-1]]
+    verified = await verify.grpc_status(rig.authsvc.port, spec.method, sample)
+    outcome = await paired.measure(
+        rig.dsn,
+        rig.watched,
+        _driver(rig, spec, rig.authsvc, True),
+        rig.options.rounds,
+        _driver(rig, spec, rig.grpc_floor, False),
+        rig.grpc_floor.pid,
+    )
+    figure = figures.from_outcome(spec.key, spec.title, outcome, verified, f"gRPC floor ({spec.tool})")
+    if spec.min_ratio is not None:
+        figure.checks.append(figures.at_least_ratio(figure, spec.min_ratio))
+    if spec.min_rate is not None:
+        figure.checks.append(figures.at_least_rate(figure, spec.min_rate))
+    if spec.db_free:
+        figure.checks.append(figures.no_db_round_trip(figure))
+    figure.checks.append(figures.rss_within(figure, RSS_LIMIT_MB))
+    figures.expected_outcomes(figure, spec.expect)
+    return figure

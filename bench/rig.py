@@ -1,0 +1,32 @@
+"""Everything a scenario needs: the options, the running servers, the seeded data, a scratch folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.options import Options
+from bench.seed import Seeded
+from bench.servers import Server
+
+
+@dataclass
+class Rig:
+    options: Options
+    scratch: Path  # pools and tool output, deleted after the run
+    dsn: str
+    bcrypt_cost: int
+    authsvc: Server
+    grpc_floor: Server
+    http_floor: Server
+    facade: Server | None
+    facade_missing: str  # why there is no facade, when there is none
+    seeded: Seeded
+
+    @property
+    def watched(self) -> dict[str, int]:
+        """The server processes under test, by name."""
+        pids = {"authsvc": self.authsvc.pid}
+        if self.facade is not None:
+            pids["facade"] = self.facade.pid
+        return pids

@@ -1,0 +1,117 @@
+"""Seeds users, sessions and API keys with authsvc's own code, fast: no bcrypt login per session.
+
+The runtime is `authsvc.bootstrap.open_runtime` with the server's own settings, so the seed
+writes what the server would. Users come from UserService (one bcrypt hash each, at the
+configured cost, so Login is real); each session is what a login would have written: a refresh
+record, the session row (PgSessionRepository.start) and the pair, signed with the server's own
+keys (TokenIssuer.mint_pair).
+API keys come from ApiKeyService.create on behalf of an admin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TypeVar
+
+from authsvc.adapters.clock import SystemClock
+from authsvc.adapters.jwt_codec import JwtCodec
+from authsvc.adapters.keyring import KeyRing
+from authsvc.adapters.pg_sessions import PgSessionRepository
+from authsvc.bootstrap import open_runtime, policy_from
+from authsvc.config import Settings
+from authsvc.domain.permissions import role_permissions
+from authsvc.domain.principal import Principal, PrincipalKind
+from authsvc.service.ports import UserRecord
+from authsvc.service.tokens import TokenIssuer, TokenPair
+
+KEY_PERMISSIONS = ("geofences:read", "geofences:write")
+CONCURRENCY = 8  # below the pool's default 10 connections
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Seeded:
+    emails: list[str]  # every seeded user has `password`
+    password: str
+    access_tokens: list[str]
+    refresh_tokens: list[str]
+    api_keys: list[str]
+
+
+async def _gather(count: int, make: Callable[[int], Awaitable[T]]) -> list[T]:
+    """make(0..count-1), at most CONCURRENCY at a time, results in order."""
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(index: int) -> T:
+        async with gate:
+            return await make(index)
+
+    return list(await asyncio.gather(*(one(i) for i in range(count))))
+
+
+def _admin(user: UserRecord, settings: Settings) -> Principal:
+    return Principal(
+        kind=PrincipalKind.USER,
+        subject_id=user.id,
+        user_id=user.id,
+        workspace_id=user.workspace_id,
+        permissions=role_permissions(user.role, settings.permissions),
+    )
+
+
+async def seed(settings: Settings, users: int, sessions: int, api_keys: int) -> Seeded:
+    """`users` users in one workspace (the first an admin), `sessions` logins spread over them."""
+    clock = SystemClock()
+    policy = policy_from(settings)
+    run, password = uuid.uuid4().hex[:8], secrets.token_urlsafe(16)
+    async with open_runtime(settings, clock) as runtime:
+        # The server's own signing keys, read as open_runtime reads them.
+        ring = KeyRing(await runtime.signing_keys.load())
+        s = settings
+        issuer = TokenIssuer(
+            JwtCodec(ring, s.jwt_issuer, s.jwt_audience, s.jwt_leeway_seconds), clock, policy
+        )
+        services, repository = runtime.services, PgSessionRepository(runtime.database)
+
+        async def user(i: int) -> UserRecord:
+            role = "admin" if i == 0 else "member"
+            return await services.users.create(f"bench-{run}-{i}@example.com", password, role, f"bench-{run}")
+
+        people = await _gather(users, user)
+
+        async def login(i: int) -> TokenPair:
+            who = people[i % len(people)]
+            now = clock.now()
+            record = issuer.new_refresh_record(now)
+            session_id = await repository.start(
+                who.id, now + timedelta(seconds=policy.session_max_age), record
+            )
+            return issuer.mint_pair(
+                user_id=who.id,
+                workspace_id=who.workspace_id,
+                session_id=session_id,
+                role=who.role,
+                workspace_ttl=who.access_token_ttl,
+                refresh=record,
+            )
+
+        pairs = await _gather(sessions, login)
+        admin = _admin(people[0], settings)
+
+        async def key(i: int) -> str:
+            _, secret_key = await services.api_keys.create(admin, f"bench key {i}", KEY_PERMISSIONS, "live")
+            return secret_key
+
+        keys = await _gather(api_keys, key)
+    return Seeded(
+        emails=[p.email for p in people],
+        password=password,
+        access_tokens=[p.access_token for p in pairs],
+        refresh_tokens=[p.refresh_token for p in pairs],
+        api_keys=keys,
+    )
