@@ -35,6 +35,16 @@ async def unavailable_on_failure() -> AsyncIterator[None]:
         raise AuthError(ErrorCode.UNAVAILABLE) from None
 
 
+COMMAND_TIMEOUT = 10.0  # no statement waits longer, whatever the caller's deadline
+
+
+async def _rollback_if_needed(conn: asyncpg.Connection) -> None:
+    """Replaces asyncpg's default reset on release (a query each time: RESET ALL, UNLISTEN *...):
+    our pooled connections change no session state, so only an open transaction needs ending."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 class Database:
     """Owns the pool; every repository goes through `connection()` or `transaction()`."""
 
@@ -45,7 +55,14 @@ class Database:
     @classmethod
     async def connect(cls, dsn: str, min_size: int = 1, max_size: int = 10) -> Database:
         async with unavailable_on_failure():
-            pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, timeout=10)
+            pool = await asyncpg.create_pool(
+                dsn,
+                min_size=min_size,
+                max_size=max_size,
+                timeout=10,
+                command_timeout=COMMAND_TIMEOUT,
+                reset=_rollback_if_needed,
+            )
         return cls(pool)
 
     @asynccontextmanager

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -10,6 +10,7 @@ from authsvc.domain.principal import Principal, PrincipalKind
 from authsvc.service.ports import ApiKeyRecord
 from authsvc.v1 import auth_pb2
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _KIND = {
     PrincipalKind.USER: auth_pb2.PRINCIPAL_KIND_USER,
     PrincipalKind.API_KEY: auth_pb2.PRINCIPAL_KIND_API_KEY,
@@ -19,9 +20,9 @@ _KIND = {
 def timestamp(moment: datetime | None) -> Timestamp | None:
     if moment is None:
         return None
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
+    # Exact, and cheaper than Timestamp.FromDatetime, which shows in the ValidateToken profile.
+    since = moment - _EPOCH
+    return Timestamp(seconds=since.days * 86400 + since.seconds, nanos=since.microseconds * 1000)
 
 
 def principal(value: Principal) -> auth_pb2.Principal:

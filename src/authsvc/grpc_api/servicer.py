@@ -19,6 +19,9 @@ from authsvc.v1 import auth_pb2, auth_pb2_grpc
 Context: TypeAlias = Any
 
 
+_MAX_REMEMBERED_REPLIES = 50_000
+
+
 def bearer_token(context: Context) -> str:
     """The token of the caller's `authorization: Bearer ...` metadata."""
     for key, value in context.invocation_metadata() or ():
@@ -43,6 +46,8 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     def __init__(self, services: Services, trusted_proxies: Sequence[Network] = ()) -> None:
         self._s = services
         self._trusted = tuple(trusted_proxies)
+        # The hot path answers the same principals again and again; their replies are immutable.
+        self._replies: dict[Principal, auth_pb2.ValidateTokenResponse] = {}
 
     def _client_ip(self, context: Context) -> str:
         return client_ip(context.peer(), context.invocation_metadata(), self._trusted)
@@ -65,7 +70,12 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         self, request: auth_pb2.ValidateTokenRequest, context: Context
     ) -> auth_pb2.ValidateTokenResponse:
         found = await self._s.authenticator.validate(request.token, request.required_permissions)
-        return auth_pb2.ValidateTokenResponse(principal=convert.principal(found))
+        reply = self._replies.get(found)
+        if reply is None:
+            if len(self._replies) >= _MAX_REMEMBERED_REPLIES:
+                self._replies.clear()
+            reply = self._replies[found] = auth_pb2.ValidateTokenResponse(principal=convert.principal(found))
+        return reply
 
     @edge_call
     async def CreateApiKey(
