@@ -12,9 +12,9 @@ import grpc
 import pytest
 
 from authsvc.adapters.database import Database
-from authsvc.adapters.invalidation import InvalidationListener
 from authsvc.adapters.migrations import migrate
 from authsvc.adapters.pg_api_keys import BatchedUsageRecorder
+from authsvc.adapters.replica_sync import ReplicaSync
 from authsvc.adapters.validation_cache import ValidationCache
 from authsvc.bootstrap import build_services
 from authsvc.config import Settings
@@ -101,9 +101,9 @@ async def start_authsvc(
         the_clock = clock or FakeClock()
         usage = BatchedUsageRecorder(database)
         cache = ValidationCache()
-        listener = InvalidationListener(database_url, cache.invalidate, cache.set_listening)
-        listeners.append(asyncio.create_task(listener.run()))
-        await asyncio.wait_for(listener.listening.wait(), 10)
+        sync = ReplicaSync(database_url, database, cache)
+        listeners.extend(asyncio.create_task(run) for run in sync.tasks())
+        await asyncio.wait_for(sync.listener.listening.wait(), 10)
         services = build_services(chosen, database, TEST_SECRET, the_clock, usage, cache)
         server, port = await start_server(services, "127.0.0.1:0", None, chosen.trusted_proxies)
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")

@@ -19,7 +19,6 @@ from authsvc.adapters.cached_repositories import (
 )
 from authsvc.adapters.clock import SystemClock
 from authsvc.adapters.database import Database
-from authsvc.adapters.invalidation import InvalidationListener
 from authsvc.adapters.jwt_codec import JwtCodec
 from authsvc.adapters.keyring import KeyRing
 from authsvc.adapters.migrations import migrate
@@ -28,8 +27,9 @@ from authsvc.adapters.pg_api_keys import BatchedUsageRecorder, PgApiKeyRepositor
 from authsvc.adapters.pg_audit import BufferedAuditLog
 from authsvc.adapters.pg_rate_limiter import PgRateLimiter
 from authsvc.adapters.pg_sessions import PgSessionRepository
-from authsvc.adapters.pg_signing_keys import SIGNING_KEYS_MESSAGE, KeyRingRefresher, PgSigningKeyStore
+from authsvc.adapters.pg_signing_keys import PgSigningKeyStore, ring_reloader
 from authsvc.adapters.pg_users import PgUserRepository, PgWorkspaceRepository
+from authsvc.adapters.replica_sync import ReplicaSync
 from authsvc.adapters.validation_cache import ValidationCache
 from authsvc.config import Settings
 from authsvc.domain.errors import AuthError, ErrorCode
@@ -151,29 +151,13 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
         store = PgSigningKeyStore(database, secret)
         await store.ensure_initial(settings.signing_algorithm, clock.now())
         ring = KeyRing(await store.load())
-        refresher = KeyRingRefresher(store, ring)
         usage = BatchedUsageRecorder(database)
         audit = BufferedAuditLog(database)
         cache = ValidationCache(settings.validation_cache_entries, settings.validation_cache_seconds)
-
-        def on_message(message: str) -> None:
-            if message == SIGNING_KEYS_MESSAGE:
-                refresher.soon()
-            else:
-                cache.invalidate(message)
-
-        def on_listening(listening: bool) -> None:
-            cache.set_listening(listening)
-            if listening:
-                refresher.soon()  # a rotation may have been missed while deaf
-
-        listener = InvalidationListener(dsn, on_message, on_listening)
+        sync = ReplicaSync(dsn, database, cache, keys=ring_reloader(store, ring))
         services = build_services(settings, database, ring, clock, usage, cache, audit)
-        tasks = [
-            asyncio.create_task(usage.run(settings.last_used_flush_seconds)),
-            asyncio.create_task(listener.run()),
-            asyncio.create_task(refresher.run()),
-        ]
+        tasks = [asyncio.create_task(usage.run(settings.last_used_flush_seconds))]
+        tasks += [asyncio.create_task(run) for run in sync.tasks()]
         try:
             yield Runtime(settings, database, services, store)
         finally:

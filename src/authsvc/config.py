@@ -49,7 +49,7 @@ class Settings:
     metrics_address: str = "127.0.0.1:9464"
     signing_algorithm: str = "HS256"
     key_activation_seconds: float = 5.0
-    validation_cache_seconds: float = 30.0
+    validation_cache_seconds: float = 300.0
     validation_cache_entries: int = 100_000
     verified_token_cache_entries: int = 100_000
     login_rate_limit: RateLimit = RateLimit(5, 60)
@@ -143,7 +143,7 @@ class Settings:
             signing_algorithm=algorithm,
             key_activation_seconds=float(number("KEY_ACTIVATION_SECONDS", 5)),
             metrics_address=env.get("AUTHSVC_METRICS_ADDRESS", "127.0.0.1:9464"),
-            validation_cache_seconds=float(number("VALIDATION_CACHE_SECONDS", 30)),
+            validation_cache_seconds=float(number("VALIDATION_CACHE_SECONDS", 300)),
             validation_cache_entries=number("VALIDATION_CACHE_ENTRIES", 100_000),
             verified_token_cache_entries=number("VERIFIED_TOKEN_CACHE_ENTRIES", 100_000),
             login_rate_limit=rate("LOGIN_RATE_LIMIT", "5/60"),

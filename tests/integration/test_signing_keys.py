@@ -15,7 +15,7 @@ from authsvc.adapters.database import Database
 from authsvc.adapters.invalidation import InvalidationListener
 from authsvc.adapters.keyring import KeyRing, root_kid
 from authsvc.adapters.pg_api_keys import BatchedUsageRecorder
-from authsvc.adapters.pg_signing_keys import SIGNING_KEYS_MESSAGE, KeyRingRefresher, PgSigningKeyStore
+from authsvc.adapters.pg_signing_keys import SIGNING_KEYS_MESSAGE, PgSigningKeyStore, ring_reloader
 from authsvc.bootstrap import build_services
 from authsvc.config import Settings
 from authsvc.grpc_api.server import start_server
@@ -136,7 +136,7 @@ async def test_eddsa_tokens_verify_offline_with_the_published_jwks(keyed: KeyedS
 
 async def test_every_replica_learns_of_a_rotation(keyed: KeyedService, fresh_database_url: str) -> None:
     other_ring = KeyRing(await keyed.store.load())
-    refresher = KeyRingRefresher(keyed.store, other_ring)
+    refresher = ring_reloader(keyed.store, other_ring)
     listener = InvalidationListener(
         fresh_database_url, lambda m: refresher.soon() if m == SIGNING_KEYS_MESSAGE else None, lambda _: None
     )

@@ -12,7 +12,7 @@ from authsvc.adapters.pg_users import PgUserRepository
 from authsvc.adapters.validation_cache import ValidationCache
 from authsvc.domain.permissions import Role
 from authsvc.domain.refresh_rules import RefreshDecision
-from authsvc.service.ports import ApiKeyRecord, RefreshOutcome, RefreshTokenRecord, UserRecord
+from authsvc.service.ports import AccessExpiry, ApiKeyRecord, RefreshOutcome, RefreshTokenRecord, UserRecord
 
 
 class CachedSessionRepository:
@@ -20,27 +20,32 @@ class CachedSessionRepository:
         self._inner = inner
         self._cache = cache
 
-    async def active_until(self, session_id: str) -> datetime | None:
-        if self._cache.enabled:
-            hit = self._cache.sessions.get(session_id)
-            if not ValidationCache.missing(hit):
-                return cast(datetime | None, hit)
-        generation = self._cache.generation
-        ends = await self._inner.active_until(session_id)
-        self._cache.remember_session(session_id, ends, generation)
-        return ends
+    async def is_live(self, session_id: str, user_id: str) -> bool:
+        known = self._cache.session_is_live(session_id, user_id)
+        return known if known is not None else await self._inner.is_live(session_id, user_id)
 
     async def revoke(self, session_id: str, now: datetime, reason: str) -> None:
         await self._inner.revoke(session_id, now, reason)
         self._cache.invalidate(f"session:{session_id}")  # at once here; other replicas via NOTIFY
 
-    async def start(self, user_id: str, session_expires_at: datetime, token: RefreshTokenRecord) -> str:
-        return await self._inner.start(user_id, session_expires_at, token)
+    async def start(
+        self,
+        user_id: str,
+        session_expires_at: datetime,
+        token: RefreshTokenRecord,
+        access_expires_at: datetime,
+    ) -> str:
+        return await self._inner.start(user_id, session_expires_at, token, access_expires_at)
 
     async def refresh(
-        self, jti: str, now: datetime, grace: timedelta, next_token: RefreshTokenRecord
+        self,
+        jti: str,
+        now: datetime,
+        grace: timedelta,
+        next_token: RefreshTokenRecord,
+        access_expiry: AccessExpiry,
     ) -> RefreshOutcome:
-        outcome = await self._inner.refresh(jti, now, grace, next_token)
+        outcome = await self._inner.refresh(jti, now, grace, next_token, access_expiry)
         if outcome.decision is RefreshDecision.REUSE:
             self._cache.invalidate(f"session:{outcome.session_id}")
         return outcome
@@ -81,11 +86,11 @@ class CachedUserRepository:
         self._inner = inner
         self._cache = cache
 
-    async def disable(self, email: str) -> bool:
-        disabled = await self._inner.disable(email)
-        if disabled:
-            self._cache.clear()
-        return disabled
+    async def disable(self, email: str) -> str | None:
+        user_id = await self._inner.disable(email)
+        if user_id is not None:
+            self._cache.invalidate(f"user:{user_id}")
+        return user_id
 
     async def by_email(self, email: str) -> UserRecord | None:
         return await self._inner.by_email(email)

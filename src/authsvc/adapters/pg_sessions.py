@@ -5,12 +5,14 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
+import asyncpg
+
 from authsvc.adapters.database import Database
 from authsvc.adapters.ids import parse_uuid
 from authsvc.adapters.invalidation import notify
 from authsvc.domain.permissions import Role
 from authsvc.domain.refresh_rules import RefreshDecision, RefreshState, decide
-from authsvc.service.ports import RefreshOutcome, RefreshTokenRecord
+from authsvc.service.ports import AccessExpiry, RefreshOutcome, RefreshTokenRecord
 
 # Locks the session row: concurrent refreshes of one session run one after the other, and the
 # token row is read only after the lock is held, so each sees what the one before committed.
@@ -23,36 +25,43 @@ JOIN workspaces w ON w.id = u.workspace_id
 WHERE s.id = (SELECT session_id FROM refresh_tokens WHERE jti = $1)
 FOR NO KEY UPDATE OF s
 """
+_INSERT_TOKEN = "INSERT INTO refresh_tokens (jti, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)"
 
 
 class PgSessionRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def start(self, user_id: str, session_expires_at: datetime, token: RefreshTokenRecord) -> str:
+    async def start(
+        self,
+        user_id: str,
+        session_expires_at: datetime,
+        token: RefreshTokenRecord,
+        access_expires_at: datetime,
+    ) -> str:
         session_id = uuid.uuid4()
-        expires_at = min(token.expires_at, session_expires_at)
         async with self._db.transaction() as conn:
             await conn.execute(
-                "INSERT INTO sessions (id, user_id, created_at, expires_at, current_jti) "
-                "VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO sessions (id, user_id, created_at, expires_at, current_jti, access_expires_at) "
+                "VALUES ($1, $2, $3, $4, $5, $6)",
                 session_id,
                 user_id,
                 token.issued_at,
                 session_expires_at,
                 token.jti,
+                access_expires_at,
             )
-            await conn.execute(
-                "INSERT INTO refresh_tokens (jti, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)",
-                token.jti,
-                session_id,
-                token.issued_at,
-                expires_at,
-            )
+            expires_at = min(token.expires_at, session_expires_at)
+            await conn.execute(_INSERT_TOKEN, token.jti, session_id, token.issued_at, expires_at)
         return str(session_id)
 
     async def refresh(
-        self, jti: str, now: datetime, grace: timedelta, next_token: RefreshTokenRecord
+        self,
+        jti: str,
+        now: datetime,
+        grace: timedelta,
+        next_token: RefreshTokenRecord,
+        access_expiry: AccessExpiry,
     ) -> RefreshOutcome:
         token_id = parse_uuid(jti)
         if token_id is None:
@@ -75,34 +84,10 @@ class PgSessionRepository:
             decision = decide(state, now, grace)
             live: RefreshTokenRecord | None = None
             if decision is RefreshDecision.ROTATE:
-                live = RefreshTokenRecord(
-                    next_token.jti,
-                    next_token.issued_at,
-                    min(next_token.expires_at, session["expires_at"]),
-                )
-                await conn.execute("UPDATE refresh_tokens SET retired_at = $2 WHERE jti = $1", token_id, now)
-                await conn.execute(
-                    "INSERT INTO refresh_tokens (jti, session_id, issued_at, expires_at) "
-                    "VALUES ($1, $2, $3, $4)",
-                    live.jti,
-                    session["id"],
-                    live.issued_at,
-                    live.expires_at,
-                )
-                await conn.execute(
-                    "UPDATE sessions SET current_jti = $2 WHERE id = $1", session["id"], live.jti
-                )
+                live = await self._rotate(conn, token_id, session, now, next_token)
             elif decision is RefreshDecision.REPLAY:
-                current = await conn.fetchrow(
-                    "SELECT jti, issued_at, expires_at FROM refresh_tokens WHERE jti = $1",
-                    session["current_jti"],
-                )
-                if current is None or current["expires_at"] <= now:
-                    decision = RefreshDecision.REJECT
-                else:
-                    live = RefreshTokenRecord(
-                        str(current["jti"]), current["issued_at"], current["expires_at"]
-                    )
+                live = await self._live_token(conn, session["current_jti"], now)
+                decision = RefreshDecision.REPLAY if live else RefreshDecision.REJECT
             elif decision is RefreshDecision.REUSE:
                 await conn.execute(
                     "UPDATE sessions SET revoked_at = $2, revoked_reason = 'refresh_token_reuse' "
@@ -111,6 +96,14 @@ class PgSessionRepository:
                     now,
                 )
                 await notify(conn, f"session:{session['id']}")
+            access_expires_at = None
+            if live is not None:
+                access_expires_at = access_expiry(session["access_token_ttl_seconds"], session["expires_at"])
+                await conn.execute(
+                    "UPDATE sessions SET access_expires_at = greatest(access_expires_at, $2) WHERE id = $1",
+                    session["id"],
+                    access_expires_at,
+                )
         return RefreshOutcome(
             decision=decision,
             user_id=str(session["user_id"]),
@@ -119,18 +112,56 @@ class PgSessionRepository:
             role=Role(session["role"]),
             access_token_ttl=session["access_token_ttl_seconds"],
             token=live,
+            access_expires_at=access_expires_at,
         )
 
-    async def active_until(self, session_id: str) -> datetime | None:
+    async def _rotate(
+        self,
+        conn: asyncpg.Connection,
+        token_id: uuid.UUID,
+        session: asyncpg.Record,
+        now: datetime,
+        next_token: RefreshTokenRecord,
+    ) -> RefreshTokenRecord:
+        live = RefreshTokenRecord(
+            next_token.jti, next_token.issued_at, min(next_token.expires_at, session["expires_at"])
+        )
+        await conn.execute("UPDATE refresh_tokens SET retired_at = $2 WHERE jti = $1", token_id, now)
+        await conn.execute(_INSERT_TOKEN, live.jti, session["id"], live.issued_at, live.expires_at)
+        await conn.execute("UPDATE sessions SET current_jti = $2 WHERE id = $1", session["id"], live.jti)
+        return live
+
+    async def _live_token(
+        self, conn: asyncpg.Connection, current_jti: uuid.UUID, now: datetime
+    ) -> RefreshTokenRecord | None:
+        current = await conn.fetchrow(
+            "SELECT jti, issued_at, expires_at FROM refresh_tokens WHERE jti = $1", current_jti
+        )
+        if current is None or current["expires_at"] <= now:
+            return None
+        return RefreshTokenRecord(str(current["jti"]), current["issued_at"], current["expires_at"])
+
+    async def is_live(self, session_id: str, user_id: str) -> bool:
         sid = parse_uuid(session_id)
         if sid is None:
-            return None
-        ends: datetime | None = await self._db.fetchval(
-            "SELECT s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id "
-            "WHERE s.id = $1 AND s.revoked_at IS NULL AND u.disabled_at IS NULL",
+            return False
+        live = await self._db.fetchval(
+            "SELECT true FROM sessions s JOIN users u ON u.id = s.user_id "
+            "WHERE s.id = $1 AND s.user_id::text = $2 AND s.revoked_at IS NULL AND u.disabled_at IS NULL",
             sid,
+            user_id,
         )
-        return ends
+        return bool(live)
+
+    async def revoked_recently(self) -> tuple[list[str], list[str]]:
+        """Revoked sessions whose access tokens may still be presented, and disabled users: what a
+        replica's revocation index must hold."""
+        sessions = await self._db.fetch(
+            "SELECT id FROM sessions WHERE revoked_at IS NOT NULL "
+            "AND access_expires_at > now() - interval '1 hour'"
+        )
+        users = await self._db.fetch("SELECT id FROM users WHERE disabled_at IS NOT NULL")
+        return [str(r["id"]) for r in sessions], [str(r["id"]) for r in users]
 
     async def revoke(self, session_id: str, now: datetime, reason: str) -> None:
         sid = parse_uuid(session_id)

@@ -8,8 +8,6 @@ holds no material.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import secrets
@@ -25,7 +23,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from authsvc.adapters.database import Database
 from authsvc.adapters.invalidation import notify
 from authsvc.adapters.keyring import EDDSA, HS256, KeyRing, SigningKey, b64url, root_kid
-from authsvc.domain.errors import AuthError
+from authsvc.adapters.reloading import Reloader
 
 log = logging.getLogger(__name__)
 
@@ -134,30 +132,12 @@ def _okp_jwk(kid: str, private: Ed25519PrivateKey) -> dict[str, str]:
     return {"kty": "OKP", "crv": "Ed25519", "x": b64url(public), "kid": kid, "alg": "EdDSA", "use": "sig"}
 
 
-class KeyRingRefresher:
-    """Reloads the key ring: when a rotation is announced, when the listener reconnects, and
-    every `interval` seconds as a backstop."""
+def ring_reloader(store: PgSigningKeyStore, ring: KeyRing, interval: float = 60.0) -> Reloader:
+    """Reloads the key ring when a rotation is announced, on reconnect, and every minute."""
 
-    def __init__(self, store: PgSigningKeyStore, ring: KeyRing, interval: float = 60.0) -> None:
-        self._store = store
-        self._ring = ring
-        self._interval = interval
-        self._wake = asyncio.Event()
-
-    def soon(self) -> None:
-        self._wake.set()
-
-    async def reload(self) -> None:
-        keys = await self._store.load()
+    async def reload() -> None:
+        keys = await store.load()
         if keys:
-            self._ring.replace(keys)
+            ring.replace(keys)
 
-    async def run(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval)
-            self._wake.clear()
-            try:
-                await self.reload()
-            except AuthError:
-                log.warning("could not reload signing keys; keeping the current ones")
+    return Reloader("signing keys", reload, interval)

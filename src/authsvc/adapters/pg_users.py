@@ -68,7 +68,7 @@ class PgUserRepository:
     async def count(self) -> int:
         return int(await self._db.fetchval("SELECT count(*) FROM users"))
 
-    async def disable(self, email: str) -> bool:
+    async def disable(self, email: str) -> str | None:
         async with self._db.transaction() as conn:
             user_id = await conn.fetchval(
                 "UPDATE users SET disabled_at = now() WHERE lower(email) = lower($1) "
@@ -76,9 +76,9 @@ class PgUserRepository:
                 email,
             )
             if user_id is None:
-                return False
+                return None
             await notify(conn, f"user:{user_id}")  # its sessions and keys leave every cache
-        return True
+        return str(user_id)
 
 
 class PgWorkspaceRepository:

@@ -1,96 +1,139 @@
-"""What ValidateToken needs from the database, remembered between calls.
+"""What ValidateToken needs from the database, kept in memory on each replica.
 
-Entries are evicted by cross-replica notifications (see `invalidation`), expire after a short
-TTL as a backstop, and are not used at all while the replica is not listening. A generation
-counter keeps a lookup that raced with an invalidation from storing its stale answer.
+- A revocation index: the sessions revoked while their access tokens may still be presented,
+  and the disabled users. Loaded in full when the invalidation listener (re)connects and every
+  few minutes, and kept current in between by notifications, so a valid JWT needs no query.
+- API-key lookups by digest (found or not), evicted by notifications and expiring after a TTL.
+
+Nothing here is used while the replica is not listening: validation then asks PostgreSQL, so a
+lost notification can never keep a revoked credential alive. A generation counter keeps a
+lookup that raced with an invalidation from storing its stale answer.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from datetime import datetime
-from typing import Generic, TypeVar
+from collections.abc import Callable, Iterable
 
 from authsvc.service.ports import ApiKeyRecord
 
-K = TypeVar("K")
-V = TypeVar("V")
 _MISSING = object()
 
 
-class _Table(Generic[K, V]):
+class _Table:
     def __init__(self, max_entries: int, ttl: float, clock: Callable[[], float]) -> None:
-        self._entries: dict[K, tuple[V, float]] = {}
+        self._entries: dict[bytes, tuple[ApiKeyRecord | None, float]] = {}
         self._max = max_entries
         self._ttl = ttl
         self._clock = clock
 
-    def get(self, key: K) -> V | object:
+    def get(self, key: bytes) -> ApiKeyRecord | object | None:
         entry = self._entries.get(key)
         if entry is None or self._clock() - entry[1] > self._ttl:
             return _MISSING
         return entry[0]
 
-    def put(self, key: K, value: V) -> None:
+    def put(self, key: bytes, value: ApiKeyRecord | None) -> None:
         if len(self._entries) >= self._max:
             for oldest in list(self._entries)[: max(1, self._max // 10)]:
                 del self._entries[oldest]
         self._entries[key] = (value, self._clock())
 
-    def pop(self, key: K) -> None:
+    def pop(self, key: bytes) -> None:
         self._entries.pop(key, None)
 
     def clear(self) -> None:
         self._entries.clear()
 
+    def __len__(self) -> int:
+        return len(self._entries)
+
 
 class ValidationCache:
     def __init__(
-        self, max_entries: int = 100_000, ttl: float = 30.0, clock: Callable[[], float] = time.monotonic
+        self, max_entries: int = 100_000, ttl: float = 300.0, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.generation = 0
-        self._max_entries = max_entries
         self.enabled = False  # only while the invalidation listener is connected
-        self.sessions: _Table[str, datetime | None] = _Table(max_entries, ttl, clock)
-        self.api_keys: _Table[bytes, ApiKeyRecord | None] = _Table(max_entries, ttl, clock)
+        self.index_complete = False  # the revocation index holds everything since listening began
+        self.api_keys = _Table(max_entries, ttl, clock)
+        self._max_entries = max_entries
         self._digest_of: dict[str, bytes] = {}
+        self._revoked_sessions: set[str] = set()
+        self._disabled_users: set[str] = set()
+        self._listening_epoch = 0
+        self._heard_while_loading: list[str] | None = None
 
     @staticmethod
     def missing(value: object) -> bool:
         return value is _MISSING
 
+    # --- the revocation index -------------------------------------------------------------
+    def session_is_live(self, session_id: str, user_id: str) -> bool | None:
+        """True/False from the index, or None when the index cannot answer (ask the database)."""
+        if not (self.enabled and self.index_complete):
+            return None
+        return session_id not in self._revoked_sessions and user_id not in self._disabled_users
+
+    def begin_index_load(self) -> int:
+        """Call before reading the index from the database; pass the result to `finish_index_load`."""
+        self._heard_while_loading = []
+        return self._listening_epoch
+
+    def finish_index_load(self, epoch: int, sessions: Iterable[str], users: Iterable[str]) -> None:
+        """Installs a freshly read index, plus whatever was notified while it was being read."""
+        heard, self._heard_while_loading = self._heard_while_loading or [], None
+        if not self.enabled or epoch != self._listening_epoch:
+            return  # the listener dropped meanwhile: that load may have missed something
+        self._revoked_sessions, self._disabled_users = set(sessions), set(users)
+        for message in heard:
+            self._index(message)
+        self.index_complete = True
+
+    def _index(self, message: str) -> None:
+        kind, _, ident = message.partition(":")
+        if kind == "session":
+            self._revoked_sessions.add(ident)
+        elif kind == "user":
+            self._disabled_users.add(ident)
+
+    # --- API keys -------------------------------------------------------------------------
     def remember_key(self, digest: bytes, record: ApiKeyRecord | None, generation: int) -> None:
         if self.enabled and generation == self.generation:
             if len(self._digest_of) >= self._max_entries:
-                self.clear()
+                self._digest_of.clear()
+                self.api_keys.clear()
             self.api_keys.put(digest, record)
             if record is not None:
                 self._digest_of[record.id] = digest
 
-    def remember_session(self, session_id: str, active_until: datetime | None, generation: int) -> None:
-        if self.enabled and generation == self.generation:
-            self.sessions.put(session_id, active_until)
-
+    # --- notifications and connection state -----------------------------------------------
     def invalidate(self, message: str) -> None:
-        """Applies one notification: "session:<id>" or "api_key:<id>"; anything else clears all."""
+        """Applies one notification: "session:<id>", "user:<id>" or "api_key:<id>"."""
         self.generation += 1
         kind, _, ident = message.partition(":")
-        if kind == "session":
-            self.sessions.pop(ident)
-        elif kind == "api_key":
+        self._index(message)
+        if self._heard_while_loading is not None:
+            self._heard_while_loading.append(message)
+        if kind == "api_key":
             digest = self._digest_of.pop(ident, None)
             if digest is not None:
                 self.api_keys.pop(digest)
-        else:
+        elif kind == "user":
+            self.api_keys.clear()  # the user's keys: their records do not say whose they are
+            self._digest_of.clear()
+        elif kind != "session":
             self.clear()
 
     def set_listening(self, listening: bool) -> None:
         self.clear()
+        self._listening_epoch += 1
         self.enabled = listening
 
     def clear(self) -> None:
         self.generation += 1
-        self.sessions.clear()
+        self.index_complete = False
         self.api_keys.clear()
         self._digest_of.clear()
+        self._revoked_sessions.clear()
+        self._disabled_users.clear()

@@ -6,12 +6,14 @@ is checked on every verification, so one can never be used as the other.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from authsvc.domain.errors import AuthError, ErrorCode
 
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 ACCESS_TYP = "at+jwt"  # RFC 9068
 REFRESH_TYP = "rt+jwt"
 TOKEN_TYPE = "Bearer"
@@ -50,6 +52,8 @@ class AccessClaims:
         fields = (payload["sub"], payload["wid"], payload["sid"], payload["jti"], scope)
         if not all(isinstance(v, str) for v in fields):
             raise AuthError(ErrorCode.TOKEN_INVALID)
+        if not all(_UUID.match(payload[name]) for name in ("sub", "wid", "sid")):
+            raise AuthError(ErrorCode.TOKEN_INVALID)  # we only ever issue these as UUIDs
         return cls(
             user_id=payload["sub"],
             workspace_id=payload["wid"],

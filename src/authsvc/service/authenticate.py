@@ -80,8 +80,7 @@ class Authenticator:
         if claims is None:
             claims = self._issuer.read_access(token)
             self._verified.put(token, claims)
-        session_ends = await self._sessions.active_until(claims.session_id)
-        if session_ends is None or session_ends <= now:
+        if not await self._sessions.is_live(claims.session_id, claims.user_id):
             raise AuthError(ErrorCode.TOKEN_INVALID)
         return Principal(
             kind=PrincipalKind.USER,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -59,6 +59,11 @@ class RefreshOutcome:
     role: Role = Role.VIEWER
     access_token_ttl: int | None = None
     token: RefreshTokenRecord | None = None  # the live token to hand out (ROTATE, REPLAY)
+    access_expires_at: datetime | None = None  # of the access token to mint with it
+
+
+AccessExpiry = Callable[[int | None, datetime], datetime]
+"""(workspace TTL or None, session end) → when an access token minted now expires."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +87,8 @@ class UserRepository(Protocol):
 
     async def count(self) -> int: ...
 
-    async def disable(self, email: str) -> bool:
-        """Disables the user: logins, sessions and API keys stop working. False if unknown."""
+    async def disable(self, email: str) -> str | None:
+        """Disables the user: logins, sessions and API keys stop working. Its id, None if unknown."""
         ...
 
 
@@ -96,22 +101,35 @@ class WorkspaceRepository(Protocol):
 
 
 class SessionRepository(Protocol):
-    async def start(self, user_id: str, session_expires_at: datetime, token: RefreshTokenRecord) -> str:
+    async def start(
+        self,
+        user_id: str,
+        session_expires_at: datetime,
+        token: RefreshTokenRecord,
+        access_expires_at: datetime,
+    ) -> str:
         """Creates a session whose live refresh token is `token`; returns the session id."""
         ...
 
     async def refresh(
-        self, jti: str, now: datetime, grace: timedelta, next_token: RefreshTokenRecord
+        self,
+        jti: str,
+        now: datetime,
+        grace: timedelta,
+        next_token: RefreshTokenRecord,
+        access_expiry: AccessExpiry,
     ) -> RefreshOutcome:
         """Applies `refresh_rules.decide` in one transaction that serialises refreshes of a session.
 
         `next_token` is stored (expiry capped at the session's end) when the decision is ROTATE;
-        a REUSE decision commits the session's revocation before returning.
+        a REUSE decision commits the session's revocation before returning. The session records
+        how long its access tokens live, so revocations are only remembered that long.
         """
         ...
 
-    async def active_until(self, session_id: str) -> datetime | None:
-        """When the session ends, or None if it is revoked, unknown or its user disabled."""
+    async def is_live(self, session_id: str, user_id: str) -> bool:
+        """False once the session is revoked or its user disabled. (Its absolute end needs no
+        check: no access token outlives its session.)"""
         ...
 
     async def revoke(self, session_id: str, now: datetime, reason: str) -> None: ...

@@ -70,7 +70,8 @@ class SessionService:
         now = self._clock.now()
         session_ends = now + timedelta(seconds=self._policy.session_max_age)
         record = self._issuer.new_refresh_record(now)
-        session_id = await self._sessions.start(user.id, session_ends, record)
+        access_ends = self._issuer.access_expiry(user.access_token_ttl, session_ends)
+        session_id = await self._sessions.start(user.id, session_ends, record, access_ends)
         self._audit.record(
             AuditEvent(AuditKind.LOGIN_SUCCEEDED, now, user.id, user.workspace_id, session_id, client_ip)
         )
@@ -79,7 +80,7 @@ class SessionService:
             workspace_id=user.workspace_id,
             session_id=session_id,
             role=user.role,
-            workspace_ttl=user.access_token_ttl,
+            access_expires_at=access_ends,
             refresh=record,
         )
 
@@ -100,7 +101,11 @@ class SessionService:
         await self._limits.take("refresh-user", claims.user_id, self._policy.refresh_per_user, client_ip)
         now = self._clock.now()
         outcome = await self._sessions.refresh(
-            claims.jti, now, self._policy.refresh_grace, self._issuer.new_refresh_record(now)
+            claims.jti,
+            now,
+            self._policy.refresh_grace,
+            self._issuer.new_refresh_record(now),
+            self._issuer.access_expiry,
         )
         if outcome.decision is RefreshDecision.REUSE:
             self._audit.record(
@@ -115,7 +120,11 @@ class SessionService:
                 )
             )
             raise AuthError(ErrorCode.TOKEN_INVALID)
-        if outcome.decision is RefreshDecision.REJECT or outcome.token is None:
+        if (
+            outcome.decision is RefreshDecision.REJECT
+            or outcome.token is None
+            or outcome.access_expires_at is None
+        ):
             log.info("refresh refused: session %s ended or token expired", outcome.session_id or "unknown")
             raise AuthError(ErrorCode.TOKEN_INVALID)
         if outcome.session_id != claims.session_id or outcome.user_id != claims.user_id:
@@ -128,7 +137,7 @@ class SessionService:
             workspace_id=outcome.workspace_id,
             session_id=outcome.session_id,
             role=outcome.role,
-            workspace_ttl=outcome.access_token_ttl,
+            access_expires_at=outcome.access_expires_at,
             refresh=outcome.token,
         )
 

@@ -54,11 +54,11 @@ class TokenIssuer:
         workspace_id: str,
         session_id: str,
         role: Role,
-        workspace_ttl: int | None,
+        access_expires_at: datetime,
         refresh: RefreshTokenRecord,
     ) -> TokenPair:
-        ttl = workspace_ttl or self._policy.access_token_ttl
         now = _epoch(self._clock.now())
+        expires_at = _epoch(access_expires_at)
         access = AccessClaims(
             user_id=user_id,
             workspace_id=workspace_id,
@@ -66,7 +66,7 @@ class TokenIssuer:
             jti=str(uuid.uuid4()),
             permissions=role_permissions(role, self._policy.known_permissions),
             issued_at=now,
-            expires_at=now + ttl,
+            expires_at=expires_at,
         )
         refresh_claims = RefreshClaims(
             user_id=user_id,
@@ -78,8 +78,14 @@ class TokenIssuer:
         return TokenPair(
             access_token=self._codec.encode(access.to_payload(), ACCESS_TYP),
             refresh_token=self._codec.encode(refresh_claims.to_payload(), REFRESH_TYP),
-            expires_in=ttl,
+            expires_in=expires_at - now,
         )
+
+    def access_expiry(self, workspace_ttl: int | None, session_ends: datetime) -> datetime:
+        """When an access token minted now expires: the workspace's lifetime (or the default),
+        never past the end of its session, so no access token outlives its session."""
+        lifetime = timedelta(seconds=workspace_ttl or self._policy.access_token_ttl)
+        return min(self._clock.now().replace(microsecond=0) + lifetime, session_ends)
 
     def read_access(self, token: str) -> AccessClaims:
         payload, key_retires_at = self._codec.decode(token, ACCESS_TYP, ACCESS_REQUIRED_CLAIMS, self._now())

@@ -46,7 +46,7 @@ class UserService:
     async def disable(self, email: str) -> None:
         """Disables a user at once: its logins, access tokens and API keys all stop working."""
         normalised = normalise_email(email)
-        if not await self._users.disable(normalised):
+        if await self._users.disable(normalised) is None:
             raise AuthError(ErrorCode.NOT_FOUND, "No such user")
         self._audit.record(AuditEvent(AuditKind.USER_DISABLED, self._clock.now(), detail=normalised))
 

@@ -1,0 +1,34 @@
+"""A background reload: on demand (a notification, a reconnect) and every `interval` seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from authsvc.domain.errors import AuthError
+
+log = logging.getLogger(__name__)
+
+
+class Reloader:
+    def __init__(self, name: str, reload: Callable[[], Awaitable[None]], interval: float) -> None:
+        self._name = name
+        self._reload = reload
+        self._interval = interval
+        self._wake = asyncio.Event()
+
+    def soon(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Reloads when woken or every `interval` seconds, until cancelled; failures are retried."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._interval)
+            self._wake.clear()
+            try:
+                await self._reload()
+            except AuthError:
+                log.warning("could not reload %s; will try again", self._name)

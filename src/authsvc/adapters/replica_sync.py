@@ -1,0 +1,62 @@
+"""Keeping one replica's in-memory state in step with the others, through PostgreSQL.
+
+One LISTEN connection feeds the validation cache (revocations, disabled users, revoked keys) and
+announces signing-key rotations; on every (re)connection the revocation index and the key ring
+are read again in full, since anything announced while deaf was missed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine
+from typing import Any
+
+from authsvc.adapters.database import Database
+from authsvc.adapters.invalidation import InvalidationListener
+from authsvc.adapters.pg_sessions import PgSessionRepository
+from authsvc.adapters.pg_signing_keys import SIGNING_KEYS_MESSAGE
+from authsvc.adapters.reloading import Reloader
+from authsvc.adapters.validation_cache import ValidationCache
+
+INDEX_RELOAD_SECONDS = 600.0  # a full reload also forgets revocations whose tokens have expired
+
+
+class ReplicaSync:
+    def __init__(
+        self,
+        dsn: str,
+        database: Database,
+        cache: ValidationCache,
+        keys: Reloader | None = None,
+        index_interval: float = INDEX_RELOAD_SECONDS,
+    ) -> None:
+        self._sessions = PgSessionRepository(database)
+        self._cache = cache
+        self._keys = keys
+        self.index = Reloader("revocation index", self._load_index, index_interval)
+        self.listener = InvalidationListener(dsn, self._on_message, self._on_listening)
+
+    def tasks(self) -> list[Coroutine[Any, Any, None]]:
+        """The coroutines to run for as long as the replica serves."""
+        runs = [self.listener.run(), self.index.run()]
+        if self._keys is not None:
+            runs.append(self._keys.run())
+        return runs
+
+    async def _load_index(self) -> None:
+        epoch = self._cache.begin_index_load()
+        sessions, users = await self._sessions.revoked_recently()
+        self._cache.finish_index_load(epoch, sessions, users)
+
+    def _on_message(self, message: str) -> None:
+        if message == SIGNING_KEYS_MESSAGE:
+            if self._keys is not None:
+                self._keys.soon()
+        else:
+            self._cache.invalidate(message)
+
+    def _on_listening(self, listening: bool) -> None:
+        self._cache.set_listening(listening)
+        if listening:
+            self.index.soon()
+            if self._keys is not None:
+                self._keys.soon()

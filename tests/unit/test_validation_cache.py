@@ -1,0 +1,46 @@
+"""The revocation index and key cache: when they may answer, and what notifications do to them."""
+
+from __future__ import annotations
+
+from authsvc.adapters.validation_cache import ValidationCache
+
+
+def listening_cache() -> ValidationCache:
+    cache = ValidationCache()
+    cache.set_listening(True)
+    epoch = cache.begin_index_load()
+    cache.finish_index_load(epoch, ["revoked-session"], ["disabled-user"])
+    return cache
+
+
+def test_the_index_answers_only_while_listening_and_complete() -> None:
+    cache = ValidationCache()
+    assert cache.session_is_live("s", "u") is None  # not listening: ask the database
+    cache.set_listening(True)
+    assert cache.session_is_live("s", "u") is None  # listening, index not read yet
+    cache = listening_cache()
+    assert cache.session_is_live("s", "u") is True
+    assert cache.session_is_live("revoked-session", "u") is False
+    assert cache.session_is_live("s", "disabled-user") is False
+    cache.set_listening(False)
+    assert cache.session_is_live("s", "u") is None
+
+
+def test_notifications_revoke_at_once_even_during_a_load() -> None:
+    cache = listening_cache()
+    cache.invalidate("session:later")
+    assert cache.session_is_live("later", "u") is False
+    epoch = cache.begin_index_load()
+    cache.invalidate("user:u2")  # arrives while the database is being read
+    cache.finish_index_load(epoch, [], [])
+    assert cache.session_is_live("s", "u2") is False
+
+
+def test_a_load_that_straddles_a_reconnect_is_not_trusted() -> None:
+    cache = ValidationCache()
+    cache.set_listening(True)
+    epoch = cache.begin_index_load()
+    cache.set_listening(False)
+    cache.set_listening(True)
+    cache.finish_index_load(epoch, [], [])
+    assert cache.session_is_live("s", "u") is None
