@@ -12,6 +12,7 @@ from authsvc.v1 import auth_pb2_grpc
 from http_facade.config import Settings
 from http_facade.errors import json_errors
 from http_facade.forwarding import with_request_id
+from http_facade.metrics import METRICS, HttpMetrics, measured
 from http_facade.routes import add_routes
 from http_facade.state import SETTINGS, UPSTREAM, Upstream
 
@@ -27,10 +28,11 @@ CHANNEL_CLOSE_GRACE_SECONDS = 5.0
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[with_request_id, json_errors],
+        middlewares=[measured, with_request_id, json_errors],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
+    app[METRICS] = HttpMetrics.create()
     add_routes(app)
     app.cleanup_ctx.append(_upstream)
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -16,6 +17,8 @@ from aiohttp.typedefs import Handler
 log = logging.getLogger(__name__)
 INTERNAL = "Internal server error"
 DEFAULT_RETRY_AFTER = 60
+# RFC 6750 §3: error_description is %x20-21 / %x23-5B / %x5D-7E.
+_DESCRIPTION = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]+")
 
 
 class FacadeError(Exception):
@@ -71,12 +74,24 @@ def from_rpc_error(error: grpc.aio.AioRpcError, request: web.Request) -> web.Res
     if outcome.status == 401:
         # RFC 6750 §3: name the error only when a token was presented.
         presented = "Authorization" in request.headers
-        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"' if presented else "Bearer"
+        headers["WWW-Authenticate"] = bearer_challenge("invalid_token", detail) if presented else "Bearer"
     elif outcome.status == 403:
-        headers["WWW-Authenticate"] = 'Bearer error="insufficient_scope"'
+        headers["WWW-Authenticate"] = bearer_challenge("insufficient_scope", detail)
     elif outcome.status == 429:
         headers["Retry-After"] = str(retry_after(error.trailing_metadata()))
     return error_response(outcome.status, detail, headers)
+
+
+def bearer_challenge(error: str, detail: str) -> str:
+    """`Bearer error="...", error_description="<detail>"` (RFC 6750 §3).
+
+    The description repeats the JSON detail for clients and gateways that see only headers: nginx
+    `auth_request` drops the body of a refusal but keeps this header. RFC 6750 allows only
+    printable ASCII without `"` and `\\` there; any other detail is left out of the header.
+    """
+    if _DESCRIPTION.fullmatch(detail):
+        return f'Bearer error="{error}", error_description="{detail}"'
+    return f'Bearer error="{error}"'
 
 
 def retry_after(trailers: Iterable[tuple[str, object]] | None) -> int:

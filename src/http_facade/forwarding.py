@@ -100,3 +100,20 @@ def bearer_token(request: web.Request) -> str:
     """The credentials of `Authorization: Bearer <token>` (RFC 6750), or "" for AuthService to refuse."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def required_permissions(request: web.Request) -> list[str]:
+    """What a gateway requires for the request it asks about: `?permissions=a:read,b:write`
+    (repeatable; empty entries ignored).
+
+    Security: a query parameter, never a request header. The gateway's own configuration writes
+    the URL it calls, while gateways copy the client's headers onto that call (Traefik forwards
+    them all by default), so a header could be set, or emptied, by the client.
+    """
+    names = [name.strip() for value in request.query.getall("permissions", ()) for name in value.split(",")]
+    try:
+        for name in names:
+            name.encode("utf-8")  # a raw non-UTF-8 byte arrives as a lone surrogate
+    except UnicodeEncodeError:
+        raise FacadeError(400, "Malformed permissions parameter") from None
+    return [name for name in names if name]

@@ -10,13 +10,16 @@ from authsvc.v1 import auth_pb2
 from http_facade import replies
 from http_facade.bodies import Body, Field, read_json
 from http_facade.errors import FacadeError
-from http_facade.forwarding import bearer_token, call_options
+from http_facade.forwarding import bearer_token, call_options, required_permissions
 from http_facade.state import SETTINGS, UPSTREAM
 
 HEALTH_SERVICE = "authsvc.v1.AuthService"
 READY_TIMEOUT_SECONDS = 1.0
 # Replies that hold credentials must never be stored by a cache (RFC 6749 §5.1).
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# A new signing key is published only seconds before it signs: caches must ask again every time.
+# Verifiers keep their own copy (PyJWKClient does, and refetches on an unknown kid).
+REVALIDATE = {"Cache-Control": "no-cache"}
 
 LOGIN = Body(
     {
@@ -66,6 +69,22 @@ async def me(request: web.Request) -> web.Response:
     message = auth_pb2.ValidateTokenRequest(token=bearer_token(request))
     reply = await request.app[UPSTREAM].auth.ValidateToken(message, **call_options(request))
     return web.json_response(replies.principal(reply.principal))
+
+
+async def verify(request: web.Request) -> web.Response:
+    """Forward auth (nginx `auth_request`, Traefik ForwardAuth): 204 and the identity headers when
+    the Bearer token holds every permission the gateway asks for; otherwise the error table's
+    401, 403, 429, 503... AuthService decides, in one ValidateToken call."""
+    message = auth_pb2.ValidateTokenRequest(
+        token=bearer_token(request), required_permissions=required_permissions(request)
+    )
+    reply = await request.app[UPSTREAM].auth.ValidateToken(message, **call_options(request))
+    return web.Response(status=204, headers={**replies.identity_headers(reply.principal), **NO_STORE})
+
+
+async def jwks(request: web.Request) -> web.Response:
+    reply = await request.app[UPSTREAM].auth.GetJwks(auth_pb2.GetJwksRequest(), **call_options(request))
+    return web.json_response(replies.jwk_set(reply), headers=REVALIDATE)
 
 
 async def create_api_key(request: web.Request) -> web.Response:

@@ -39,11 +39,16 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
 
-def _response(description: str, schema: dict[str, Any] | None = None, **headers: Any) -> dict[str, Any]:
+def _response(
+    description: str,
+    schema: dict[str, Any] | None = None,
+    media_type: str = "application/json",
+    **headers: Any,
+) -> dict[str, Any]:
     response: dict[str, Any] = {"description": description, "headers": {"X-Request-ID": _REQUEST_ID}}
     response["headers"].update(headers)
     if schema is not None:
-        response["content"] = _json(schema)
+        response["content"] = {media_type: {"schema": schema}}
     return response
 
 
@@ -61,16 +66,20 @@ def _operation(
     body: Body | None = None,
     authed: bool = False,
     upstream: bool = True,
+    query: tuple[dict[str, Any], ...] = (),
+    success_headers: dict[str, Any] | None = None,
+    media_type: str = "application/json",
 ) -> dict[str, Any]:
     status, description, schema = success
-    responses = {str(status): _response(description, schema)}
+    responses = {str(status): _response(description, schema, media_type, **(success_headers or {}))}
     codes = {*errors, *(UPSTREAM_ERRORS if upstream else ()), *((401,) if authed else ())}
     for code in sorted(codes | ({413, 415} if body else set())):
         responses[str(code)] = _response(ERROR_TEXTS[code], _ref("Error"), **_ERROR_HEADERS.get(code, {}))
     operation: dict[str, Any] = {
         "summary": summary,
         "parameters": [
-            {"name": "X-Request-ID", "in": "header", "required": False, "schema": {"type": "string"}}
+            {"name": "X-Request-ID", "in": "header", "required": False, "schema": {"type": "string"}},
+            *query,
         ],
         "responses": responses,
         "security": [{"bearer": []}] if authed else [],
@@ -81,6 +90,26 @@ def _operation(
 
 
 _KEY_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+_PERMISSIONS = {
+    "name": "permissions",
+    "in": "query",
+    "required": False,
+    "description": "Permissions the token must hold, comma-separated (the parameter may repeat). "
+    "Set by the gateway's configuration, never by a client header",
+    "schema": {"type": "string"},
+    "examples": {"one": {"value": "geofences:read"}, "two": {"value": "geofences:read,webhooks:write"}},
+}
+_IDENTITY = {
+    "X-Auth-Subject": "The user id, or the API key id",
+    "X-Auth-Kind": '"user" or "api_key"',
+    "X-Auth-User": "The user, or for an API key the user who created it",
+    "X-Auth-Workspace": "The workspace id",
+    "X-Auth-Permissions": "Every permission held, comma-separated",
+}
+_IDENTITY_HEADERS = {
+    name: {"required": True, "description": text, "schema": {"type": "string"}}
+    for name, text in _IDENTITY.items()
+}
 PATHS: dict[str, dict[str, Any]] = {
     "/api/v1/auth/login": {
         "post": _operation(
@@ -101,6 +130,13 @@ PATHS: dict[str, dict[str, Any]] = {
         "get": _operation(
             "Who the access token or API key stands for", (200, "The principal", _ref("Principal")),
             authed=True,
+        ),
+    },
+    "/api/v1/auth/verify": {
+        "get": _operation(
+            "Forward auth for gateways (nginx auth_request, Traefik ForwardAuth): is the token good "
+            "for these permissions?", (204, "Allowed; who the caller is, in headers", None), (403,),
+            authed=True, query=(_PERMISSIONS,), success_headers=_IDENTITY_HEADERS,
         ),
     },
     "/api/v1/auth/settings": {
@@ -137,6 +173,18 @@ PATHS: dict[str, dict[str, Any]] = {
         "get": _operation(
             "Readiness: AuthService answers and its database is up", (200, "Ready", _ref("Status")), (503,),
             upstream=False,
+        ),
+    },
+    "/.well-known/jwks.json": {
+        "get": _operation(
+            "The public keys of the EdDSA signing keys, for verifying access tokens offline",
+            (200, "A JWK set", _ref("JwkSet")),
+        ),
+    },
+    "/metrics": {
+        "get": _operation(
+            "The facade's Prometheus metrics", (200, "The text exposition format", {"type": "string"}),
+            upstream=False, media_type="text/plain",
         ),
     },
     "/openapi.json": {

@@ -38,6 +38,27 @@ def principal(value: auth_pb2.Principal) -> dict[str, Any]:
     }
 
 
+def identity_headers(value: auth_pb2.Principal) -> dict[str, str]:
+    """The principal as the headers a gateway hands to the app behind it (forward auth)."""
+    return {
+        "X-Auth-Subject": value.subject_id,
+        "X-Auth-Kind": KINDS.get(value.kind, "unspecified"),
+        "X-Auth-User": value.user_id,
+        "X-Auth-Workspace": value.workspace_id,
+        "X-Auth-Permissions": ",".join(value.permissions),
+    }
+
+
+def jwk_set(reply: auth_pb2.GetJwksResponse) -> dict[str, Any]:
+    """The public signing keys as a JWK set (RFC 7517 §5); never a private or symmetric key."""
+    return {
+        "keys": [
+            {"kty": key.kty, "crv": key.crv, "x": key.x, "kid": key.kid, "alg": key.alg, "use": key.use}
+            for key in reply.keys
+        ]
+    }
+
+
 def api_key(value: auth_pb2.ApiKey) -> dict[str, Any]:
     return {
         "id": value.id,
@@ -105,4 +126,22 @@ SCHEMAS: dict[str, Any] = {
     "NewApiKey": _object({**_API_KEY, "key": {**_TEXT, "description": "The key itself, shown this once"}}),
     "ApiKeyList": _object({"api_keys": {"type": "array", "items": {"$ref": "#/components/schemas/ApiKey"}}}),
     "AuthSettings": _object({"workspace_id": _TEXT, "access_token_ttl_seconds": {"type": "integer"}}),
+    "JwkSet": _object(
+        {
+            "keys": {
+                "type": "array",
+                "description": "Ed25519 public keys (RFC 8037); empty while every key is HS256",
+                "items": _object(
+                    {
+                        "kty": {"type": "string", "enum": ["OKP"]},
+                        "crv": {"type": "string", "enum": ["Ed25519"]},
+                        "x": {**_TEXT, "description": "The public key, base64url"},
+                        "kid": {**_TEXT, "description": "Names the key in a token's header"},
+                        "alg": {"type": "string", "enum": ["EdDSA"]},
+                        "use": {"type": "string", "enum": ["sig"]},
+                    }
+                ),
+            }
+        }
+    ),
 }

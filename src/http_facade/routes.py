@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from http_facade import handlers, openapi
+from http_facade import handlers, metrics, openapi
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ ROUTES = (
     Route("POST", "/api/v1/auth/refresh", handlers.refresh),
     Route("POST", "/api/v1/auth/logout", handlers.logout),
     Route("GET", "/api/v1/auth/me", handlers.me),
+    Route("GET", "/api/v1/auth/verify", handlers.verify),
     Route("GET", "/api/v1/auth/settings", handlers.get_auth_settings),
     Route("PATCH", "/api/v1/auth/settings", handlers.update_auth_settings),
     Route("POST", "/api/v1/api-keys", handlers.create_api_key),
@@ -29,6 +30,8 @@ ROUTES = (
     Route("DELETE", "/api/v1/api-keys/{id}", handlers.revoke_api_key),
     Route("GET", "/healthz", handlers.healthz),
     Route("GET", "/readyz", handlers.readyz),
+    Route("GET", "/.well-known/jwks.json", handlers.jwks),
+    Route("GET", "/metrics", metrics.serve),
     Route("GET", "/openapi.json", openapi.serve),
 )
 

@@ -78,11 +78,20 @@ async def test_401_403_and_429_carry_their_headers(start_facade: FacadeFactory, 
     facade = await start_facade(scripted.target)
     scripted.servicer.script = Script(S.UNAUTHENTICATED, "Token expired")
     presented = await facade.call("GET", "/api/v1/auth/me", token="t0ken")
-    assert presented.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    assert presented.headers["WWW-Authenticate"] == (
+        'Bearer error="invalid_token", error_description="Token expired"'
+    )
     assert (await facade.call("GET", "/api/v1/auth/me")).headers["WWW-Authenticate"] == "Bearer"
     scripted.servicer.script = Script(S.PERMISSION_DENIED, "Insufficient permissions")
     denied = await facade.call("GET", "/api/v1/api-keys", token="t0ken")
-    assert denied.headers["WWW-Authenticate"] == 'Bearer error="insufficient_scope"'
+    assert denied.headers["WWW-Authenticate"] == (
+        'Bearer error="insufficient_scope", error_description="Insufficient permissions"'
+    )
+    # A detail RFC 6750 cannot carry in a quoted string stays in the body alone.
+    scripted.servicer.script = Script(S.UNAUTHENTICATED, 'Say "hi" \\ to é')
+    odd = await facade.call("GET", "/api/v1/auth/me", token="t0ken")
+    assert odd.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    assert odd.detail == 'Say "hi" \\ to é'
 
     for trailers, expected in [
         ((("retry-after", "7"),), "7"),

@@ -87,7 +87,9 @@ async def test_me_without_or_with_a_foreign_scheme_is_unauthenticated(facade: Fa
     assert missing.status == 401 and missing.headers["WWW-Authenticate"] == "Bearer"
     assert missing.detail == "Not authenticated"  # as on every other path without credentials
     basic = await facade.call("GET", ME, headers={"Authorization": "Basic dXNlcjpwYXNz"})
-    assert basic.status == 401 and basic.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    assert basic.status == 401 and basic.headers["WWW-Authenticate"] == (
+        'Bearer error="invalid_token", error_description="Not authenticated"'
+    )
 
 
 async def test_an_expired_access_token_says_so(
@@ -102,7 +104,10 @@ async def test_an_expired_access_token_says_so(
 
     reply = await facade.call("GET", ME, token=pair["access_token"])
     assert reply.status == 401 and reply.detail == "Token expired"
-    assert reply.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    # RFC 6750's error_description repeats the detail, for clients and gateways that see no body.
+    assert (
+        reply.headers["WWW-Authenticate"] == 'Bearer error="invalid_token", error_description="Token expired"'
+    )
 
 
 async def test_api_keys_are_listed_without_secrets_and_revoked_once(
@@ -147,7 +152,9 @@ async def test_missing_permissions_are_403_insufficient_scope(
     ]
     for reply in refused:
         assert reply.status == 403 and reply.detail == "Insufficient permissions"
-        assert reply.headers["WWW-Authenticate"] == 'Bearer error="insufficient_scope"'
+        assert reply.headers["WWW-Authenticate"] == (
+            'Bearer error="insufficient_scope", error_description="Insufficient permissions"'
+        )
     assert (await facade.call("GET", KEYS, token=viewer)).json == {"api_keys": []}
 
 

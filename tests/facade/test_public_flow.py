@@ -51,4 +51,6 @@ async def test_login_me_refresh_api_key_and_revocation(facade: Facade, make_acco
     refused = await facade.call("GET", "/api/v1/auth/me", token=key["key"])
     assert refused.status == 401
     assert refused.detail == "Invalid or expired token"
-    assert refused.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    assert refused.headers["WWW-Authenticate"] == (
+        'Bearer error="invalid_token", error_description="Invalid or expired token"'
+    )

@@ -55,7 +55,9 @@ async def test_forged_tokens_get_the_generic_401(facade: Facade, make_account: A
         reply = await facade.call("GET", ME, token=token)
         assert reply.status == 401, token[:40]
         assert reply.detail == "Invalid or expired token"
-        assert reply.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+        assert reply.headers["WWW-Authenticate"] == (
+            'Bearer error="invalid_token", error_description="Invalid or expired token"'
+        )
     assert (await facade.call("GET", ME, token=pair["access_token"])).status == 200  # the control
 
 

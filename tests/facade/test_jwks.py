@@ -1,0 +1,114 @@
+"""GET /.well-known/jwks.json: the EdDSA public keys, so services verify access tokens offline with
+PyJWT's PyJWKClient pointed at the facade, across a key rotation."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+import pytest
+
+from authsvc.adapters.database import Database
+from authsvc.adapters.keyring import KeyRing
+from authsvc.adapters.pg_api_keys import BatchedUsageRecorder
+from authsvc.adapters.pg_signing_keys import PgSigningKeyStore
+from authsvc.bootstrap import build_services
+from authsvc.config import Settings
+from authsvc.grpc_api.server import start_server
+from authsvc.service.container import Services
+from tests.conftest import TEST_SECRET
+from tests.facade.client import Facade
+from tests.facade.conftest import FacadeFactory
+from tests.support.clock import FakeClock
+
+JWKS = "/.well-known/jwks.json"
+RETIRE_AFTER = 3600
+
+
+@dataclass
+class Keyed:
+    """An AuthService on a database of its own, whose signing keys the test rotates, and a facade."""
+
+    facade: Facade
+    services: Services
+    store: PgSigningKeyStore
+    ring: KeyRing
+    clock: FakeClock
+
+    async def rotate(self, algorithm: str) -> str:
+        kid = await self.store.rotate(algorithm, self.clock.now(), 0, RETIRE_AFTER)
+        self.ring.replace(await self.store.load())
+        return kid
+
+    async def access_token(self) -> tuple[str, str]:
+        email = f"jwks-{uuid.uuid4().hex[:8]}@example.com"
+        user = await self.services.users.create(email, "a long password", "admin", "jwks")
+        return (await self.facade.login(email, "a long password"))["access_token"], user.id
+
+
+@pytest.fixture
+async def keyed(
+    fresh_database_url: str, settings: Settings, start_facade: FacadeFactory
+) -> AsyncIterator[Keyed]:
+    database = await Database.connect(fresh_database_url, min_size=1, max_size=4)
+    clock = FakeClock()
+    store = PgSigningKeyStore(database, TEST_SECRET)
+    await store.ensure_initial("HS256", clock.now())
+    ring = KeyRing(await store.load())
+    services = build_services(settings, database, ring, clock, BatchedUsageRecorder(database))
+    server, port = await start_server(services, "127.0.0.1:0")
+    facade = await start_facade(f"127.0.0.1:{port}")
+    yield Keyed(facade, services, store, ring, clock)
+    await server.stop(None)
+    await database.close()
+
+
+def _verify_offline(jwks_url: str, token: str) -> dict[str, Any]:
+    """What an internal service does: fetch the key the token's kid names, verify locally."""
+    client = jwt.PyJWKClient(jwks_url, cache_keys=False)
+    key = client.get_signing_key_from_jwt(token)
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        key.key,
+        algorithms=["EdDSA"],
+        audience="authsvc",
+        issuer="authsvc",
+        options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+    )
+    return claims
+
+
+async def test_no_keys_are_published_while_every_key_is_hs256(facade: Facade) -> None:
+    reply = await facade.call("GET", JWKS)
+    assert reply.status == 200 and reply.json == {"keys": []}
+    assert reply.headers["Cache-Control"] == "no-cache"
+
+
+async def test_eddsa_tokens_verify_offline_through_the_facade_across_a_rotation(keyed: Keyed) -> None:
+    url = keyed.facade.base_url + JWKS
+    first = await keyed.rotate("EdDSA")
+    token, user_id = await keyed.access_token()
+
+    published = (await keyed.facade.call("GET", JWKS)).json["keys"]
+    assert [key["kid"] for key in published] == [first]
+    assert set(published[0]) == {"kty", "crv", "x", "kid", "alg", "use"}  # no private "d", no secret
+    assert (published[0]["kty"], published[0]["crv"], published[0]["alg"]) == ("OKP", "Ed25519", "EdDSA")
+    assert published[0]["use"] == "sig"
+    claims = await asyncio.to_thread(_verify_offline, url, token)
+    assert claims["sub"] == user_id
+
+    second = await keyed.rotate("EdDSA")
+    newer, _ = await keyed.access_token()
+    assert jwt.get_unverified_header(newer)["kid"] == second
+    assert {key["kid"] for key in (await keyed.facade.call("GET", JWKS)).json["keys"]} == {first, second}
+    for each in (token, newer):  # the old key still verifies the tokens it signed
+        await asyncio.to_thread(_verify_offline, url, each)
+
+    keyed.clock.advance(RETIRE_AFTER + 1)  # the first key retires: it is no longer published
+    assert [key["kid"] for key in (await keyed.facade.call("GET", JWKS)).json["keys"]] == [second]
+    with pytest.raises(jwt.PyJWKClientError):
+        await asyncio.to_thread(_verify_offline, url, token)

@@ -1,0 +1,239 @@
+"""A real nginx (the Debian package, installed when missing) on loopback, as a child process.
+
+Each instance runs in the foreground (`daemon off; master_process off;`) in a temporary prefix of
+its own: config, pid, logs and temp files. Whatever happens inside `running_nginx`, the process is
+stopped (SIGTERM, then SIGKILL) and waited for before the prefix is removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import tempfile
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGE = "nginx"  # Debian 12: the binary, built with the auth_request module
+START_TIMEOUT_SECONDS = 10.0
+STOP_TIMEOUT_SECONDS = 10.0
+
+
+class NginxUnavailable(RuntimeError):
+    """nginx is missing and could not be installed: the gateway tests must fail, not skip."""
+
+
+def _installed() -> str | None:
+    return shutil.which("nginx") or next(
+        (path for path in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(path, os.X_OK)), None
+    )
+
+
+async def _run(argv: Sequence[str]) -> tuple[int, str]:
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    process = await asyncio.create_subprocess_exec(
+        *argv, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    output, _ = await process.communicate()
+    return await process.wait(), output.decode(errors="replace")
+
+
+async def ensure_nginx() -> str:
+    """The nginx binary; installs the Debian package first when there is none (as root, or with
+    passwordless sudo). Raises NginxUnavailable, with apt's output, when that fails."""
+    found = _installed()
+    if found:
+        return found
+    if shutil.which("apt-get") is None:
+        raise NginxUnavailable(f"nginx is not installed and there is no apt-get to install {PACKAGE}")
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    install = [*sudo, "apt-get", "install", "-y", "--no-install-recommends", PACKAGE]
+    transcript = []
+    # The package lists of a fresh machine may be missing or stale: update them only if needed.
+    for argv in (install, [*sudo, "apt-get", "update"], install):
+        status, output = await _run(argv)
+        transcript.append(f"$ {' '.join(argv)} -> {status}\n{output[-2000:]}")
+        found = _installed()
+        if found:
+            return found
+    raise NginxUnavailable(f"could not install {PACKAGE}:\n" + "\n".join(transcript))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Nginx:
+    url: str
+    prefix: Path
+    process: asyncio.subprocess.Process
+
+    def log(self) -> str:
+        return (self.prefix / "error.log").read_text(errors="replace")
+
+
+async def _wait_until_listening(port: int, process: asyncio.subprocess.Process, prefix: Path) -> None:
+    deadline = asyncio.get_running_loop().time() + START_TIMEOUT_SECONDS
+    while True:
+        if process.returncode is not None:
+            log = (
+                (prefix / "error.log").read_text(errors="replace") if (prefix / "error.log").exists() else ""
+            )
+            raise RuntimeError(f"nginx exited with status {process.returncode}:\n{log}")
+        with contextlib.suppress(OSError):
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            await writer.wait_closed()
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise RuntimeError(f"nginx did not listen on 127.0.0.1:{port} within {START_TIMEOUT_SECONDS:g} s")
+        await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def running_nginx(binary: str, config: Callable[[Path, int], str]) -> AsyncIterator[Nginx]:
+    """nginx on a free loopback port with `config(prefix, port)` as its whole configuration."""
+    with tempfile.TemporaryDirectory(prefix="authsvc-nginx-") as tmp:
+        prefix, port = Path(tmp), free_port()
+        (prefix / "nginx.conf").write_text(config(prefix, port))
+        process = await asyncio.create_subprocess_exec(
+            binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", str(prefix / "error.log"),
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            await _wait_until_listening(port, process, prefix)
+            yield Nginx(f"http://127.0.0.1:{port}", prefix, process)
+        finally:
+            if process.returncode is None:
+                process.terminate()
+                try:
+                    await asyncio.wait_for(process.wait(), STOP_TIMEOUT_SECONDS)
+                except TimeoutError:
+                    process.kill()
+            await process.wait()
+
+
+@dataclass(frozen=True)
+class Guard:
+    """A location of the gateway: requests under `path` go to the app once `facade`'s
+    /api/v1/auth/verify admits them with `permissions`."""
+
+    path: str
+    facade: str
+    permissions: str
+
+
+# The forward-auth configuration the README documents, split as a deployment would split it.
+# In the protected location: ask the facade, pass who the caller is on, show refusals as JSON.
+FORWARD_AUTH = r"""
+auth_request_set $authsvc_subject     $upstream_http_x_auth_subject;
+auth_request_set $authsvc_kind        $upstream_http_x_auth_kind;
+auth_request_set $authsvc_user        $upstream_http_x_auth_user;
+auth_request_set $authsvc_workspace   $upstream_http_x_auth_workspace;
+auth_request_set $authsvc_permissions $upstream_http_x_auth_permissions;
+auth_request_set $authsvc_challenge   $upstream_http_www_authenticate;
+auth_request_set $authsvc_status      $upstream_status;
+auth_request_set $authsvc_retry_after $upstream_http_retry_after;
+error_page 401 = @authsvc_401;
+error_page 403 = @authsvc_403;
+error_page 500 = @authsvc_error;
+# These replace whatever the client sent under the same names.
+proxy_set_header X-Auth-Subject     $authsvc_subject;
+proxy_set_header X-Auth-Kind        $authsvc_kind;
+proxy_set_header X-Auth-User        $authsvc_user;
+proxy_set_header X-Auth-Workspace   $authsvc_workspace;
+proxy_set_header X-Auth-Permissions $authsvc_permissions;
+proxy_set_header X-Request-ID       $request_id;
+"""
+# In the internal location that calls the facade: a GET without the client's body.
+VERIFY = r"""
+internal;
+proxy_method GET;
+proxy_pass_request_body off;
+proxy_set_header Content-Length "";
+proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+proxy_set_header X-Request-ID $request_id;
+"""
+# In `http`: the facade's 401 text, from its WWW-Authenticate error_description (RFC 6750).
+DETAIL_MAP = r"""
+map $authsvc_challenge $authsvc_detail {
+    "~error_description=\"(?<text>[^\"\\\\]*)\"" $text;
+    "~error=\"invalid_token\""                    "Invalid or expired token";
+    default                                       "Not authenticated";
+}
+"""
+# In `server`: the refusals, as the facade's `{"detail": ...}`. nginx keeps a refusal's status
+# and, for a 401, its WWW-Authenticate; it drops the body, and turns any other status into 500.
+REFUSALS = r"""
+location @authsvc_401 {
+    default_type application/json;
+    return 401 '{"detail": "$authsvc_detail"}';
+}
+location @authsvc_403 {
+    default_type application/json;
+    add_header WWW-Authenticate $authsvc_challenge always;
+    return 403 '{"detail": "Insufficient permissions"}';
+}
+location @authsvc_error {
+    default_type application/json;
+    if ($authsvc_status = 429) {
+        add_header Retry-After $authsvc_retry_after always;
+        return 429 '{"detail": "Rate limit exceeded"}';
+    }
+    if ($authsvc_status = 400) {
+        return 400 '{"detail": "Malformed Authorization header"}';
+    }
+    return 503 '{"detail": "Service unavailable"}';
+}
+"""
+
+
+def gateway_config(upstream: str, guards: Sequence[Guard]) -> Callable[[Path, int], str]:
+    """A whole nginx.conf: each guard's path proxied to `upstream` behind forward auth."""
+
+    def render(prefix: Path, port: int) -> str:
+        for name, text in (("authsvc-forward-auth.conf", FORWARD_AUTH), ("authsvc-verify.conf", VERIFY)):
+            (prefix / name).write_text(text)
+        locations = "".join(
+            f"""
+        location {guard.path} {{
+            auth_request /_authsvc{guard.path};
+            include {prefix}/authsvc-forward-auth.conf;
+            proxy_pass {upstream};
+        }}
+        location = /_authsvc{guard.path} {{
+            include {prefix}/authsvc-verify.conf;
+            proxy_pass {guard.facade}/api/v1/auth/verify?permissions={guard.permissions};
+        }}"""
+            for guard in guards
+        )
+        return f"""
+daemon off;
+master_process off;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log info;
+events {{ worker_connections 64; }}
+http {{
+    access_log {prefix}/access.log;
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    {DETAIL_MAP}
+    server {{
+        listen 127.0.0.1:{port};
+        {locations}
+        {REFUSALS}
+    }}
+}}
+"""
+
+    return render
