@@ -8,9 +8,7 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Coroutine
 from datetime import UTC, datetime
-from typing import Any
 
 import grpc
 
@@ -18,6 +16,7 @@ from authsvc import logs, metrics
 from authsvc.bootstrap import ensure_first_admin, open_runtime
 from authsvc.config import ConfigError, Settings
 from authsvc.domain.errors import AuthError
+from authsvc.event_loop import run
 from authsvc.grpc_api.health import DatabaseHealth
 from authsvc.grpc_api.server import start_server
 from authsvc.service.policy import MAX_ACCESS_TTL
@@ -105,16 +104,6 @@ async def list_keys(settings: Settings) -> None:
             )
             active = datetime.fromtimestamp(key.active_from, UTC)
             print(f"{key.kid} {key.algorithm} active from {active}{retire}")
-
-
-def run(main: Coroutine[Any, Any, None]) -> None:
-    """Runs `main` on uvloop where it is installed (measurably faster for grpc.aio), else asyncio."""
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(main)
-    else:
-        uvloop.run(main)
 
 
 def parser() -> argparse.ArgumentParser:

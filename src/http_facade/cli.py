@@ -11,6 +11,7 @@ import sys
 from aiohttp import web
 
 from authsvc import logs
+from authsvc.event_loop import run
 from http_facade.app import create_app
 from http_facade.config import ConfigError, Settings
 
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logs.configure(settings.log_level)  # the same JSON lines as AuthService
     try:
-        asyncio.run(serve(settings))
+        run(serve(settings))
     except OSError as error:  # the port is taken, the host cannot be bound...
         print(
             f"http-facade: cannot listen on {settings.host}:{settings.port}: {error.strerror}",

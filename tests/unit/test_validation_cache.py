@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from authsvc.adapters.validation_cache import ValidationCache
+from authsvc.service.ports import ApiKeyRecord
 
 
 def listening_cache() -> ValidationCache:
@@ -44,3 +47,30 @@ def test_a_load_that_straddles_a_reconnect_is_not_trusted() -> None:
     cache.set_listening(True)
     cache.finish_index_load(epoch, [], [])
     assert cache.session_is_live("s", "u") is None
+
+
+def test_warmed_keys_answer_until_revoked_even_when_revoked_during_the_load() -> None:
+    record = ApiKeyRecord(
+        "key-1",
+        "w",
+        "u",
+        "k",
+        "sf_live_abcd",
+        frozenset({"geofences:read"}),
+        "live",
+        datetime.now(UTC),
+        None,
+        None,
+    )
+    cache = ValidationCache()
+    cache.set_listening(True)
+    epoch = cache.begin_index_load()
+    cache.finish_index_load(epoch, [], [], [(b"digest-1", record)])
+    assert cache.api_keys.get(b"digest-1") == record
+    cache.invalidate("api_key:key-1")
+    assert ValidationCache.missing(cache.api_keys.get(b"digest-1"))
+
+    epoch = cache.begin_index_load()
+    cache.invalidate("api_key:key-1")  # revoked while the database was being read
+    cache.finish_index_load(epoch, [], [], [(b"digest-1", record)])
+    assert ValidationCache.missing(cache.api_keys.get(b"digest-1"))

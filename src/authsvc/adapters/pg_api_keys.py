@@ -64,6 +64,16 @@ class PgApiKeyRepository:
         )
         return _record(row) if row else None
 
+    async def most_used(self, limit: int) -> list[tuple[bytes, ApiKeyRecord]]:
+        """The live keys most recently used (digest, record), to warm a replica's cache."""
+        rows = await self._db.fetch(
+            f"SELECT k.key_hash, {_COLUMNS} FROM api_keys k JOIN users u ON u.id = k.created_by "
+            "WHERE k.revoked_at IS NULL AND u.disabled_at IS NULL "
+            "ORDER BY k.last_used_at DESC NULLS LAST, k.created_at DESC LIMIT $1",
+            limit,
+        )
+        return [(bytes(r["key_hash"]), _record(r)) for r in rows]
+
     async def list(self, workspace_id: str) -> Sequence[ApiKeyRecord]:
         rows = await self._db.fetch(
             f"SELECT {_COLUMNS} FROM api_keys k WHERE k.workspace_id = $1 ORDER BY k.created_at, k.id",

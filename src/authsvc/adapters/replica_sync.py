@@ -2,7 +2,8 @@
 
 One LISTEN connection feeds the validation cache (revocations, disabled users, revoked keys) and
 announces signing-key rotations; on every (re)connection the revocation index and the key ring
-are read again in full, since anything announced while deaf was missed.
+are read again in full, since anything announced while deaf was missed, and the most used API
+keys are read into the cache so their first validations need no query either.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from authsvc.adapters.database import Database
 from authsvc.adapters.invalidation import InvalidationListener
+from authsvc.adapters.pg_api_keys import PgApiKeyRepository
 from authsvc.adapters.pg_sessions import PgSessionRepository
 from authsvc.adapters.pg_signing_keys import SIGNING_KEYS_MESSAGE
 from authsvc.adapters.reloading import Reloader
@@ -30,6 +32,7 @@ class ReplicaSync:
         index_interval: float = INDEX_RELOAD_SECONDS,
     ) -> None:
         self._sessions = PgSessionRepository(database)
+        self._keys_table = PgApiKeyRepository(database)
         self._cache = cache
         self._keys = keys
         self.index = Reloader("revocation index", self._load_index, index_interval)
@@ -45,7 +48,8 @@ class ReplicaSync:
     async def _load_index(self) -> None:
         epoch = self._cache.begin_index_load()
         sessions, users = await self._sessions.revoked_recently()
-        self._cache.finish_index_load(epoch, sessions, users)
+        keys = await self._keys_table.most_used(self._cache.capacity // 2)
+        self._cache.finish_index_load(epoch, sessions, users, keys)
 
     def _on_message(self, message: str) -> None:
         if message == SIGNING_KEYS_MESSAGE:

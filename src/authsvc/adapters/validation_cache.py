@@ -58,6 +58,7 @@ class ValidationCache:
         self.index_complete = False  # the revocation index holds everything since listening began
         self.api_keys = _Table(max_entries, ttl, clock)
         self._max_entries = max_entries
+        self.capacity = max_entries
         self._digest_of: dict[str, bytes] = {}
         self._revoked_sessions: set[str] = set()
         self._disabled_users: set[str] = set()
@@ -80,14 +81,24 @@ class ValidationCache:
         self._heard_while_loading = []
         return self._listening_epoch
 
-    def finish_index_load(self, epoch: int, sessions: Iterable[str], users: Iterable[str]) -> None:
-        """Installs a freshly read index, plus whatever was notified while it was being read."""
+    def finish_index_load(
+        self,
+        epoch: int,
+        sessions: Iterable[str],
+        users: Iterable[str],
+        keys: Iterable[tuple[bytes, ApiKeyRecord]] = (),
+    ) -> None:
+        """Installs a freshly read index (and warms the key cache), plus whatever was notified
+        while it was being read."""
         heard, self._heard_while_loading = self._heard_while_loading or [], None
         if not self.enabled or epoch != self._listening_epoch:
             return  # the listener dropped meanwhile: that load may have missed something
         self._revoked_sessions, self._disabled_users = set(sessions), set(users)
+        for digest, record in keys:
+            self.api_keys.put(digest, record)
+            self._digest_of[record.id] = digest
         for message in heard:
-            self._index(message)
+            self.invalidate(message)
         self.index_complete = True
 
     def _index(self, message: str) -> None:
@@ -111,10 +122,10 @@ class ValidationCache:
     def invalidate(self, message: str) -> None:
         """Applies one notification: "session:<id>", "user:<id>" or "api_key:<id>"."""
         self.generation += 1
-        kind, _, ident = message.partition(":")
-        self._index(message)
         if self._heard_while_loading is not None:
             self._heard_while_loading.append(message)
+        kind, _, ident = message.partition(":")
+        self._index(message)
         if kind == "api_key":
             digest = self._digest_of.pop(ident, None)
             if digest is not None:

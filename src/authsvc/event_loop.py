@@ -1,0 +1,19 @@
+"""Running a service's main coroutine: on uvloop where it is installed, else plain asyncio.
+
+uvloop is measurably faster for both grpc.aio and aiohttp here (see README, Benchmarks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+
+def run(main: Coroutine[Any, Any, None]) -> None:
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
