@@ -88,15 +88,15 @@ async def seed(settings: Settings, users: int, sessions: int, api_keys: int) -> 
             who = people[i % len(people)]
             now = clock.now()
             record = issuer.new_refresh_record(now)
-            session_id = await repository.start(
-                who.id, now + timedelta(seconds=policy.session_max_age), record
-            )
+            session_ends = now + timedelta(seconds=policy.session_max_age)
+            access_ends = issuer.access_expiry(who.access_token_ttl, session_ends)
+            session_id = await repository.start(who.id, session_ends, record, access_ends)
             return issuer.mint_pair(
                 user_id=who.id,
                 workspace_id=who.workspace_id,
                 session_id=session_id,
                 role=who.role,
-                workspace_ttl=who.access_token_ttl,
+                access_expires_at=access_ends,
                 refresh=record,
             )
 

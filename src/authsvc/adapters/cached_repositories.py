@@ -73,7 +73,9 @@ class CachedApiKeyRepository:
         return record
 
     async def create(self, record: ApiKeyRecord, digest: bytes) -> None:
+        generation = self._cache.generation
         await self._inner.create(record, digest)
+        self._cache.remember_key(digest, record, generation)  # its first use needs no query
 
     async def list(self, workspace_id: str) -> Sequence[ApiKeyRecord]:
         return await self._inner.list(workspace_id)

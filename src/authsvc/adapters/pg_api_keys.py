@@ -16,6 +16,7 @@ from authsvc.domain.errors import AuthError
 from authsvc.service.ports import ApiKeyRecord
 
 log = logging.getLogger(__name__)
+KEY_CREATED = "api_key_created"
 _COLUMNS = (
     "k.id, k.workspace_id, k.created_by, k.name, k.prefix, k.permissions, k.environment, "
     "k.created_at, k.last_used_at, k.revoked_at"
@@ -42,19 +43,33 @@ class PgApiKeyRepository:
         self._db = db
 
     async def create(self, record: ApiKeyRecord, digest: bytes) -> None:
-        await self._db.execute(
-            "INSERT INTO api_keys (id, workspace_id, created_by, name, prefix, key_hash, "
-            "permissions, environment, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            record.id,
-            record.workspace_id,
-            record.created_by,
-            record.name,
-            record.prefix,
-            digest,
-            sorted(record.permissions),
-            record.environment,
-            record.created_at,
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO api_keys (id, workspace_id, created_by, name, prefix, key_hash, "
+                "permissions, environment, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                record.id,
+                record.workspace_id,
+                record.created_by,
+                record.name,
+                record.prefix,
+                digest,
+                sorted(record.permissions),
+                record.environment,
+                record.created_at,
+            )
+            await notify(conn, f"{KEY_CREATED}:{record.id}")  # other replicas warm their caches
+
+    async def with_digest(self, key_id: str) -> tuple[bytes, ApiKeyRecord] | None:
+        """A live key by id, with its digest (to warm a cache after another replica created it)."""
+        kid = parse_uuid(key_id)
+        if kid is None:
+            return None
+        row = await self._db.fetchrow(
+            f"SELECT k.key_hash, {_COLUMNS} FROM api_keys k JOIN users u ON u.id = k.created_by "
+            "WHERE k.id = $1 AND k.revoked_at IS NULL AND u.disabled_at IS NULL",
+            kid,
         )
+        return (bytes(row["key_hash"]), _record(row)) if row else None
 
     async def by_digest(self, digest: bytes) -> ApiKeyRecord | None:
         row = await self._db.fetchrow(

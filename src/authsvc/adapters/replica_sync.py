@@ -3,21 +3,24 @@
 One LISTEN connection feeds the validation cache (revocations, disabled users, revoked keys) and
 announces signing-key rotations; on every (re)connection the revocation index and the key ring
 are read again in full, since anything announced while deaf was missed, and the most used API
-keys are read into the cache so their first validations need no query either.
+keys are read into the cache; a key created on any replica is read in as soon as it is
+announced. So a known key's first validation needs no query either.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Coroutine
 from typing import Any
 
 from authsvc.adapters.database import Database
 from authsvc.adapters.invalidation import InvalidationListener
-from authsvc.adapters.pg_api_keys import PgApiKeyRepository
+from authsvc.adapters.pg_api_keys import KEY_CREATED, PgApiKeyRepository
 from authsvc.adapters.pg_sessions import PgSessionRepository
 from authsvc.adapters.pg_signing_keys import SIGNING_KEYS_MESSAGE
 from authsvc.adapters.reloading import Reloader
 from authsvc.adapters.validation_cache import ValidationCache
+from authsvc.domain.errors import AuthError
 
 INDEX_RELOAD_SECONDS = 600.0  # a full reload also forgets revocations whose tokens have expired
 
@@ -33,6 +36,7 @@ class ReplicaSync:
     ) -> None:
         self._sessions = PgSessionRepository(database)
         self._keys_table = PgApiKeyRepository(database)
+        self._warming: set[asyncio.Task[None]] = set()
         self._cache = cache
         self._keys = keys
         self.index = Reloader("revocation index", self._load_index, index_interval)
@@ -52,11 +56,25 @@ class ReplicaSync:
         self._cache.finish_index_load(epoch, sessions, users, keys)
 
     def _on_message(self, message: str) -> None:
+        kind, _, ident = message.partition(":")
         if message == SIGNING_KEYS_MESSAGE:
             if self._keys is not None:
                 self._keys.soon()
+        elif kind == KEY_CREATED:
+            task = asyncio.get_running_loop().create_task(self._warm_key(ident))
+            self._warming.add(task)
+            task.add_done_callback(self._warming.discard)
         else:
             self._cache.invalidate(message)
+
+    async def _warm_key(self, key_id: str) -> None:
+        generation = self._cache.generation
+        try:
+            found = await self._keys_table.with_digest(key_id)
+        except AuthError:
+            return  # it will be looked up on first use instead
+        if found is not None:
+            self._cache.remember_key(*found, generation)
 
     def _on_listening(self, listening: bool) -> None:
         self._cache.set_listening(listening)
