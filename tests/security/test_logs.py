@@ -3,40 +3,16 @@
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 
 import grpc
-import pytest
 
 from authsvc.domain.rate_limits import RateLimit
-from authsvc.logs import JsonFormatter
 from authsvc.v1 import auth_pb2
 from tests.conftest import TEST_SECRET, AccountFactory, ServerFactory
+from tests.security.conftest import Capture
 from tests.support.addresses import forwarded_for, unique_client_ip
 from tests.support.clock import FakeClock
 from tests.support.grpc_client import bearer, rpc_error
-
-
-class Capture(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.setFormatter(JsonFormatter())
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
-
-
-@pytest.fixture
-def captured() -> Iterator[Capture]:
-    handler, root = Capture(), logging.getLogger()
-    previous = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    yield handler
-    root.removeHandler(handler)
-    root.setLevel(previous)
 
 
 async def test_security_events_are_logged_without_secrets(

@@ -5,17 +5,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import logging
 import uuid
-from collections.abc import Iterator
 from urllib.parse import urlsplit
-
-import pytest
 
 from authsvc.adapters.database import Database
 from tests.conftest import AccountFactory
 from tests.facade.client import Facade
-from tests.security.test_logs import Capture
+from tests.security.conftest import Capture
 
 ME = "/api/v1/auth/me"
 KEYS = "/api/v1/api-keys"
@@ -149,17 +145,6 @@ async def test_list_and_create_replies_hold_the_secret_only_once(
     assert secret[12:].encode() not in listed.raw and listed.json["api_keys"][0]["prefix"] == secret[:12]
     me = await facade.call("GET", ME, token=secret)
     assert secret[12:].encode() not in me.raw
-
-
-@pytest.fixture
-def captured() -> Iterator[Capture]:
-    handler, root = Capture(), logging.getLogger()
-    previous = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    yield handler
-    root.removeHandler(handler)
-    root.setLevel(previous)
 
 
 async def test_the_rest_flow_logs_no_secret(
