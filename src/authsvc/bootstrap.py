@@ -29,6 +29,7 @@ from authsvc.adapters.pg_rate_limiter import PgRateLimiter
 from authsvc.adapters.pg_sessions import PgSessionRepository
 from authsvc.adapters.pg_signing_keys import PgSigningKeyStore, ring_reloader
 from authsvc.adapters.pg_users import PgUserRepository, PgWorkspaceRepository
+from authsvc.adapters.reloading import Reloader
 from authsvc.adapters.replica_sync import ReplicaSync
 from authsvc.adapters.validation_cache import ValidationCache
 from authsvc.config import Settings
@@ -154,9 +155,15 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
         usage = BatchedUsageRecorder(database)
         audit = BufferedAuditLog(database)
         cache = ValidationCache(settings.validation_cache_entries, settings.validation_cache_seconds)
-        sync = ReplicaSync(dsn, database, cache, keys=ring_reloader(store, ring))
+        sync = ReplicaSync(
+            dsn, database, cache, keys=ring_reloader(store, ring), leeway_seconds=settings.jwt_leeway_seconds
+        )
         services = build_services(settings, database, ring, clock, usage, cache, audit)
-        tasks = [asyncio.create_task(usage.run(settings.last_used_flush_seconds))]
+        sweeper = Reloader("expired rate-limit buckets", PgRateLimiter(database).forget_expired, 600.0)
+        tasks = [
+            asyncio.create_task(usage.run(settings.last_used_flush_seconds)),
+            asyncio.create_task(sweeper.run()),
+        ]
         tasks += [asyncio.create_task(run) for run in sync.tasks()]
         try:
             yield Runtime(settings, database, services, store)

@@ -1,4 +1,4 @@
-"""`authsvc serve | migrate | user create`: parse arguments, load settings, run."""
+"""`authsvc serve | migrate | user create | user disable | keys rotate | keys list`: parse, load, run."""
 
 from __future__ import annotations
 
@@ -36,20 +36,23 @@ async def serve(settings: Settings) -> None:
         health = DatabaseHealth(runtime.database)
         await health.check_once()
         health_task = asyncio.create_task(health.run())
-        server, port = await start_server(
-            runtime.services, settings.grpc_address, health, settings.trusted_proxies
-        )
-        host = settings.grpc_address.rsplit(":", 1)[0]
-        with metrics.serving(settings.metrics_address, runtime.database.pool) as metrics_port:
-            if metrics_port is not None:
-                print(f"authsvc metrics on http://{host}:{metrics_port}/metrics", flush=True)
-            print(f"authsvc listening on {host}:{port}", flush=True)
-            await _until_stopped(server, health, health_task, settings.shutdown_grace_seconds)
+        try:
+            server, port = await start_server(
+                runtime.services, settings.grpc_address, health, settings.trusted_proxies
+            )
+            host = settings.grpc_address.rsplit(":", 1)[0]
+            with metrics.serving(settings.metrics_address, runtime.database.pool) as metrics_port:
+                if metrics_port is not None:
+                    metrics_host = settings.metrics_address.rsplit(":", 1)[0] or "127.0.0.1"
+                    print(f"authsvc metrics on http://{metrics_host}:{metrics_port}/metrics", flush=True)
+                print(f"authsvc listening on {host}:{port}", flush=True)
+                await _until_stopped(server, health, settings.shutdown_grace_seconds)
+        finally:
+            health_task.cancel()
+            await asyncio.gather(health_task, return_exceptions=True)
 
 
-async def _until_stopped(
-    server: grpc.aio.Server, health: DatabaseHealth, health_task: asyncio.Task[None], grace: float
-) -> None:
+async def _until_stopped(server: grpc.aio.Server, health: DatabaseHealth, grace: float) -> None:
     """Waits for SIGTERM/SIGINT, then stops taking calls and drains the ones in flight."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -59,7 +62,6 @@ async def _until_stopped(
         await stop.wait()
     finally:
         log.info("shutting down: draining in-flight calls")
-        health_task.cancel()
         await health.shutting_down()
         await server.stop(grace)
 
@@ -150,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
             run(create_user(settings, args.email, args.role, args.workspace))
     except AuthError as error:
         print(f"authsvc: {error.detail}", file=sys.stderr)
+        return 1
+    except (OSError, RuntimeError) as error:  # an address already taken, say
+        print(f"authsvc: cannot serve: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -10,6 +10,7 @@ from pathlib import Path
 from authsvc.domain.networks import Network, parse_networks
 from authsvc.domain.permissions import CORE_PERMISSIONS, DEFAULT_PERMISSIONS, is_well_formed
 from authsvc.domain.rate_limits import RateLimit
+from authsvc.service.policy import MAX_ACCESS_TTL, MIN_ACCESS_TTL
 
 LOOPBACK = "127.0.0.1/32,::1/128"
 
@@ -25,9 +26,9 @@ def _default_data_dir(env: Mapping[str, str]) -> Path:
 
 @dataclass(frozen=True)
 class Settings:
-    database_url: str | None = None
+    database_url: str | None = field(default=None, repr=False)  # may hold a password
     data_dir: Path = field(default_factory=lambda: _default_data_dir(os.environ))
-    jwt_secret: bytes | None = None
+    jwt_secret: bytes | None = field(default=None, repr=False)
     jwt_issuer: str = "authsvc"
     jwt_audience: str = "authsvc"
     jwt_leeway_seconds: int = 30
@@ -43,7 +44,7 @@ class Settings:
     last_used_flush_seconds: float = 10.0
     permissions: tuple[str, ...] = DEFAULT_PERMISSIONS
     bootstrap_admin_email: str | None = None
-    bootstrap_admin_password: str | None = None
+    bootstrap_admin_password: str | None = field(default=None, repr=False)
     bootstrap_workspace: str = "default"
     log_level: str = "INFO"
     metrics_address: str = "127.0.0.1:9464"
@@ -70,14 +71,29 @@ class Settings:
             value = env.get(f"AUTHSVC_{name}")
             return value if value else None
 
-        def number(name: str, default: int) -> int:
+        def number(name: str, default: int, low: int = 0, high: int = 10**9) -> int:
             raw = get(name)
             if raw is None:
                 return default
             try:
-                return int(raw)
+                value = int(raw)
             except ValueError:
                 raise ConfigError(f"AUTHSVC_{name} must be a whole number") from None
+            if not low <= value <= high:
+                raise ConfigError(f"AUTHSVC_{name} must be between {low} and {high}")
+            return value
+
+        def seconds(name: str, default: float, low: float = 0.0, high: float = 86_400.0) -> float:
+            raw = get(name)
+            if raw is None:
+                return default
+            try:
+                value = float(raw)
+            except ValueError:
+                raise ConfigError(f"AUTHSVC_{name} must be a number of seconds") from None
+            if not low <= value <= high:
+                raise ConfigError(f"AUTHSVC_{name} must be between {low:g} and {high:g}")
+            return value
 
         secret_hex = get("JWT_SECRET")
         secret = None
@@ -115,6 +131,12 @@ class Settings:
         algorithm = get("SIGNING_ALGORITHM") or "HS256"
         if algorithm not in ("HS256", "EdDSA"):
             raise ConfigError("AUTHSVC_SIGNING_ALGORITHM must be HS256 or EdDSA")
+        log_level = (get("LOG_LEVEL") or "INFO").upper()
+        if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ConfigError("AUTHSVC_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        pool = (number("DB_POOL_MIN", 2, 0, 1000), number("DB_POOL_MAX", 10, 1, 1000))
+        if pool[0] > pool[1]:
+            raise ConfigError("AUTHSVC_DB_POOL_MIN must not exceed AUTHSVC_DB_POOL_MAX")
         data_dir = get("DATA_DIR")
         return cls(
             database_url=database_url,
@@ -122,29 +144,31 @@ class Settings:
             jwt_secret=secret,
             jwt_issuer=get("JWT_ISSUER") or "authsvc",
             jwt_audience=get("JWT_AUDIENCE") or "authsvc",
-            jwt_leeway_seconds=number("JWT_LEEWAY_SECONDS", 30),
+            jwt_leeway_seconds=number("JWT_LEEWAY_SECONDS", 30, 0, 300),
             bcrypt_cost=bcrypt_cost,
-            access_token_ttl_seconds=number("ACCESS_TOKEN_TTL_SECONDS", 24 * 3600),
-            refresh_token_ttl_seconds=number("REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600),
-            session_max_age_seconds=number("SESSION_MAX_AGE_SECONDS", 90 * 24 * 3600),
-            refresh_grace_seconds=number("REFRESH_GRACE_SECONDS", 10),
+            access_token_ttl_seconds=number(
+                "ACCESS_TOKEN_TTL_SECONDS", 24 * 3600, MIN_ACCESS_TTL, MAX_ACCESS_TTL
+            ),
+            refresh_token_ttl_seconds=number("REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600, 60, 365 * 86_400),
+            session_max_age_seconds=number("SESSION_MAX_AGE_SECONDS", 90 * 24 * 3600, 60, 365 * 86_400),
+            refresh_grace_seconds=number("REFRESH_GRACE_SECONDS", 10, 0, 300),
             grpc_address=get("GRPC_ADDRESS") or "127.0.0.1:50051",
-            shutdown_grace_seconds=float(number("SHUTDOWN_GRACE_SECONDS", 10)),
-            db_pool_min=number("DB_POOL_MIN", 2),
-            db_pool_max=number("DB_POOL_MAX", 10),
-            last_used_flush_seconds=float(number("LAST_USED_FLUSH_SECONDS", 10)),
+            shutdown_grace_seconds=seconds("SHUTDOWN_GRACE_SECONDS", 10.0),
+            db_pool_min=pool[0],
+            db_pool_max=pool[1],
+            last_used_flush_seconds=seconds("LAST_USED_FLUSH_SECONDS", 10.0, 0.1),
             permissions=tuple(dict.fromkeys(permissions + CORE_PERMISSIONS))
             if permissions
             else DEFAULT_PERMISSIONS,
             bootstrap_admin_email=get("BOOTSTRAP_ADMIN_EMAIL"),
             bootstrap_admin_password=get("BOOTSTRAP_ADMIN_PASSWORD"),
             bootstrap_workspace=get("BOOTSTRAP_WORKSPACE") or "default",
-            log_level=(get("LOG_LEVEL") or "INFO").upper(),
+            log_level=log_level,
             signing_algorithm=algorithm,
-            key_activation_seconds=float(number("KEY_ACTIVATION_SECONDS", 5)),
+            key_activation_seconds=seconds("KEY_ACTIVATION_SECONDS", 5.0),
             metrics_address=env.get("AUTHSVC_METRICS_ADDRESS", "127.0.0.1:9464"),
-            validation_cache_seconds=float(number("VALIDATION_CACHE_SECONDS", 300)),
-            validation_cache_entries=number("VALIDATION_CACHE_ENTRIES", 100_000),
+            validation_cache_seconds=seconds("VALIDATION_CACHE_SECONDS", 300.0),
+            validation_cache_entries=number("VALIDATION_CACHE_ENTRIES", 100_000, 1),
             verified_token_cache_entries=number("VERIFIED_TOKEN_CACHE_ENTRIES", 100_000),
             login_rate_limit=rate("LOGIN_RATE_LIMIT", "5/60"),
             refresh_rate_limit=rate("REFRESH_RATE_LIMIT", "10/60"),

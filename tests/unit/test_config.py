@@ -34,6 +34,11 @@ def test_a_configured_database_requires_a_shared_secret() -> None:
         {"AUTHSVC_BCRYPT_COST": "9"},
         {"AUTHSVC_BCRYPT_COST": "twelve"},
         {"AUTHSVC_PERMISSIONS": "geofences:read,Bad Permission"},
+        {"AUTHSVC_ACCESS_TOKEN_TTL_SECONDS": "0"},
+        {"AUTHSVC_JWT_LEEWAY_SECONDS": "3601"},
+        {"AUTHSVC_DB_POOL_MIN": "20", "AUTHSVC_DB_POOL_MAX": "5"},
+        {"AUTHSVC_LOG_LEVEL": "VERBOSE"},
+        {"AUTHSVC_SIGNING_ALGORITHM": "none"},
     ],
 )
 def test_unsafe_or_malformed_values_refuse_to_start(env: dict[str, str]) -> None:
@@ -46,3 +51,13 @@ def test_configured_permissions_keep_the_ones_the_service_relies_on() -> None:
     assert {"reports:read", "reports:write", "api_keys:read", "api_keys:write", "workspace:admin"} <= set(
         settings.permissions
     )
+
+
+def test_secrets_stay_out_of_the_settings_repr() -> None:
+    env = {
+        "AUTHSVC_DATABASE_URL": "postgresql://app:hunter2@db/auth",
+        "AUTHSVC_JWT_SECRET": SECRET,
+        "AUTHSVC_BOOTSTRAP_ADMIN_PASSWORD": "first admin password",
+    }
+    shown = repr(Settings.from_env(env))
+    assert "hunter2" not in shown and SECRET not in shown and "first admin password" not in shown

@@ -74,3 +74,39 @@ def test_warmed_keys_answer_until_revoked_even_when_revoked_during_the_load() ->
     cache.invalidate("api_key:key-1")  # revoked while the database was being read
     cache.finish_index_load(epoch, [], [], [(b"digest-1", record)])
     assert ValidationCache.missing(cache.api_keys.get(b"digest-1"))
+
+
+def test_an_unknown_message_makes_the_index_ask_the_database_until_reloaded() -> None:
+    cache = listening_cache()
+    assert cache.invalidate("flush") is False
+    assert cache.session_is_live("s", "u") is None  # not "live": the database decides now
+
+    epoch = cache.begin_index_load()
+    cache.invalidate("something-new:1")  # heard during a load: that load is not trusted either
+    cache.finish_index_load(epoch, ["revoked-session"], [])
+    assert cache.session_is_live("revoked-session", "u") is None
+    epoch = cache.begin_index_load()
+    cache.finish_index_load(epoch, ["revoked-session"], [])
+    assert cache.session_is_live("revoked-session", "u") is False
+
+
+def test_made_up_keys_cannot_push_real_ones_out() -> None:
+    record = ApiKeyRecord(
+        "key-1",
+        "w",
+        "u",
+        "k",
+        "sf_live_abcd",
+        frozenset({"geofences:read"}),
+        "live",
+        datetime.now(UTC),
+        None,
+        None,
+    )
+    cache = ValidationCache(max_entries=20)
+    cache.set_listening(True)
+    cache.remember_key(b"real", record, cache.generation)
+    for i in range(1000):
+        cache.remember_key(f"made-up-{i}".encode(), None, cache.generation)
+    assert cache.lookup_key(b"real") == record
+    assert cache.lookup_key(b"made-up-999") is None

@@ -16,6 +16,8 @@ from authsvc.service.ports import AccessExpiry, ApiKeyRecord, RefreshOutcome, Re
 
 
 class CachedSessionRepository:
+    """Sessions, with liveness answered from the replica's revocation index when it is complete."""
+
     def __init__(self, inner: PgSessionRepository, cache: ValidationCache) -> None:
         self._inner = inner
         self._cache = cache
@@ -57,10 +59,9 @@ class CachedApiKeyRepository:
         self._cache = cache
 
     async def by_digest(self, digest: bytes) -> ApiKeyRecord | None:
-        if self._cache.enabled:
-            hit = self._cache.api_keys.get(digest)
-            if not ValidationCache.missing(hit):
-                return cast(ApiKeyRecord | None, hit)
+        hit = self._cache.lookup_key(digest)
+        if not ValidationCache.missing(hit):
+            return cast(ApiKeyRecord | None, hit)
         generation = self._cache.generation
         record = await self._inner.by_digest(digest)
         self._cache.remember_key(digest, record, generation)
@@ -82,7 +83,7 @@ class CachedApiKeyRepository:
 
 
 class CachedUserRepository:
-    """Disabling a user clears this replica's cache at once; other replicas hear of it by NOTIFY."""
+    """Disabling a user reaches this replica's revocation index at once; others hear of it by NOTIFY."""
 
     def __init__(self, inner: PgUserRepository, cache: ValidationCache) -> None:
         self._inner = inner

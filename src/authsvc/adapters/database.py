@@ -26,6 +26,13 @@ _UNAVAILABLE = (
 )
 
 
+# SQLSTATE classes that mean the database cannot serve us now, whatever the statement: connection
+# (08), credentials (28), no such database (3D), out of resources (53), shutting down or statement
+# cancelled (57); and 25006, a read-only transaction: a failover made this server a replica.
+_UNAVAILABLE_CLASSES = frozenset({"08", "28", "3D", "53", "57"})
+_READ_ONLY = "25006"
+
+
 @asynccontextmanager
 async def unavailable_on_failure() -> AsyncIterator[None]:
     try:
@@ -33,6 +40,12 @@ async def unavailable_on_failure() -> AsyncIterator[None]:
     except _UNAVAILABLE as exc:
         log.warning("database unavailable: %s", type(exc).__name__)
         raise AuthError(ErrorCode.UNAVAILABLE) from None
+    except asyncpg.PostgresError as exc:
+        state = getattr(exc, "sqlstate", "") or ""
+        if state[:2] in _UNAVAILABLE_CLASSES or state == _READ_ONLY:
+            log.warning("database unavailable: %s (%s)", type(exc).__name__, state)
+            raise AuthError(ErrorCode.UNAVAILABLE) from None
+        raise
 
 
 COMMAND_TIMEOUT = 10.0  # no statement waits longer, whatever the caller's deadline

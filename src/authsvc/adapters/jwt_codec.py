@@ -30,7 +30,7 @@ from authsvc.domain.tokens import MAX_TOKEN_CHARS, check_times
 
 _HEADER_PARAMETERS = frozenset({"alg", "typ", "kid"})
 # Strict base64url, no padding; signatures of 43 (HS256) or 86 (EdDSA) characters.
-_COMPACT_JWS = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.(?:[A-Za-z0-9_-]{43}|[A-Za-z0-9_-]{86})$")
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.(?:[A-Za-z0-9_-]{43}|[A-Za-z0-9_-]{86})")
 MIN_SECRET_BYTES = 32  # 256 bits, RFC 7518 §3.2
 
 
@@ -97,9 +97,9 @@ class JwtCodec:
 
     def _key_for(self, token: str, now: int) -> tuple[SigningKey, dict[str, Any]]:
         """The key the token names, if it is ours and still verifies, and the token's header; for
-        HS256 its HMAC is checked here already, so forged tokens are refused before anything else
-        is parsed."""
-        if len(token) > MAX_TOKEN_CHARS or not _COMPACT_JWS.match(token):
+        HS256 its HMAC is checked here already, so a forged token is refused before its payload
+        is parsed (only the short header is read first, to find the key)."""
+        if len(token) > MAX_TOKEN_CHARS or not _COMPACT_JWS.fullmatch(token):
             raise AuthError(ErrorCode.TOKEN_INVALID)
         header = _json_segment(token[: token.index(".")])
         if header.keys() - _HEADER_PARAMETERS:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 HS256 = "HS256"
@@ -19,8 +19,8 @@ EDDSA = "EdDSA"
 class SigningKey:
     kid: str
     algorithm: str
-    signing_key: Any  # bytes for HS256, Ed25519PrivateKey for EdDSA
-    verifying_key: Any  # bytes for HS256, Ed25519PublicKey for EdDSA
+    signing_key: Any = field(repr=False)  # bytes for HS256, Ed25519PrivateKey for EdDSA
+    verifying_key: Any = field(repr=False)  # bytes for HS256, Ed25519PublicKey for EdDSA
     public_jwk: dict[str, str] | None  # published for asymmetric keys only
     active_from: int  # epoch seconds: signs from then on (when it is the newest)
     retire_after: int | None  # epoch seconds: verifies until then; None while current
@@ -52,16 +52,20 @@ class KeyRing:
             raise ValueError("a key ring needs at least one key")
         # Oldest first; among keys active from the same second, the one not yet retiring is newest.
         by_age = sorted(keys, key=lambda k: (k.active_from, k.retire_after is None, k.kid))
+        before = [(k.kid, k.active_from, k.retire_after) for k in self._by_age]
         self._keys, self._by_age = {k.kid: k for k in by_age}, by_age
-        for callback in self._on_change:
-            callback()
+        if before and before != [(k.kid, k.active_from, k.retire_after) for k in by_age]:
+            for callback in self._on_change:
+                callback()
 
     def signer(self, now: int) -> SigningKey:
         """The newest key already active at `now` (keys are published before they sign)."""
         for key in reversed(self._by_age):
             if key.active_from <= now and (key.retire_after is None or now < key.retire_after):
                 return key
-        return self._by_age[0]
+        # Nothing active yet at `now` (a clock behind the key's start): the newest unretired key.
+        current = [k for k in self._by_age if k.retire_after is None or now < k.retire_after]
+        return current[-1] if current else self._by_age[-1]
 
     def verifier(self, kid: object, now: int) -> SigningKey | None:
         key = self._keys.get(kid) if isinstance(kid, str) else None

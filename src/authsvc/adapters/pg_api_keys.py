@@ -149,3 +149,5 @@ class BatchedUsageRecorder:
                 await self.flush()
             except AuthError:
                 log.warning("could not record API key usage; will retry")
+            except Exception:
+                log.exception("recording API key usage failed; will retry")

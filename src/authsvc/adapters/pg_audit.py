@@ -89,7 +89,8 @@ class BufferedAuditLog:
                 [e.detail for e in batch],
             )
         except AuthError:
-            self._pending[:0] = batch[-(_MAX_PENDING - len(self._pending)) :]
+            room = max(0, _MAX_PENDING - len(self._pending))
+            self._pending[:0] = batch[len(batch) - room :] if room else []
             raise
 
     async def close(self) -> None:

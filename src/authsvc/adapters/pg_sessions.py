@@ -153,12 +153,14 @@ class PgSessionRepository:
         )
         return bool(live)
 
-    async def revoked_recently(self) -> tuple[list[str], list[str]]:
-        """Revoked sessions whose access tokens may still be presented, and disabled users: what a
-        replica's revocation index must hold."""
+    async def revoked_recently(self, leeway_seconds: int) -> tuple[list[str], list[str]]:
+        """Revoked sessions whose access tokens may still be presented (their latest expiry,
+        plus the verification leeway, is not yet past), and disabled users: what a replica's
+        revocation index must hold."""
         sessions = await self._db.fetch(
             "SELECT id FROM sessions WHERE revoked_at IS NOT NULL "
-            "AND access_expires_at > now() - interval '1 hour'"
+            "AND access_expires_at > now() - make_interval(secs => $1)",
+            leeway_seconds + 60,
         )
         users = await self._db.fetch("SELECT id FROM users WHERE disabled_at IS NOT NULL")
         return [str(r["id"]) for r in sessions], [str(r["id"]) for r in users]

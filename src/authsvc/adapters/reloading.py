@@ -32,3 +32,5 @@ class Reloader:
                 await self._reload()
             except AuthError:
                 log.warning("could not reload %s; will try again", self._name)
+            except Exception:  # never let the loop die: a dead reloader would go unnoticed
+                log.exception("reloading %s failed; will try again", self._name)

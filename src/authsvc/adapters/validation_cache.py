@@ -57,8 +57,10 @@ class ValidationCache:
         self.enabled = False  # only while the invalidation listener is connected
         self.index_complete = False  # the revocation index holds everything since listening began
         self.api_keys = _Table(max_entries, ttl, clock)
-        self._max_entries = max_entries
         self.capacity = max_entries
+        # Unknown digests live apart: anyone can make up keys with a valid checksum, and they must
+        # not push the real keys out.
+        self.unknown_keys = _Table(max(1, max_entries // 10), ttl, clock)
         self._digest_of: dict[str, bytes] = {}
         self._revoked_sessions: set[str] = set()
         self._disabled_users: set[str] = set()
@@ -97,44 +99,55 @@ class ValidationCache:
         for digest, record in keys:
             self.api_keys.put(digest, record)
             self._digest_of[record.id] = digest
-        for message in heard:
-            self.invalidate(message)
-        self.index_complete = True
+        if all([self.invalidate(message) for message in heard]):
+            self.index_complete = True
 
-    def _index(self, message: str) -> None:
+    # --- API keys -------------------------------------------------------------------------
+    def remember_key(self, digest: bytes, record: ApiKeyRecord | None, generation: int) -> None:
+        if self.enabled and generation == self.generation:
+            if record is None:
+                self.unknown_keys.put(digest, None)
+                return
+            if len(self._digest_of) >= self.capacity:
+                self._digest_of.clear()
+                self.api_keys.clear()
+            self.api_keys.put(digest, record)
+            self._digest_of[record.id] = digest
+
+    def lookup_key(self, digest: bytes) -> ApiKeyRecord | object | None:
+        """The cached record, None for a digest known to match no live key, or MISSING."""
+        if not self.enabled:
+            return _MISSING
+        found = self.api_keys.get(digest)
+        return found if found is not _MISSING else self.unknown_keys.get(digest)
+
+    # --- notifications and connection state -----------------------------------------------
+    def invalidate(self, message: str) -> bool:
+        """Applies one notification: "session:<id>", "user:<id>" or "api_key:<id>". Returns False
+        for a message of another kind: then nothing here can be trusted any more (the index is
+        marked incomplete, so validation asks the database) until the caller reloads it."""
+        self.generation += 1
+        if self._heard_while_loading is not None:
+            self._heard_while_loading.append(message)
         kind, _, ident = message.partition(":")
         if kind == "session":
             self._revoked_sessions.add(ident)
         elif kind == "user":
             self._disabled_users.add(ident)
-
-    # --- API keys -------------------------------------------------------------------------
-    def remember_key(self, digest: bytes, record: ApiKeyRecord | None, generation: int) -> None:
-        if self.enabled and generation == self.generation:
-            if len(self._digest_of) >= self._max_entries:
-                self._digest_of.clear()
-                self.api_keys.clear()
-            self.api_keys.put(digest, record)
-            if record is not None:
-                self._digest_of[record.id] = digest
-
-    # --- notifications and connection state -----------------------------------------------
-    def invalidate(self, message: str) -> None:
-        """Applies one notification: "session:<id>", "user:<id>" or "api_key:<id>"."""
-        self.generation += 1
-        if self._heard_while_loading is not None:
-            self._heard_while_loading.append(message)
-        kind, _, ident = message.partition(":")
-        self._index(message)
-        if kind == "api_key":
+            self.api_keys.clear()  # the user's keys: their records do not say whose they are
+            self._digest_of.clear()
+        elif kind == "api_key_created":
+            self.unknown_keys.clear()  # a digest looked up before it existed must be asked again
+        elif kind == "api_key":
             digest = self._digest_of.pop(ident, None)
             if digest is not None:
                 self.api_keys.pop(digest)
-        elif kind == "user":
-            self.api_keys.clear()  # the user's keys: their records do not say whose they are
+        else:
+            self.index_complete = False
+            self.api_keys.clear()
             self._digest_of.clear()
-        elif kind != "session":
-            self.clear()
+            return False
+        return True
 
     def set_listening(self, listening: bool) -> None:
         self.clear()
@@ -145,6 +158,7 @@ class ValidationCache:
         self.generation += 1
         self.index_complete = False
         self.api_keys.clear()
+        self.unknown_keys.clear()
         self._digest_of.clear()
         self._revoked_sessions.clear()
         self._disabled_users.clear()

@@ -58,7 +58,7 @@ class AuthClient:
         target: str,
         *,
         deadline: float = 1.0,
-        cache_seconds: float = 5.0,
+        cache_seconds: float = 1.0,
         cache_entries: int = 10_000,
         channel: grpc.aio.Channel | None = None,
     ) -> None:

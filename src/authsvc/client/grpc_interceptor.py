@@ -27,7 +27,8 @@ def principal_of_call() -> auth_pb2.Principal:
 class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """`requirements` maps full method names ("/pkg.Service/Method") to the permissions they need;
     other methods need `default` (no permission, but still a valid token). Methods in `public`
-    (health checks, say) are not authenticated at all."""
+    (health checks, say) are not authenticated at all. Streaming methods that are not public are
+    refused: only unary calls are authenticated."""
 
     def __init__(
         self,
@@ -48,8 +49,10 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     ) -> Any:
         handler = await continuation(handler_call_details)
         method = handler_call_details.method
-        if handler is None or handler.unary_unary is None or method in self._public:
+        if handler is None or method in self._public:
             return handler
+        if handler.unary_unary is None:
+            return _refuse_streaming(handler)
         required = self._requirements.get(method, self._default)
         behaviour = handler.unary_unary
         client = self._client
@@ -74,3 +77,24 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+
+def _refuse_streaming(handler: Any) -> Any:
+    """Streaming methods are not covered: refused (PERMISSION_DENIED) unless listed as public,
+    never passed through unauthenticated."""
+
+    async def refuse(request_or_iterator: Any, context: Any) -> Any:
+        await context.abort(grpc.StatusCode.PERMISSION_DENIED, "Streaming calls are not authenticated here")
+
+    factory = (
+        grpc.unary_stream_rpc_method_handler
+        if handler.unary_stream is not None
+        else grpc.stream_unary_rpc_method_handler
+        if handler.stream_unary is not None
+        else grpc.stream_stream_rpc_method_handler
+    )
+    return factory(
+        refuse,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )

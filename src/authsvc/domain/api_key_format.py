@@ -21,7 +21,7 @@ _BODY_LEN = 32
 _CHECKSUM_LEN = 6
 _RANDOM_BYTES = 24  # 192 bits drawn; 32 base62 characters keep 190 of them
 DISPLAY_PREFIX_LEN = 12  # e.g. "sf_live_Ab3x": enough to recognise a key, useless to guess it
-_SHAPE = re.compile(rf"^sf_(live|test)_([0-9A-Za-z]{{{_BODY_LEN}}})([0-9A-Za-z]{{{_CHECKSUM_LEN}}})$")
+_SHAPE = re.compile(rf"sf_(live|test)_([0-9A-Za-z]{{{_BODY_LEN}}})([0-9A-Za-z]{{{_CHECKSUM_LEN}}})")
 KEY_LENGTH = len("sf_live_") + _BODY_LEN + _CHECKSUM_LEN
 
 
@@ -58,7 +58,7 @@ def generate(environment: str, random_bytes: Callable[[int], bytes] = secrets.to
 
 def parse(key: str) -> ParsedKey | None:
     """The key's parts if its shape and checksum hold, else None (no database needed)."""
-    match = _SHAPE.match(key)
+    match = _SHAPE.fullmatch(key)
     if match is None:
         return None
     head = key[:-_CHECKSUM_LEN]

@@ -28,6 +28,9 @@ class DatabaseHealth:
                 await self._database.fetchval("SELECT 1")
         except (AuthError, TimeoutError):
             healthy = False
+        except Exception:  # whatever went wrong, the answer is "not serving", never a dead loop
+            log.exception("health check failed")
+            healthy = False
         else:
             healthy = True
         status = (
