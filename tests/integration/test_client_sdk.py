@@ -94,13 +94,20 @@ async def guarded_grpc(authsvc: Running) -> AsyncIterator[grpc.aio.Channel]:
     async def who(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         return principal_of_call().subject_id.encode()
 
+    async def watch(request: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
+        yield b"a streamed answer"
+
     client = AuthClient(f"127.0.0.1:{authsvc.port}", cache_seconds=0)
     interceptor = AuthInterceptor(client, requirements={"/demo.Geofences/Who": ["geofences:read"]})
     server = grpc.aio.server(interceptors=[interceptor])
     server.add_generic_rpc_handlers(
         [
             grpc.method_handlers_generic_handler(
-                "demo.Geofences", {"Who": grpc.unary_unary_rpc_method_handler(who)}
+                "demo.Geofences",
+                {
+                    "Who": grpc.unary_unary_rpc_method_handler(who),
+                    "Watch": grpc.unary_stream_rpc_method_handler(watch),
+                },
             )
         ]
     )
@@ -129,6 +136,18 @@ async def test_grpc_interceptor_enforces_permissions(
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await who(b"", metadata=metadata)
         assert refused.value.code() == code
+
+
+async def test_grpc_interceptor_never_passes_streaming_calls_through(
+    guarded_grpc: grpc.aio.Channel, authsvc: Running, make_account: AccountFactory
+) -> None:
+    reader = await _key(authsvc, make_account, ["geofences:read"])
+    watch = guarded_grpc.unary_stream("/demo.Geofences/Watch")
+    for metadata in ((), bearer(reader)):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            async for _ in watch(b"", metadata=metadata):
+                pass
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
 async def test_aiohttp_middleware_enforces_permissions(
