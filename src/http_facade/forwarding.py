@@ -12,6 +12,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from authsvc import logs
+from authsvc.domain.bearer import bearer_credentials
 from http_facade.config import Network
 from http_facade.errors import FacadeError
 from http_facade.state import REQUEST_ID, SETTINGS
@@ -98,8 +99,7 @@ def call_options(request: web.Request) -> dict[str, Any]:
 
 def bearer_token(request: web.Request) -> str:
     """The credentials of `Authorization: Bearer <token>` (RFC 6750), or "" for AuthService to refuse."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
+    return bearer_credentials(request.headers.get("Authorization")) or ""
 
 
 def required_permissions(request: web.Request) -> list[str]:

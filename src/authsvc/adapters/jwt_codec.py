@@ -31,7 +31,6 @@ from authsvc.domain.tokens import MAX_TOKEN_CHARS, check_times
 _HEADER_PARAMETERS = frozenset({"alg", "typ", "kid"})
 # Strict base64url, no padding; signatures of 43 (HS256) or 86 (EdDSA) characters.
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.(?:[A-Za-z0-9_-]{43}|[A-Za-z0-9_-]{86})")
-MIN_SECRET_BYTES = 32  # 256 bits, RFC 7518 §3.2
 
 
 class JwtCodec:

@@ -9,6 +9,7 @@ from types import TracebackType
 
 import grpc
 
+from authsvc.domain.bearer import bearer_credentials
 from authsvc.v1 import auth_pb2, auth_pb2_grpc
 
 # Retries are gRPC's own (service config), so they honour the call's deadline and never retry a
@@ -105,9 +106,4 @@ class AuthClient:
         await self.close()
 
 
-def bearer_token(authorization: str | None) -> str | None:
-    """The token of an `Authorization: Bearer <token>` value, or None."""
-    if not authorization:
-        return None
-    scheme, _, token = authorization.partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
+bearer_token = bearer_credentials

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 
@@ -27,4 +27,3 @@ class AuditEvent:
     subject_id: str | None = None  # the session, API key or rate-limit bucket concerned
     client_ip: str | None = None
     detail: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)

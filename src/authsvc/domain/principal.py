@@ -22,7 +22,3 @@ class Principal:
     session_id: str | None = None
     api_key_id: str | None = None
     expires_at: datetime | None = None
-
-    @property
-    def is_admin(self) -> bool:
-        return "workspace:admin" in self.permissions

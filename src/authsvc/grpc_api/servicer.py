@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeAlias
 
+from authsvc.domain.bearer import bearer_credentials
 from authsvc.domain.errors import AuthError, ErrorCode
 from authsvc.domain.networks import Network
 from authsvc.domain.principal import Principal
@@ -26,10 +27,10 @@ def bearer_token(context: Context) -> str:
     """The token of the caller's `authorization: Bearer ...` metadata."""
     for key, value in context.invocation_metadata() or ():
         if key == "authorization" and isinstance(value, str):
-            scheme, _, token = value.partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                return token.strip()
-            raise AuthError(ErrorCode.TOKEN_INVALID)
+            token = bearer_credentials(value)
+            if token is None:
+                raise AuthError(ErrorCode.TOKEN_INVALID)
+            return token
     raise AuthError(ErrorCode.UNAUTHENTICATED)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from authsvc.domain.permissions import Role, role_permissions
 from authsvc.domain.tokens import (
@@ -97,7 +97,3 @@ class TokenIssuer:
 
     def _now(self) -> int:
         return _epoch(self._clock.now())
-
-
-def utc_from_epoch(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
