@@ -63,20 +63,17 @@ async def _rejected_within(stub: auth_pb2_grpc.AuthServiceStub, token: str, seco
 async def test_login_limit_holds_across_replicas(
     start_replicas: PairFactory, make_account: AccountFactory
 ) -> None:
-    a, b, _ = await start_replicas(AUTHSVC_LOGIN_RATE_LIMIT="5/3")
+    # 5 per 10 s: one slot comes back every 2 s, far longer than five logins take (bcrypt cost 10).
+    a, b, _ = await start_replicas(AUTHSVC_LOGIN_RATE_LIMIT="5/10")
     account = await make_account()
     ip = unique_client_ip()
     request = auth_pb2.LoginRequest(email=account.email, password=account.password)
-    # Every request counts, even a malformed one: these use up the budget without bcrypt time,
-    # so the burst fits well inside one emission interval even on a busy machine.
-    malformed = auth_pb2.LoginRequest(email="not-an-email", password="x")
     for stub in (a, b, a, b, a):
-        error = await rpc_error(stub.Login(malformed, metadata=forwarded_for(ip)))
-        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert (await stub.Login(request, metadata=forwarded_for(ip))).access_token
     refused = await rpc_error(b.Login(request, metadata=forwarded_for(ip)))
     assert refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     wait = int(dict(refused.trailing_metadata() or ())["retry-after"])
-    assert 1 <= wait <= 3
+    assert 1 <= wait <= 2
     assert (await a.Login(request, metadata=forwarded_for(unique_client_ip()))).access_token
     await asyncio.sleep(wait)
     assert (await b.Login(request, metadata=forwarded_for(ip))).access_token

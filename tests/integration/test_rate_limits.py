@@ -24,21 +24,23 @@ def _retry_after(error: grpc.aio.AioRpcError) -> int:
 async def test_sixth_login_from_one_ip_is_refused_until_retry_after(
     start_authsvc: ServerFactory, make_account: AccountFactory
 ) -> None:
-    running = await start_authsvc(login_rate_limit=RateLimit(5, 3))
+    # 5 per 10 s: one slot comes back every 2 s, far longer than five logins take (bcrypt cost 10).
+    running = await start_authsvc(login_rate_limit=RateLimit(5, 10))
     account = await make_account()
     ip = unique_client_ip()
     request = auth_pb2.LoginRequest(email=account.email, password="wrong password")
-    # Malformed requests count too, and cost no bcrypt: the burst stays inside one interval.
-    malformed = auth_pb2.LoginRequest(email="not-an-email", password="x")
     for _ in range(5):
-        error = await rpc_error(running.stub.Login(malformed, metadata=forwarded_for(ip)))
-        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        error = await rpc_error(running.stub.Login(request, metadata=forwarded_for(ip)))
+        assert error.code() == grpc.StatusCode.UNAUTHENTICATED  # not limited: a real answer
+    malformed = auth_pb2.LoginRequest(email="not-an-email", password="x")
+    limited = await rpc_error(running.stub.Login(malformed, metadata=forwarded_for(ip)))
+    assert limited.code() == grpc.StatusCode.RESOURCE_EXHAUSTED  # counted before anything else
 
     refused = await rpc_error(running.stub.Login(request, metadata=forwarded_for(ip)))
     assert refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert refused.details() == "Rate limit exceeded"
     wait = _retry_after(refused)
-    assert 1 <= wait <= 3
+    assert 1 <= wait <= 2
     status = rpc_status.from_call(refused)
     assert status is not None
     info = error_details_pb2.RetryInfo()
