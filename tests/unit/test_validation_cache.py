@@ -8,6 +8,21 @@ from authsvc.adapters.validation_cache import ValidationCache
 from authsvc.service.ports import ApiKeyRecord
 
 
+def a_key() -> ApiKeyRecord:
+    return ApiKeyRecord(
+        "key-1",
+        "w",
+        "u",
+        "k",
+        "sf_live_abcd",
+        frozenset({"geofences:read"}),
+        "live",
+        datetime.now(UTC),
+        None,
+        None,
+    )
+
+
 def listening_cache() -> ValidationCache:
     cache = ValidationCache()
     cache.set_listening(True)
