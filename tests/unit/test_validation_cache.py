@@ -65,18 +65,7 @@ def test_a_load_that_straddles_a_reconnect_is_not_trusted() -> None:
 
 
 def test_warmed_keys_answer_until_revoked_even_when_revoked_during_the_load() -> None:
-    record = ApiKeyRecord(
-        "key-1",
-        "w",
-        "u",
-        "k",
-        "sf_live_abcd",
-        frozenset({"geofences:read"}),
-        "live",
-        datetime.now(UTC),
-        None,
-        None,
-    )
+    record = a_key()
     cache = ValidationCache()
     cache.set_listening(True)
     epoch = cache.begin_index_load()
@@ -106,18 +95,7 @@ def test_an_unknown_message_makes_the_index_ask_the_database_until_reloaded() ->
 
 
 def test_made_up_keys_cannot_push_real_ones_out() -> None:
-    record = ApiKeyRecord(
-        "key-1",
-        "w",
-        "u",
-        "k",
-        "sf_live_abcd",
-        frozenset({"geofences:read"}),
-        "live",
-        datetime.now(UTC),
-        None,
-        None,
-    )
+    record = a_key()
     cache = ValidationCache(max_entries=20)
     cache.set_listening(True)
     cache.remember_key(b"real", record, cache.generation)
