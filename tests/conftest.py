@@ -12,8 +12,10 @@ import grpc
 import pytest
 
 from authsvc.adapters.database import Database
+from authsvc.adapters.keyring import KeyRing
 from authsvc.adapters.migrations import migrate
 from authsvc.adapters.pg_api_keys import BatchedUsageRecorder
+from authsvc.adapters.pg_signing_keys import PgSigningKeyStore
 from authsvc.adapters.replica_sync import ReplicaSync
 from authsvc.adapters.validation_cache import ValidationCache
 from authsvc.bootstrap import build_services
@@ -149,3 +151,35 @@ def make_account(authsvc: Running) -> AccountFactory:
         return Account(email, password, workspace_name, user.id, user.workspace_id)
 
     return make
+
+
+@dataclass
+class KeyedAuthsvc:
+    """An AuthService on a database of its own whose signing keys are in PostgreSQL, so a test
+    can rotate them (`rotate`) without touching the keys every other test signs with."""
+
+    port: int
+    services: Services
+    store: PgSigningKeyStore
+    ring: KeyRing
+    clock: FakeClock
+    database: Database
+
+    async def rotate(self, algorithm: str, retire_after: float, activation_delay: float = 0) -> str:
+        kid = await self.store.rotate(algorithm, self.clock.now(), activation_delay, retire_after)
+        self.ring.replace(await self.store.load())
+        return kid
+
+
+@pytest.fixture
+async def keyed_authsvc(fresh_database_url: str, settings: Settings) -> AsyncIterator[KeyedAuthsvc]:
+    database = await Database.connect(fresh_database_url, min_size=1, max_size=4)
+    clock = FakeClock()
+    store = PgSigningKeyStore(database, TEST_SECRET)
+    await store.ensure_initial("HS256", clock.now())
+    ring = KeyRing(await store.load())
+    services = build_services(settings, database, ring, clock, BatchedUsageRecorder(database))
+    server, port = await start_server(services, "127.0.0.1:0")
+    yield KeyedAuthsvc(port, services, store, ring, clock, database)
+    await server.stop(None)
+    await database.close()

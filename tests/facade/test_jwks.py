@@ -5,22 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
 import pytest
 
-from authsvc.adapters.database import Database
-from authsvc.adapters.keyring import KeyRing
-from authsvc.adapters.pg_api_keys import BatchedUsageRecorder
-from authsvc.adapters.pg_signing_keys import PgSigningKeyStore
-from authsvc.bootstrap import build_services
-from authsvc.config import Settings
-from authsvc.grpc_api.server import start_server
-from authsvc.service.container import Services
-from tests.conftest import TEST_SECRET
+from tests.conftest import KeyedAuthsvc
 from tests.facade.client import Facade
 from tests.facade.conftest import FacadeFactory
 from tests.support.clock import FakeClock
@@ -34,37 +25,24 @@ class Keyed:
     """An AuthService on a database of its own, whose signing keys the test rotates, and a facade."""
 
     facade: Facade
-    services: Services
-    store: PgSigningKeyStore
-    ring: KeyRing
-    clock: FakeClock
+    authsvc: KeyedAuthsvc
+
+    @property
+    def clock(self) -> FakeClock:
+        return self.authsvc.clock
 
     async def rotate(self, algorithm: str) -> str:
-        kid = await self.store.rotate(algorithm, self.clock.now(), 0, RETIRE_AFTER)
-        self.ring.replace(await self.store.load())
-        return kid
+        return await self.authsvc.rotate(algorithm, RETIRE_AFTER)
 
     async def access_token(self) -> tuple[str, str]:
         email = f"jwks-{uuid.uuid4().hex[:8]}@example.com"
-        user = await self.services.users.create(email, "a long password", "admin", "jwks")
+        user = await self.authsvc.services.users.create(email, "a long password", "admin", "jwks")
         return (await self.facade.login(email, "a long password"))["access_token"], user.id
 
 
 @pytest.fixture
-async def keyed(
-    fresh_database_url: str, settings: Settings, start_facade: FacadeFactory
-) -> AsyncIterator[Keyed]:
-    database = await Database.connect(fresh_database_url, min_size=1, max_size=4)
-    clock = FakeClock()
-    store = PgSigningKeyStore(database, TEST_SECRET)
-    await store.ensure_initial("HS256", clock.now())
-    ring = KeyRing(await store.load())
-    services = build_services(settings, database, ring, clock, BatchedUsageRecorder(database))
-    server, port = await start_server(services, "127.0.0.1:0")
-    facade = await start_facade(f"127.0.0.1:{port}")
-    yield Keyed(facade, services, store, ring, clock)
-    await server.stop(None)
-    await database.close()
+async def keyed(keyed_authsvc: KeyedAuthsvc, start_facade: FacadeFactory) -> Keyed:
+    return Keyed(await start_facade(f"127.0.0.1:{keyed_authsvc.port}"), keyed_authsvc)
 
 
 def _verify_offline(jwks_url: str, token: str) -> dict[str, Any]:

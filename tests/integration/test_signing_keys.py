@@ -14,14 +14,10 @@ import pytest
 from authsvc.adapters.database import Database
 from authsvc.adapters.invalidation import InvalidationListener
 from authsvc.adapters.keyring import KeyRing, root_kid
-from authsvc.adapters.pg_api_keys import BatchedUsageRecorder
 from authsvc.adapters.pg_signing_keys import SIGNING_KEYS_MESSAGE, PgSigningKeyStore, ring_reloader
-from authsvc.bootstrap import build_services
-from authsvc.config import Settings
-from authsvc.grpc_api.server import start_server
 from authsvc.service.container import Services
 from authsvc.v1 import auth_pb2, auth_pb2_grpc
-from tests.conftest import TEST_SECRET
+from tests.conftest import TEST_SECRET, KeyedAuthsvc
 from tests.support.clock import FakeClock
 from tests.support.grpc_client import rpc_error
 from tests.support.tokens import forge
@@ -32,26 +28,33 @@ RETIRE_AFTER = 3600
 @dataclass
 class KeyedService:
     stub: auth_pb2_grpc.AuthServiceStub
-    services: Services
-    store: PgSigningKeyStore
-    ring: KeyRing
-    clock: FakeClock
-    database: Database
+    keyed: KeyedAuthsvc
+
+    @property
+    def services(self) -> Services:
+        return self.keyed.services
+
+    @property
+    def store(self) -> PgSigningKeyStore:
+        return self.keyed.store
+
+    @property
+    def ring(self) -> KeyRing:
+        return self.keyed.ring
+
+    @property
+    def clock(self) -> FakeClock:
+        return self.keyed.clock
+
+    @property
+    def database(self) -> Database:
+        return self.keyed.database
 
 
 @pytest.fixture
-async def keyed(fresh_database_url: str, settings: Settings) -> AsyncIterator[KeyedService]:
-    database = await Database.connect(fresh_database_url, min_size=1, max_size=4)
-    clock = FakeClock()
-    store = PgSigningKeyStore(database, TEST_SECRET)
-    await store.ensure_initial("HS256", clock.now())
-    ring = KeyRing(await store.load())
-    services = build_services(settings, database, ring, clock, BatchedUsageRecorder(database))
-    server, port = await start_server(services, "127.0.0.1:0")
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        yield KeyedService(auth_pb2_grpc.AuthServiceStub(channel), services, store, ring, clock, database)
-    await server.stop(None)
-    await database.close()
+async def keyed(keyed_authsvc: KeyedAuthsvc) -> AsyncIterator[KeyedService]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{keyed_authsvc.port}") as channel:
+        yield KeyedService(auth_pb2_grpc.AuthServiceStub(channel), keyed_authsvc)
 
 
 async def _login(keyed: KeyedService) -> auth_pb2.LoginResponse:
@@ -70,9 +73,7 @@ async def _validates(keyed: KeyedService, token: str) -> bool:
 
 
 async def _rotate(keyed: KeyedService, algorithm: str) -> str:
-    kid = await keyed.store.rotate(algorithm, keyed.clock.now(), 0, RETIRE_AFTER)
-    keyed.ring.replace(await keyed.store.load())
-    return kid
+    return await keyed.keyed.rotate(algorithm, RETIRE_AFTER)
 
 
 async def test_first_key_is_the_root_secret_and_tokens_name_it(keyed: KeyedService) -> None:
