@@ -170,7 +170,10 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
         finally:
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            # Bounded: a background loop that failed to stop must not hold the process forever.
+            _, stuck = await asyncio.wait(tasks, timeout=5)
+            for task in stuck:
+                log.warning("background task %s did not stop in time", task.get_coro())
             with contextlib.suppress(AuthError):
                 await usage.flush()
             await audit.close()

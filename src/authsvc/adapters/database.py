@@ -108,6 +108,7 @@ class Database:
 
     async def close(self, within: float = 5.0) -> None:
         try:
-            await asyncio.wait_for(self.pool.close(), within)
+            async with asyncio.timeout(within):
+                await self.pool.close()
         except TimeoutError:
             self.pool.terminate()

@@ -71,9 +71,11 @@ class InvalidationListener:
             self.listening.set()
             while not lost.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(lost.wait(), self._ping_interval)
+                    async with asyncio.timeout(self._ping_interval):
+                        await lost.wait()
                 if not lost.is_set():
-                    await asyncio.wait_for(conn.fetchval("SELECT 1"), self._ping_interval)
+                    async with asyncio.timeout(self._ping_interval):
+                        await conn.fetchval("SELECT 1")
             log.warning("invalidation listener connection closed")
         finally:
             self.listening.clear()

@@ -26,7 +26,10 @@ class Reloader:
         """Reloads when woken or every `interval` seconds, until cancelled; failures are retried."""
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval)
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation
+                # that races with the wake-up, and a loop that ignores cancel hangs shutdown.
+                async with asyncio.timeout(self._interval):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self._reload()
