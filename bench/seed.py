@@ -15,19 +15,15 @@ import secrets
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import TypeVar
 
 from authsvc.adapters.clock import SystemClock
-from authsvc.adapters.jwt_codec import JwtCodec
-from authsvc.adapters.keyring import KeyRing
-from authsvc.adapters.pg_sessions import PgSessionRepository
-from authsvc.bootstrap import open_runtime, policy_from
+from authsvc.bootstrap import open_runtime
 from authsvc.config import Settings
 from authsvc.domain.permissions import role_permissions
 from authsvc.domain.principal import Principal, PrincipalKind
 from authsvc.service.ports import UserRecord
-from authsvc.service.tokens import TokenIssuer, TokenPair
+from authsvc.service.tokens import TokenPair
 
 KEY_PERMISSIONS = ("geofences:read", "geofences:write")
 CONCURRENCY = 8  # below the pool's default 10 connections
@@ -67,16 +63,9 @@ def _admin(user: UserRecord, settings: Settings) -> Principal:
 async def seed(settings: Settings, users: int, sessions: int, api_keys: int) -> Seeded:
     """`users` users in one workspace (the first an admin), `sessions` logins spread over them."""
     clock = SystemClock()
-    policy = policy_from(settings)
     run, password = uuid.uuid4().hex[:8], secrets.token_urlsafe(16)
     async with open_runtime(settings, clock) as runtime:
-        # The server's own signing keys, read as open_runtime reads them.
-        ring = KeyRing(await runtime.signing_keys.load())
-        s = settings
-        issuer = TokenIssuer(
-            JwtCodec(ring, s.jwt_issuer, s.jwt_audience, s.jwt_leeway_seconds), clock, policy
-        )
-        services, repository = runtime.services, PgSessionRepository(runtime.database)
+        services = runtime.services  # the server's own database, signing keys and rules
 
         async def user(i: int) -> UserRecord:
             role = "admin" if i == 0 else "member"
@@ -85,20 +74,9 @@ async def seed(settings: Settings, users: int, sessions: int, api_keys: int) -> 
         people = await _gather(users, user)
 
         async def login(i: int) -> TokenPair:
-            who = people[i % len(people)]
-            now = clock.now()
-            record = issuer.new_refresh_record(now)
-            session_ends = now + timedelta(seconds=policy.session_max_age)
-            access_ends = issuer.access_expiry(who.access_token_ttl, session_ends)
-            session_id = await repository.start(who.id, session_ends, record, access_ends)
-            return issuer.mint_pair(
-                user_id=who.id,
-                workspace_id=who.workspace_id,
-                session_id=session_id,
-                role=who.role,
-                access_expires_at=access_ends,
-                refresh=record,
-            )
+            # What a login does once the password has matched: no bcrypt for 10,000 sessions.
+            _, pair = await services.sessions.start_session(people[i % len(people)])
+            return pair
 
         pairs = await _gather(sessions, login)
         admin = _admin(people[0], settings)

@@ -12,7 +12,14 @@ from authsvc.domain.refresh_rules import RefreshDecision
 from authsvc.domain.validation import normalise_email
 from authsvc.service.limits import Limits
 from authsvc.service.policy import Policy
-from authsvc.service.ports import AuditLog, Clock, PasswordHasher, SessionRepository, UserRepository
+from authsvc.service.ports import (
+    AuditLog,
+    Clock,
+    PasswordHasher,
+    SessionRepository,
+    UserRecord,
+    UserRepository,
+)
 from authsvc.service.tokens import TokenIssuer, TokenPair
 
 log = logging.getLogger("authsvc.audit")
@@ -67,15 +74,28 @@ class SessionService:
             )
             raise AuthError(ErrorCode.INVALID_CREDENTIALS)
         await self._limits.give_back("login-account", normalised, policy.login_failures_per_account)
+        session_id, pair = await self.start_session(user)
+        self._audit.record(
+            AuditEvent(
+                AuditKind.LOGIN_SUCCEEDED,
+                self._clock.now(),
+                user.id,
+                user.workspace_id,
+                session_id,
+                client_ip,
+            )
+        )
+        return pair
+
+    async def start_session(self, user: UserRecord) -> tuple[str, TokenPair]:
+        """A new session for an authenticated user and its first token pair (what a login does
+        once the credentials have been checked)."""
         now = self._clock.now()
         session_ends = now + timedelta(seconds=self._policy.session_max_age)
         record = self._issuer.new_refresh_record(now)
         access_ends = self._issuer.access_expiry(user.access_token_ttl, session_ends)
         session_id = await self._sessions.start(user.id, session_ends, record, access_ends)
-        self._audit.record(
-            AuditEvent(AuditKind.LOGIN_SUCCEEDED, now, user.id, user.workspace_id, session_id, client_ip)
-        )
-        return self._issuer.mint_pair(
+        pair = self._issuer.mint_pair(
             user_id=user.id,
             workspace_id=user.workspace_id,
             session_id=session_id,
@@ -83,6 +103,7 @@ class SessionService:
             access_expires_at=access_ends,
             refresh=record,
         )
+        return session_id, pair
 
     async def refresh(self, refresh_token: str, client_ip: str) -> TokenPair:
         """Rotates a refresh token; see `refresh_rules.decide` for reuse and the grace window.
