@@ -7,7 +7,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROTO := protos/authsvc/v1/auth.proto
 GENERATED := src/authsvc/v1/auth_pb2.py src/authsvc/v1/auth_pb2_grpc.py src/authsvc/v1/auth_pb2.pyi
-PROTOC := $(BIN)/python -m grpc_tools.protoc -I protos --python_out=src --grpc_python_out=src --pyi_out=src
+# google/rpc/status.proto comes with googleapis-common-protos (installed with grpcio-status).
+GOOGLEAPIS = $$($(BIN)/python -c 'import google.rpc.status_pb2 as m, pathlib; print(pathlib.Path(m.__file__).parents[2])')
+PROTOC = $(BIN)/python -m grpc_tools.protoc -I protos -I $(GOOGLEAPIS) --python_out=src --grpc_python_out=src --pyi_out=src
 
 install: $(STAMP) $(GENERATED)
 

@@ -15,6 +15,7 @@ from http_facade.forwarding import with_request_id
 from http_facade.metrics import METRICS, HttpMetrics, measured
 from http_facade.routes import add_routes
 from http_facade.state import SETTINGS, UPSTREAM, Upstream
+from http_facade.token_checks import TokenChecks
 
 # AuthService may start after the facade (`make run`) or restart: retry the connection every few
 # seconds at most, instead of gRPC's default back-off of up to two minutes.
@@ -42,9 +43,9 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
     """Opens the one long-lived channel to AuthService at start-up and closes it at shutdown."""
     channel = grpc.aio.insecure_channel(app[SETTINGS].authsvc_target, options=CHANNEL_OPTIONS)
     try:
-        app[UPSTREAM] = Upstream(
-            channel, auth_pb2_grpc.AuthServiceStub(channel), health_pb2_grpc.HealthStub(channel)
-        )
+        auth = auth_pb2_grpc.AuthServiceStub(channel)
+        checks = TokenChecks(auth, timeout=app[SETTINGS].call_timeout_seconds)
+        app[UPSTREAM] = Upstream(channel, auth, health_pb2_grpc.HealthStub(channel), checks)
         yield
     finally:
         await channel.close(CHANNEL_CLOSE_GRACE_SECONDS)

@@ -31,6 +31,16 @@ class FacadeError(Exception):
         self.headers = dict(headers or {})
 
 
+class Refused(Exception):
+    """A check that AuthService refused inside a ValidateTokens reply: what ValidateToken would
+    have failed with, mapped by the same table."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(details)
+        self.code = code
+        self.details = details
+
+
 @dataclass(frozen=True)
 class Outcome:
     status: int
@@ -65,11 +75,16 @@ def error_response(status: int, detail: str, headers: Mapping[str, str] | None =
     return web.json_response({"detail": detail}, status=status, headers=headers)
 
 
-def from_rpc_error(error: grpc.aio.AioRpcError, request: web.Request) -> web.Response:
-    outcome = OUTCOMES.get(error.code(), Outcome(500, INTERNAL))
+def from_status(
+    code: grpc.StatusCode,
+    details: str | None,
+    trailers: Iterable[tuple[str, object]] | None,
+    request: web.Request,
+) -> web.Response:
+    outcome = OUTCOMES.get(code, Outcome(500, INTERNAL))
     if outcome.status >= 500:
-        log.warning("AuthService call failed: %s %s", error.code().name, error.details())
-    detail = outcome.detail or error.details() or HTTPStatus(outcome.status).phrase
+        log.warning("AuthService call failed: %s %s", code.name, details)
+    detail = outcome.detail or details or HTTPStatus(outcome.status).phrase
     headers: dict[str, str] = {}
     if outcome.status == 401:
         # RFC 6750 §3: name the error only when a token was presented.
@@ -78,7 +93,7 @@ def from_rpc_error(error: grpc.aio.AioRpcError, request: web.Request) -> web.Res
     elif outcome.status == 403:
         headers["WWW-Authenticate"] = bearer_challenge("insufficient_scope", detail)
     elif outcome.status == 429:
-        headers["Retry-After"] = str(retry_after(error.trailing_metadata()))
+        headers["Retry-After"] = str(retry_after(trailers))
     return error_response(outcome.status, detail, headers)
 
 
@@ -114,7 +129,9 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     try:
         return await handler(request)
     except grpc.aio.AioRpcError as error:
-        return from_rpc_error(error, request)
+        return from_status(error.code(), error.details(), error.trailing_metadata(), request)
+    except Refused as error:
+        return from_status(error.code, error.details, (), request)
     except FacadeError as error:
         return error_response(error.status, error.detail, error.headers)
     except web.HTTPException as error:

@@ -88,18 +88,24 @@ def call_options(request: web.Request) -> dict[str, Any]:
     ip = client_ip(request.remote, request.headers.getall("X-Forwarded-For", ()), settings.trusted_proxies)
     if ip:
         metadata.append(("x-forwarded-for", ip))
-    authorization = request.headers.getall("Authorization", ())
-    if len(authorization) > 1 or not all(carriable(value) for value in authorization):
+    metadata.extend(("authorization", value) for value in authorization(request))
+    return {"timeout": settings.call_timeout_seconds, "metadata": tuple(metadata)}
+
+
+def authorization(request: web.Request) -> list[str]:
+    """The Authorization header, refused when repeated or when gRPC metadata could not carry it."""
+    values = request.headers.getall("Authorization", ())
+    if len(values) > 1 or not all(carriable(value) for value in values):
         raise FacadeError(
             400, "Malformed Authorization header", {"WWW-Authenticate": 'Bearer error="invalid_request"'}
         )
-    metadata.extend(("authorization", value) for value in authorization)
-    return {"timeout": settings.call_timeout_seconds, "metadata": tuple(metadata)}
+    return list(values)
 
 
 def bearer_token(request: web.Request) -> str:
     """The credentials of `Authorization: Bearer <token>` (RFC 6750), or "" for AuthService to refuse."""
-    return bearer_credentials(request.headers.get("Authorization")) or ""
+    values = authorization(request)
+    return (bearer_credentials(values[0]) if values else None) or ""
 
 
 def required_permissions(request: web.Request) -> list[str]:

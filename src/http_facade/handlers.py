@@ -66,20 +66,17 @@ async def logout(request: web.Request) -> web.Response:
 
 
 async def me(request: web.Request) -> web.Response:
-    message = auth_pb2.ValidateTokenRequest(token=bearer_token(request))
-    reply = await request.app[UPSTREAM].auth.ValidateToken(message, **call_options(request))
-    return web.json_response(replies.principal(reply.principal))
+    principal = await request.app[UPSTREAM].token_checks.check(bearer_token(request))
+    return web.json_response(replies.principal(principal))
 
 
 async def verify(request: web.Request) -> web.Response:
     """Forward auth (nginx `auth_request`, Traefik ForwardAuth): 204 and the identity headers when
     the Bearer token holds every permission the gateway asks for; otherwise the error table's
-    401, 403, 429, 503... AuthService decides, in one ValidateToken call."""
-    message = auth_pb2.ValidateTokenRequest(
-        token=bearer_token(request), required_permissions=required_permissions(request)
-    )
-    reply = await request.app[UPSTREAM].auth.ValidateToken(message, **call_options(request))
-    return web.Response(status=204, headers={**replies.identity_headers(reply.principal), **NO_STORE})
+    401, 403, 429, 503... AuthService decides, as in one ValidateToken call (batched: see token_checks)."""
+    checks = request.app[UPSTREAM].token_checks
+    principal = await checks.check(bearer_token(request), required_permissions(request))
+    return web.Response(status=204, headers={**replies.identity_headers(principal), **NO_STORE})
 
 
 async def jwks(request: web.Request) -> web.Response:

@@ -9,6 +9,7 @@ import grpc
 from aiohttp import web
 
 from http_facade.config import Settings
+from http_facade.token_checks import TokenChecks
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,7 @@ class Upstream:
     channel: grpc.aio.Channel
     auth: Any  # authsvc.v1.AuthServiceStub: grpcio ships no type information
     health: Any  # grpc.health.v1.HealthStub
+    token_checks: TokenChecks  # /me and /verify, batched onto ValidateTokens
 
 
 SETTINGS = web.AppKey("settings", Settings)

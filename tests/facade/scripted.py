@@ -33,12 +33,13 @@ class ScriptedAuthService(auth_pb2_grpc.AuthServiceServicer):
     seen: list[list[tuple[str, str]]] = field(default_factory=list)
 
     async def _answer(self, context: Context, reply: Any) -> Any:
+        script = self.script  # the one in force when the call arrived
         self.seen.append(list(context.invocation_metadata()))
-        await asyncio.sleep(self.script.delay)
-        if self.script.crash:
+        await asyncio.sleep(script.delay)
+        if script.crash:
             raise RuntimeError("boom at /srv/authsvc/secret.py line 42")
-        if self.script.code != grpc.StatusCode.OK:
-            await context.abort(self.script.code, self.script.details, self.script.trailers)
+        if script.code != grpc.StatusCode.OK:
+            await context.abort(script.code, script.details, script.trailers)
         return reply
 
     async def Login(self, request: Any, context: Context) -> Any:
@@ -54,6 +55,11 @@ class ScriptedAuthService(auth_pb2_grpc.AuthServiceServicer):
     async def ValidateToken(self, request: Any, context: Context) -> Any:
         principal = auth_pb2.Principal(kind=auth_pb2.PRINCIPAL_KIND_USER, user_id="u", session_id="s")
         return await self._answer(context, auth_pb2.ValidateTokenResponse(principal=principal))
+
+    async def ValidateTokens(self, request: Any, context: Context) -> Any:
+        principal = auth_pb2.Principal(kind=auth_pb2.PRINCIPAL_KIND_USER, user_id="u", session_id="s")
+        verdicts = [auth_pb2.TokenVerdict(principal=principal) for _ in request.checks]
+        return await self._answer(context, auth_pb2.ValidateTokensResponse(verdicts=verdicts))
 
     async def CreateApiKey(self, request: Any, context: Context) -> Any:
         return await self._answer(context, auth_pb2.CreateApiKeyResponse(secret="sf_test_x"))

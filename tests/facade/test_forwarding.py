@@ -1,5 +1,8 @@
 """What reaches AuthService with each call: the Authorization header untouched, the client IP
-(X-Forwarded-For only from trusted proxies) and the request id, which is echoed back."""
+(X-Forwarded-For only from trusted proxies) and the request id, which is echoed back.
+
+(/me and /verify are checks batched into ValidateTokens calls, which carry only the tokens:
+test_token_checks.py.)"""
 
 from __future__ import annotations
 
@@ -46,7 +49,7 @@ async def test_the_socket_peer_is_the_client(start_facade: FacadeFactory, script
     facade = await start_facade(scripted.target)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=("127.0.0.9", 0))) as session:
         from_elsewhere = Facade(facade.base_url, session)
-        await from_elsewhere.call("GET", "/api/v1/auth/me", token="t")
+        await from_elsewhere.call("GET", "/api/v1/api-keys", token="t")
     assert _last_call(scripted)["x-forwarded-for"] == "127.0.0.9"
 
 
@@ -61,14 +64,14 @@ async def test_behind_trusted_proxies_the_rightmost_untrusted_address_is_the_cli
         ("not-an-ip, 10.0.0.2", "10.0.0.2"),
         ("2001:db8::1", "2001:db8::1"),
     ]:
-        await facade.call("GET", "/api/v1/auth/me", headers={"X-Forwarded-For": chain})
+        await facade.call("GET", "/api/v1/api-keys", headers={"X-Forwarded-For": chain})
         assert _last_call(scripted)["x-forwarded-for"] == client, chain
 
 
 async def test_an_insane_request_id_is_replaced(start_facade: FacadeFactory, scripted: Scripted) -> None:
     facade = await start_facade(scripted.target)
     for sent in ("<script>", "x" * 200, "a b", ""):
-        reply = await facade.call("GET", "/api/v1/auth/me", headers={"X-Request-ID": sent})
+        reply = await facade.call("GET", "/api/v1/api-keys", headers={"X-Request-ID": sent})
         echoed = reply.headers["X-Request-ID"]
         assert re.fullmatch(r"[0-9a-f]{32}", echoed), sent
         assert _last_call(scripted)["x-request-id"] == echoed

@@ -9,10 +9,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from authsvc.domain.networks import Network
+from authsvc.grpc_api.encoded import serialize
 from authsvc.grpc_api.health import DatabaseHealth
 from authsvc.grpc_api.servicer import AuthServicer
 from authsvc.service.container import Services
-from authsvc.v1 import auth_pb2, auth_pb2_grpc
+from authsvc.v1 import auth_pb2
 
 
 async def start_server(
@@ -26,8 +27,7 @@ async def start_server(
     Port 0 picks a free port; returns the server and the port it bound.
     """
     server = grpc.aio.server()
-    auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(services, trusted_proxies), server)
-    names = [auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name, reflection.SERVICE_NAME]
+    names = [_add_auth_service(AuthServicer(services, trusted_proxies), server), reflection.SERVICE_NAME]
     if health is not None:
         health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
         names.append(health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
@@ -35,3 +35,20 @@ async def start_server(
     port = server.add_insecure_port(address)
     await server.start()
     return server, port
+
+
+def _add_auth_service(servicer: AuthServicer, server: grpc.aio.Server) -> str:
+    """Registers every AuthService method as the generated code would, except that replies may
+    also be bytes already encoded (see grpc_api.encoded). Returns the service's full name."""
+    service = auth_pb2.DESCRIPTOR.services_by_name["AuthService"]
+    handlers = {}
+    for method in service.methods:
+        assert not (method.client_streaming or method.server_streaming), method.name
+        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+            getattr(servicer, method.name),
+            request_deserializer=getattr(auth_pb2, method.input_type.name).FromString,
+            response_serializer=serialize,
+        )
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
+    server.add_registered_method_handlers(service.full_name, handlers)
+    return str(service.full_name)

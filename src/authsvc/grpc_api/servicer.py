@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any, TypeAlias
 
@@ -10,6 +11,7 @@ from authsvc.domain.errors import AuthError, ErrorCode
 from authsvc.domain.networks import Network
 from authsvc.domain.principal import Principal
 from authsvc.grpc_api import convert
+from authsvc.grpc_api.encoded import EncodedReplies
 from authsvc.grpc_api.errors import edge_call
 from authsvc.grpc_api.peers import client_ip
 from authsvc.service.container import Services
@@ -19,8 +21,7 @@ from authsvc.v1 import auth_pb2, auth_pb2_grpc
 # grpcio ships no type information, so its context is Any to the type checker.
 Context: TypeAlias = Any
 
-
-_MAX_REMEMBERED_REPLIES = 50_000
+MAX_CHECKS_PER_CALL = 512
 
 
 def bearer_token(context: Context) -> str:
@@ -47,8 +48,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     def __init__(self, services: Services, trusted_proxies: Sequence[Network] = ()) -> None:
         self._s = services
         self._trusted = tuple(trusted_proxies)
-        # The hot path answers the same principals again and again; their replies are immutable.
-        self._replies: dict[Principal, auth_pb2.ValidateTokenResponse] = {}
+        self._encoded = EncodedReplies()
 
     def _client_ip(self, context: Context) -> str:
         return client_ip(context.peer(), context.invocation_metadata(), self._trusted)
@@ -67,16 +67,24 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         return auth_pb2.RefreshResponse(**_pair_fields(pair))
 
     @edge_call
-    async def ValidateToken(
-        self, request: auth_pb2.ValidateTokenRequest, context: Context
-    ) -> auth_pb2.ValidateTokenResponse:
+    async def ValidateToken(self, request: auth_pb2.ValidateTokenRequest, context: Context) -> bytes:
         found = await self._s.authenticator.validate(request.token, request.required_permissions)
-        reply = self._replies.get(found)
-        if reply is None:
-            if len(self._replies) >= _MAX_REMEMBERED_REPLIES:
-                self._replies.clear()
-            reply = self._replies[found] = auth_pb2.ValidateTokenResponse(principal=convert.principal(found))
-        return reply
+        return self._encoded.principal(found)  # an encoded ValidateTokenResponse
+
+    @edge_call
+    async def ValidateTokens(self, request: auth_pb2.ValidateTokensRequest, context: Context) -> bytes:
+        checks = request.checks
+        if len(checks) > MAX_CHECKS_PER_CALL:
+            raise AuthError(ErrorCode.INVALID_ARGUMENT, f"At most {MAX_CHECKS_PER_CALL} checks per call")
+        validate = self._s.authenticator.validate
+        # Concurrently: a check that must ask the database does not hold up the others.
+        outcomes = await asyncio.gather(
+            *(validate(check.token, check.required_permissions) for check in checks), return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, asyncio.CancelledError):
+                raise outcome
+        return self._encoded.verdicts(outcomes)  # an encoded ValidateTokensResponse
 
     @edge_call
     async def CreateApiKey(

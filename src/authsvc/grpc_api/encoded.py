@@ -1,0 +1,89 @@
+"""ValidateToken(s) replies, encoded once per principal and reused as bytes.
+
+The hot path answers the same few principals again and again, and their replies never change, so
+they are kept already serialized. A `ValidateTokenResponse` and a `TokenVerdict` holding a
+principal are the same bytes (field 1, the principal), and a `ValidateTokensResponse` is its
+verdicts' bytes, each framed as field 1: a batch reply is a join, not a message tree.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from google.rpc import status_pb2
+
+from authsvc.domain.errors import AuthError
+from authsvc.domain.principal import Principal
+from authsvc.grpc_api import convert
+from authsvc.grpc_api.errors import STATUS_FOR
+from authsvc.v1 import auth_pb2
+
+log = logging.getLogger(__name__)
+
+_FIELD_1 = b"\x0a"  # field number 1, length-delimited
+_INTERNAL = auth_pb2.TokenVerdict(
+    refusal=status_pb2.Status(code=13, message="Internal error")  # google.rpc.Code INTERNAL
+).SerializeToString()
+
+
+def serialize(reply: object) -> bytes:
+    """The response serializer of every AuthService method: messages, or bytes encoded here."""
+    if type(reply) is bytes:
+        return reply
+    return reply.SerializeToString()  # type: ignore[attr-defined,no-any-return]
+
+
+def _framed(payload: bytes) -> bytes:
+    return _FIELD_1 + _varint(len(payload)) + payload
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+class EncodedReplies:
+    def __init__(self, max_entries: int = 50_000) -> None:
+        self._principals: dict[Principal, bytes] = {}
+        self._refusals: dict[tuple[int, str], bytes] = {}
+        self._max = max_entries
+
+    def principal(self, found: Principal) -> bytes:
+        """A ValidateTokenResponse for `found`, which is also its TokenVerdict."""
+        encoded = self._principals.get(found)
+        if encoded is None:
+            if len(self._principals) >= self._max:
+                self._principals.clear()
+            encoded = _framed(convert.principal(found).SerializeToString())
+            self._principals[found] = encoded
+        return encoded
+
+    def refusal(self, error: AuthError) -> bytes:
+        """The TokenVerdict of a check that ValidateToken would have failed with `error`."""
+        code = STATUS_FOR[error.code].value[0]
+        encoded = self._refusals.get((code, error.detail))
+        if encoded is None:
+            status = status_pb2.Status(code=code, message=error.detail)
+            encoded = auth_pb2.TokenVerdict(refusal=status).SerializeToString()
+            if len(self._refusals) < 1_000:  # details are fixed texts; bounded all the same
+                self._refusals[code, error.detail] = encoded
+        return encoded
+
+    def verdicts(self, outcomes: Iterable[Principal | BaseException]) -> bytes:
+        """A ValidateTokensResponse: one verdict per outcome, in order."""
+        parts = []
+        for outcome in outcomes:
+            if isinstance(outcome, Principal):
+                verdict = self.principal(outcome)
+            elif isinstance(outcome, AuthError):
+                verdict = self.refusal(outcome)
+            else:
+                log.error("unexpected error in one of ValidateTokens' checks", exc_info=outcome)
+                verdict = _INTERNAL
+            parts.append(_framed(verdict))
+        return b"".join(parts)

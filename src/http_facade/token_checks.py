@@ -1,0 +1,86 @@
+"""The token checks of /me and /verify, sent to AuthService together as ValidateTokens calls.
+
+One gRPC call costs both processes far more than checking one token does, so the checks of the
+requests being served at the same moment share a call. No check waits on a timer: the first one
+leaves on the event loop's next turn; while `max_in_flight` calls are already out, the checks that
+arrive meanwhile leave as soon as one returns. Batches therefore grow only under load, and a lone
+request is answered as fast as with its own ValidateToken call.
+
+Each request gets exactly what ValidateToken would have told it: its principal, or its refusal
+(raised as `Refused`, mapped by the facade's one status table), or, when the call itself fails
+(AuthService down, deadline...), that call's error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import grpc
+
+from authsvc.v1 import auth_pb2
+from http_facade.errors import Refused
+
+_CODES = {code.value[0]: code for code in grpc.StatusCode}
+_Waiting = tuple[auth_pb2.ValidateTokenRequest, "asyncio.Future[auth_pb2.Principal]"]
+
+
+class TokenChecks:
+    def __init__(self, stub: Any, timeout: float, max_batch: int = 256, max_in_flight: int = 2) -> None:
+        self._stub = stub  # authsvc.v1.AuthServiceStub
+        self._timeout = timeout
+        self._max_batch = max_batch
+        self._max_in_flight = max_in_flight
+        self._waiting: list[_Waiting] = []
+        self._in_flight = 0
+        self._send_scheduled = False
+        self._calls: set[asyncio.Task[None]] = set()
+
+    async def check(self, token: str, required_permissions: Sequence[str] = ()) -> auth_pb2.Principal:
+        """The principal behind `token`, which holds every one of `required_permissions`."""
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[auth_pb2.Principal] = loop.create_future()
+        request = auth_pb2.ValidateTokenRequest(token=token, required_permissions=required_permissions)
+        self._waiting.append((request, answer))
+        if not self._send_scheduled and self._in_flight < self._max_in_flight:
+            self._send_scheduled = True
+            loop.call_soon(self._send)
+        return await answer
+
+    def _send(self) -> None:
+        self._send_scheduled = False
+        while self._waiting and self._in_flight < self._max_in_flight:
+            batch, self._waiting = self._waiting[: self._max_batch], self._waiting[self._max_batch :]
+            self._in_flight += 1
+            call = asyncio.get_running_loop().create_task(self._call(batch))
+            self._calls.add(call)
+            call.add_done_callback(self._calls.discard)
+
+    async def _call(self, batch: list[_Waiting]) -> None:
+        try:
+            message = auth_pb2.ValidateTokensRequest(checks=[request for request, _ in batch])
+            reply = await self._stub.ValidateTokens(message, timeout=self._timeout)
+            if len(reply.verdicts) != len(batch):
+                raise Refused(grpc.StatusCode.INTERNAL, "AuthService answered a different number of checks")
+            for (_, answer), verdict in zip(batch, reply.verdicts, strict=True):
+                if answer.done():  # its request was cancelled meanwhile
+                    continue
+                if verdict.HasField("principal"):
+                    answer.set_result(verdict.principal)
+                else:
+                    code = _CODES.get(verdict.refusal.code, grpc.StatusCode.UNKNOWN)
+                    answer.set_exception(Refused(code, verdict.refusal.message))
+        except asyncio.CancelledError:  # the facade is stopping
+            for _, answer in batch:
+                answer.cancel()
+            raise
+        except Exception as error:  # the call failed: every one of its checks fails with it
+            for _, answer in batch:
+                if not answer.done():
+                    answer.set_exception(error)
+        finally:
+            self._in_flight -= 1
+            if self._waiting and not self._send_scheduled:
+                self._send_scheduled = True
+                asyncio.get_running_loop().call_soon(self._send)
