@@ -103,3 +103,42 @@ def test_made_up_keys_cannot_push_real_ones_out() -> None:
         cache.remember_key(f"made-up-{i}".encode(), None, cache.generation)
     assert cache.lookup_key(b"real") == record
     assert cache.lookup_key(b"made-up-999") is None
+
+
+def test_a_lookup_that_raced_with_what_made_it_stale_is_not_stored() -> None:
+    record = a_key()
+    cache = ValidationCache()
+    cache.set_listening(True)
+
+    before = cache.generation
+    cache.invalidate(f"api_key:{record.id}")  # revoked while it was being looked up
+    cache.remember_key(b"digest", record, before)
+    assert ValidationCache.missing(cache.lookup_key(b"digest"))
+
+    before = cache.generation
+    cache.invalidate("user:someone")  # a user disabled meanwhile: any key may be theirs
+    cache.remember_key(b"digest", record, before)
+    assert ValidationCache.missing(cache.lookup_key(b"digest"))
+
+    before = cache.generation
+    cache.invalidate("api_key_created:new-key")  # "no such key" may be stale now
+    cache.remember_key(b"new", None, before)
+    assert ValidationCache.missing(cache.lookup_key(b"new"))
+
+
+def test_notifications_that_stale_nothing_do_not_stop_caching() -> None:
+    """A bulk creation, or logouts, while keys are looked up: their records are still kept."""
+    record = a_key()
+    cache = ValidationCache()
+    cache.set_listening(True)
+    before = cache.generation
+    for i in range(100):
+        cache.invalidate(f"api_key_created:other-{i}")
+        cache.invalidate(f"session:s-{i}")
+    cache.remember_key(b"digest", record, before)
+    assert cache.lookup_key(b"digest") == record
+
+    before = cache.generation
+    cache.invalidate("session:s-x")
+    cache.remember_key(b"unknown", None, before)
+    assert cache.lookup_key(b"unknown") is None

@@ -6,8 +6,11 @@
 - API-key lookups by digest (found or not), evicted by notifications and expiring after a TTL.
 
 Nothing here is used while the replica is not listening: validation then asks PostgreSQL, so a
-lost notification can never keep a revoked credential alive. A generation counter keeps a
-lookup that raced with an invalidation from storing its stale answer.
+lost notification can never keep a revoked credential alive. Generation counters keep a key
+lookup that raced with a notification which made its answer stale from storing that answer: a
+revocation (key or user) stales a found record, a creation stales a "no such key". Nothing else
+does, so the burst of notifications a bulk creation or many logouts send does not stop keys
+being cached.
 """
 
 from __future__ import annotations
@@ -53,7 +56,8 @@ class ValidationCache:
     def __init__(
         self, max_entries: int = 100_000, ttl: float = 300.0, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self.generation = 0
+        self._key_revocations = 0
+        self._key_creations = 0
         self.enabled = False  # only while the invalidation listener is connected
         self.index_complete = False  # the revocation index holds everything since listening began
         self.api_keys = _Table(max_entries, ttl, clock)
@@ -103,16 +107,24 @@ class ValidationCache:
             self.index_complete = True
 
     # --- API keys -------------------------------------------------------------------------
-    def remember_key(self, digest: bytes, record: ApiKeyRecord | None, generation: int) -> None:
-        if self.enabled and generation == self.generation:
-            if record is None:
+    @property
+    def generation(self) -> tuple[int, int]:
+        """Take it before a key lookup and hand it to `remember_key` with the answer."""
+        return (self._key_revocations, self._key_creations)
+
+    def remember_key(self, digest: bytes, record: ApiKeyRecord | None, generation: tuple[int, int]) -> None:
+        revocations, creations = generation
+        if not self.enabled or revocations != self._key_revocations:
+            return
+        if record is None:
+            if creations == self._key_creations:
                 self.unknown_keys.put(digest, None)
-                return
-            if len(self._digest_of) >= self.capacity:
-                self._digest_of.clear()
-                self.api_keys.clear()
-            self.api_keys.put(digest, record)
-            self._digest_of[record.id] = digest
+            return
+        if len(self._digest_of) >= self.capacity:
+            self._digest_of.clear()
+            self.api_keys.clear()
+        self.api_keys.put(digest, record)
+        self._digest_of[record.id] = digest
 
     def lookup_key(self, digest: bytes) -> ApiKeyRecord | object | None:
         """The cached record, None for a digest known to match no live key, or MISSING."""
@@ -126,23 +138,27 @@ class ValidationCache:
         """Applies one notification: "session:<id>", "user:<id>" or "api_key:<id>". Returns False
         for a message of another kind: then nothing here can be trusted any more (the index is
         marked incomplete, so validation asks the database) until the caller reloads it."""
-        self.generation += 1
         if self._heard_while_loading is not None:
             self._heard_while_loading.append(message)
         kind, _, ident = message.partition(":")
         if kind == "session":
             self._revoked_sessions.add(ident)
         elif kind == "user":
+            self._key_revocations += 1
             self._disabled_users.add(ident)
             self.api_keys.clear()  # the user's keys: their records do not say whose they are
             self._digest_of.clear()
         elif kind == "api_key_created":
+            self._key_creations += 1
             self.unknown_keys.clear()  # a digest looked up before it existed must be asked again
         elif kind == "api_key":
+            self._key_revocations += 1
             digest = self._digest_of.pop(ident, None)
             if digest is not None:
                 self.api_keys.pop(digest)
         else:
+            self._key_revocations += 1
+            self._key_creations += 1
             self.index_complete = False
             self.api_keys.clear()
             self._digest_of.clear()
@@ -155,7 +171,8 @@ class ValidationCache:
         self.enabled = listening
 
     def clear(self) -> None:
-        self.generation += 1
+        self._key_revocations += 1
+        self._key_creations += 1
         self.index_complete = False
         self.api_keys.clear()
         self.unknown_keys.clear()
