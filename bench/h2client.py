@@ -1,8 +1,10 @@
 """Pipelined gRPC unary calls over one raw HTTP/2 connection, for bench.loadgen.
 
 Requests are pre-encoded bytes, so a call costs the client two frames (HEADERS, DATA) written
-and a few frames parsed. A call is OK when a DATA frame came before its trailers: gRPC errors
-are trailers-only responses. Flow control is honoured both ways; SETTINGS and PING are acked.
+and a few frames parsed. A call is OK when its reply message is not empty: every reply the
+bench expects carries something, while AuthService's refusals carry at most an empty message
+before their error trailers (the trailers themselves are HPACK, which this client skips). Flow
+control is honoured both ways; SETTINGS and PING are acked.
 """
 
 from __future__ import annotations
@@ -129,7 +131,7 @@ class GrpcConnection(asyncio.Protocol):
             begin, pos = pos + 9, pos + 9 + length
             if kind == w.DATA:
                 self._received += length
-                if length and sid in self._inflight:
+                if length > 5 and sid in self._inflight:  # more than the 5-byte message prefix
                     self._inflight[sid][1] = True
                 if flags & w.END_STREAM:
                     self._complete(sid, True)

@@ -7,6 +7,7 @@ two distant runs means little: each round measures the floor and the scenario ba
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
@@ -23,7 +24,9 @@ class Outcome:
     peak_rss_mb: dict[str, float]
     cpu_seconds: dict[str, float]  # by process, during the scenario's runs; "postgres": all its processes
     floor_cpu_seconds: float | None  # the floor process, during the floor's runs
-    db_round_trips: int | None  # PostgreSQL backend wake-ups during the scenario and its floor runs
+    # PostgreSQL backend wake-ups during the scenario's runs, less what the same servers' background
+    # work (health checks, usage flushes...) woke during the floor's runs, for as long
+    db_round_trips: float | None
 
 
 class Watch:
@@ -53,6 +56,26 @@ class Watch:
         return {name: procstats.peak_rss_mb(pid) or 0.0 for name, pid in self.pids.items()}
 
 
+class Wakeups:
+    """PostgreSQL backend wake-ups and wall time around runs (None: PostgreSQL runs elsewhere)."""
+
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self.count: int | None = 0
+        self.seconds = 0.0
+
+    async def around(self, run: Awaitable[Measurement]) -> Measurement:
+        before, started = await database.backend_wakeups(self._dsn), time.perf_counter()
+        measured = await run
+        seconds, after = time.perf_counter() - started, await database.backend_wakeups(self._dsn)
+        self.seconds += seconds
+        if before is None or after is None or self.count is None:
+            self.count = None
+        else:  # a backend opened meanwhile counts in full
+            self.count += sum(n - before.get(pid, 0) for pid, n in after.items())
+        return measured
+
+
 async def measure(
     dsn: str,
     watched: Mapping[str, int],
@@ -61,21 +84,23 @@ async def measure(
     floor: Driver | None = None,
     floor_pid: int | None = None,
 ) -> Outcome:
-    wakeups_before = await database.backend_wakeups(dsn)
     watch = Watch(watched)
     floor_watch = Watch({"floor": floor_pid} if floor_pid else {}, postgres=False)
+    ours_db, floor_db = Wakeups(dsn), Wakeups(dsn)
     ours: list[Measurement] = []
     floors: list[Measurement] = []
     for number in range(rounds):
         if floor is not None and number % 2 == 0:
-            floors.append(await floor_watch.around(floor(number)))
-        ours.append(await watch.around(scenario(number)))
+            floors.append(await floor_db.around(floor_watch.around(floor(number))))
+        ours.append(await ours_db.around(watch.around(scenario(number))))
         if floor is not None and number % 2 == 1:
-            floors.append(await floor_watch.around(floor(number)))
-    wakeups = await database.backend_wakeups(dsn)
-    round_trips = None
-    if wakeups is not None and wakeups_before is not None:  # a backend opened meanwhile counts in full
-        round_trips = sum(n - wakeups_before.get(pid, 0) for pid, n in wakeups.items())
+            floors.append(await floor_db.around(floor_watch.around(floor(number))))
+    round_trips: float | None = None
+    if ours_db.count is not None:
+        round_trips = float(ours_db.count)
+        if floor_db.count is not None and floor_db.seconds > 0:
+            background = floor_db.count * ours_db.seconds / floor_db.seconds
+            round_trips = max(0.0, round_trips - background)
     return Outcome(
         scenario=merge(ours),
         floor=merge(floors) if floors else None,

@@ -64,7 +64,8 @@ def table(figures: list[Figure], context: dict[str, Any]) -> str:
         score, key, target = scored[0]
         lines.append(f"furthest below its target: {key} ({target}) at {score:.2f} of it")
     lines += [f"note {n}" for n in notes]
-    lines.append("peak RSS is authsvc (/facade for REST); DB/call = PostgreSQL round trips per call")
+    lines.append("peak RSS is authsvc (/facade for REST)")
+    lines.append("DB/call = PostgreSQL round trips per call, less what the servers' background work makes")
     return "\n".join(lines)
 
 

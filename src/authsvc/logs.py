@@ -5,11 +5,15 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 # The caller's request id (the facade's X-Request-Id, carried as gRPC metadata), for every line
 # logged while a call is handled.
-REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+# A function that finds it when a line is logged (gRPC calls), or the id itself (the facade).
+REQUEST_ID: contextvars.ContextVar[str | Callable[[], str | None] | None] = contextvars.ContextVar(
+    "request_id", default=None
+)
 
 
 class JsonFormatter(logging.Formatter):
@@ -21,6 +25,8 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         request_id = REQUEST_ID.get()
+        if callable(request_id):
+            request_id = request_id()
         if request_id:
             entry["request_id"] = request_id
         if record.exc_info:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import json
 import re
@@ -29,6 +28,7 @@ from authsvc.domain.errors import AuthError, ErrorCode
 from authsvc.domain.tokens import MAX_TOKEN_CHARS, check_times
 
 _HEADER_PARAMETERS = frozenset({"alg", "typ", "kid"})
+_MAX_HEADERS = 64
 # Strict base64url, no padding; signatures of 43 (HS256) or 86 (EdDSA) characters.
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.(?:[A-Za-z0-9_-]{43}|[A-Za-z0-9_-]{86})")
 
@@ -40,6 +40,9 @@ class JwtCodec:
         self._audience = audience
         self._leeway = leeway
         self._jwt = jwt.PyJWT()
+        # Parsed headers by their base64url text: our tokens share a handful. Only headers that
+        # passed the checks below are kept; made-up ones can at most flush it.
+        self._headers: dict[str, dict[str, Any]] = {}
 
     def encode(self, payload: dict[str, object], typ: str) -> str:
         issued_at = payload.get("iat")
@@ -100,9 +103,15 @@ class JwtCodec:
         is parsed (only the short header is read first, to find the key)."""
         if len(token) > MAX_TOKEN_CHARS or not _COMPACT_JWS.fullmatch(token):
             raise AuthError(ErrorCode.TOKEN_INVALID)
-        header = _json_segment(token[: token.index(".")])
-        if header.keys() - _HEADER_PARAMETERS:
-            raise AuthError(ErrorCode.TOKEN_INVALID)
+        segment = token[: token.index(".")]
+        header = self._headers.get(segment)
+        if header is None:
+            header = _json_segment(segment)
+            if header.keys() - _HEADER_PARAMETERS:
+                raise AuthError(ErrorCode.TOKEN_INVALID)
+            if len(self._headers) >= _MAX_HEADERS:
+                self._headers.clear()
+            self._headers[segment] = header
         key = self._keys.verifier(header.get("kid"), now)
         if key is None or header.get("alg") != key.algorithm:
             raise AuthError(ErrorCode.TOKEN_INVALID)
@@ -136,6 +145,6 @@ def _verified_hs256_payload(token: str) -> dict[str, Any]:
 
 def _hmac_matches(token: str, secret: bytes) -> bool:
     signing_input, _, signature = token.rpartition(".")
-    digest = hmac.new(secret, signing_input.encode("ascii"), hashlib.sha256).digest()
+    digest = hmac.digest(secret, signing_input.encode("ascii"), "sha256")  # OpenSSL's one-shot
     expected = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
     return hmac.compare_digest(signature, expected)

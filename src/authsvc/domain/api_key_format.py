@@ -25,12 +25,16 @@ _SHAPE = re.compile(rf"sf_(live|test)_([0-9A-Za-z]{{{_BODY_LEN}}})([0-9A-Za-z]{{
 KEY_LENGTH = len("sf_live_") + _BODY_LEN + _CHECKSUM_LEN
 
 
+_PAIRS = [high + low for high in _ALPHABET for low in _ALPHABET]  # two digits at a time: hot path
+
+
 def _base62(number: int, width: int) -> str:
-    chars = []
-    for _ in range(width):
-        number, digit = divmod(number, 62)
-        chars.append(_ALPHABET[digit])
-    return "".join(reversed(chars))
+    """`number` mod 62**width as `width` digits (`width` even)."""
+    pairs = []
+    for _ in range(width // 2):
+        number, pair = divmod(number, 62 * 62)
+        pairs.append(_PAIRS[pair])
+    return "".join(reversed(pairs))
 
 
 def _checksum(head: str) -> str:

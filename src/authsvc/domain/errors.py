@@ -43,7 +43,10 @@ class AuthError(Exception):
         self.code = code
         self.detail = detail if detail is not None else DEFAULT_DETAIL[code]
         self.retry_after = retry_after  # whole seconds, for RATE_LIMITED
-        super().__init__(f"{code.value}: {self.detail}")
+        super().__init__(code, self.detail)
+
+    def __str__(self) -> str:  # made only when asked for: refusals are the attacker's hot path
+        return f"{self.code.value}: {self.detail}"
 
 
 def invalid_argument(detail: str) -> AuthError:

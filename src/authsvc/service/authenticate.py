@@ -10,11 +10,12 @@ from authsvc.domain.errors import AuthError, ErrorCode
 from authsvc.domain.permissions import missing
 from authsvc.domain.principal import Principal, PrincipalKind
 from authsvc.domain.tokens import MAX_TOKEN_CHARS
-from authsvc.service.ports import ApiKeyRepository, Clock, SessionRepository, UsageRecorder
+from authsvc.service.ports import ApiKeyRecord, ApiKeyRepository, Clock, SessionRepository, UsageRecorder
 from authsvc.service.tokens import TokenIssuer
-from authsvc.service.verified_tokens import VerifiedTokens
+from authsvc.service.verified_tokens import Verified, VerifiedTokens
 
 log = logging.getLogger("authsvc.audit")
+_MAX_KEY_PRINCIPALS = 100_000
 
 
 class Authenticator:
@@ -33,6 +34,8 @@ class Authenticator:
         self._api_keys = api_keys
         self._usage = usage
         self._clock = clock
+        # The principal of each cached API key record, built once per record (see VerifiedTokens).
+        self._key_principals: dict[str, tuple[ApiKeyRecord, Principal]] = {}
 
     async def validate(self, token: str, required_permissions: Iterable[str] = ()) -> Principal:
         """The principal behind `token`, which must hold every one of `required_permissions`.
@@ -48,13 +51,15 @@ class Authenticator:
                 principal = await self._api_key_principal(token)
             else:
                 principal = await self._access_token_principal(token)
-            if missing(principal.permissions, required_permissions):
+            if required_permissions and missing(principal.permissions, required_permissions):
                 raise AuthError(ErrorCode.PERMISSION_DENIED)
         except AuthError as error:
             # DEBUG: this is the hot path, and an attacker's garbage must not flood the logs.
-            log.debug("validation refused: %s", error.code.value)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("validation refused: %s", error.code.value)
             raise
-        log.debug("validation ok: %s %s", principal.kind.value, principal.subject_id)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("validation ok: %s %s", principal.kind.value, principal.subject_id)
         return principal
 
     async def _api_key_principal(self, token: str) -> Principal:
@@ -65,7 +70,10 @@ class Authenticator:
         if record is None:
             raise AuthError(ErrorCode.TOKEN_INVALID)
         self._usage.mark_used(record.id, self._clock.now())
-        return Principal(
+        known = self._key_principals.get(record.id)
+        if known is not None and known[0] is record:
+            return known[1]
+        principal = Principal(
             kind=PrincipalKind.API_KEY,
             subject_id=record.id,
             user_id=record.created_by,
@@ -73,21 +81,28 @@ class Authenticator:
             permissions=record.permissions,
             api_key_id=record.id,
         )
+        if len(self._key_principals) >= _MAX_KEY_PRINCIPALS:
+            self._key_principals.clear()
+        self._key_principals[record.id] = (record, principal)
+        return principal
 
     async def _access_token_principal(self, token: str) -> Principal:
         now = self._clock.now()
-        claims = self._verified.get(token, int(now.timestamp()))
-        if claims is None:
+        verified = self._verified.get(token, int(now.timestamp()))
+        if verified is None:
             claims = self._issuer.read_access(token)
-            self._verified.put(token, claims)
+            principal = Principal(
+                kind=PrincipalKind.USER,
+                subject_id=claims.user_id,
+                user_id=claims.user_id,
+                workspace_id=claims.workspace_id,
+                permissions=claims.permissions,
+                session_id=claims.session_id,
+                expires_at=claims.expires_at_datetime,
+            )
+            verified = Verified(claims, principal)
+            self._verified.put(token, verified)
+        claims = verified.claims
         if not await self._sessions.is_live(claims.session_id, claims.user_id):
             raise AuthError(ErrorCode.TOKEN_INVALID)
-        return Principal(
-            kind=PrincipalKind.USER,
-            subject_id=claims.user_id,
-            user_id=claims.user_id,
-            workspace_id=claims.workspace_id,
-            permissions=claims.permissions,
-            session_id=claims.session_id,
-            expires_at=claims.expires_at_datetime,
-        )
+        return verified.principal
