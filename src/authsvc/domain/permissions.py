@@ -42,7 +42,3 @@ def role_permissions(role: Role, known: Iterable[str]) -> frozenset[str]:
     if role is Role.MEMBER:
         return known_set - {ADMIN_PERMISSION}
     return frozenset(p for p in known_set if p.endswith(":read"))
-
-
-def missing(held: Iterable[str], required: Iterable[str]) -> frozenset[str]:
-    return frozenset(required) - frozenset(held)

@@ -7,7 +7,6 @@ from collections.abc import Iterable
 
 from authsvc.domain import api_key_format
 from authsvc.domain.errors import AuthError, ErrorCode
-from authsvc.domain.permissions import missing
 from authsvc.domain.principal import Principal, PrincipalKind
 from authsvc.domain.tokens import MAX_TOKEN_CHARS
 from authsvc.service.ports import ApiKeyRecord, ApiKeyRepository, Clock, SessionRepository, UsageRecorder
@@ -51,7 +50,7 @@ class Authenticator:
                 principal = await self._api_key_principal(token)
             else:
                 principal = await self._access_token_principal(token)
-            if required_permissions and missing(principal.permissions, required_permissions):
+            if required_permissions and not principal.permissions.issuperset(required_permissions):
                 raise AuthError(ErrorCode.PERMISSION_DENIED)
         except AuthError as error:
             # DEBUG: this is the hot path, and an attacker's garbage must not flood the logs.
