@@ -8,7 +8,11 @@ request is answered as fast as with its own ValidateToken call.
 
 Each request gets exactly what ValidateToken would have told it: its principal, or its refusal
 (raised as `Refused`, mapped by the facade's one status table), or, when the call itself fails
-(AuthService down, deadline...), that call's error.
+(AuthService down, deadline...), that call's error. Whatever happens upstream, a request waits
+at most the call timeout from its arrival (then 504, as a call of its own would), at most
+`max_waiting` checks queue (beyond, 503 at once), and a call carries at most `max_batch` checks
+and `max_bytes` of them, well under gRPC's 4 MiB message limit, so one client's oversized
+headers cannot make a batch, and the requests of others in it, fail.
 """
 
 from __future__ import annotations
@@ -23,15 +27,25 @@ from authsvc.v1 import auth_pb2
 from http_facade.errors import Refused
 
 _CODES = {code.value[0]: code for code in grpc.StatusCode}
-_Waiting = tuple[auth_pb2.ValidateTokenRequest, "asyncio.Future[auth_pb2.Principal]"]
+_Waiting = tuple[auth_pb2.ValidateTokenRequest, "asyncio.Future[auth_pb2.Principal]", int]
 
 
 class TokenChecks:
-    def __init__(self, stub: Any, timeout: float, max_batch: int = 256, max_in_flight: int = 2) -> None:
+    def __init__(
+        self,
+        stub: Any,
+        timeout: float,
+        max_batch: int = 256,
+        max_in_flight: int = 2,
+        max_waiting: int = 4096,
+        max_bytes: int = 1 << 20,
+    ) -> None:
         self._stub = stub  # authsvc.v1.AuthServiceStub
         self._timeout = timeout
         self._max_batch = max_batch
         self._max_in_flight = max_in_flight
+        self._max_waiting = max_waiting
+        self._max_bytes = max_bytes
         self._waiting: list[_Waiting] = []
         self._in_flight = 0
         self._send_scheduled = False
@@ -39,31 +53,53 @@ class TokenChecks:
 
     async def check(self, token: str, required_permissions: Sequence[str] = ()) -> auth_pb2.Principal:
         """The principal behind `token`, which holds every one of `required_permissions`."""
+        if len(self._waiting) >= self._max_waiting:
+            raise Refused(grpc.StatusCode.UNAVAILABLE, "Too many checks waiting")
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[auth_pb2.Principal] = loop.create_future()
         request = auth_pb2.ValidateTokenRequest(token=token, required_permissions=required_permissions)
-        self._waiting.append((request, answer))
+        self._waiting.append((request, answer, request.ByteSize()))
         if not self._send_scheduled and self._in_flight < self._max_in_flight:
             self._send_scheduled = True
             loop.call_soon(self._send)
-        return await answer
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await answer
+        except TimeoutError:
+            raise Refused(grpc.StatusCode.DEADLINE_EXCEEDED, "Upstream timeout") from None
 
     def _send(self) -> None:
         self._send_scheduled = False
         while self._waiting and self._in_flight < self._max_in_flight:
-            batch, self._waiting = self._waiting[: self._max_batch], self._waiting[self._max_batch :]
+            batch = self._next_batch()
+            if not batch:
+                continue
             self._in_flight += 1
             call = asyncio.get_running_loop().create_task(self._call(batch))
             self._calls.add(call)
             call.add_done_callback(self._calls.discard)
 
+    def _next_batch(self) -> list[_Waiting]:
+        """The oldest waiting checks that fit one call (those whose request gave up are dropped)."""
+        taken, size = 0, 0
+        batch: list[_Waiting] = []
+        for request, answer, nbytes in self._waiting:
+            if len(batch) == self._max_batch or (batch and size + nbytes > self._max_bytes):
+                break
+            taken += 1
+            if not answer.done():
+                batch.append((request, answer, nbytes))
+                size += nbytes
+        del self._waiting[:taken]
+        return batch
+
     async def _call(self, batch: list[_Waiting]) -> None:
         try:
-            message = auth_pb2.ValidateTokensRequest(checks=[request for request, _ in batch])
+            message = auth_pb2.ValidateTokensRequest(checks=[request for request, _, _ in batch])
             reply = await self._stub.ValidateTokens(message, timeout=self._timeout)
             if len(reply.verdicts) != len(batch):
                 raise Refused(grpc.StatusCode.INTERNAL, "AuthService answered a different number of checks")
-            for (_, answer), verdict in zip(batch, reply.verdicts, strict=True):
+            for (_, answer, _), verdict in zip(batch, reply.verdicts, strict=True):
                 if answer.done():  # its request was cancelled meanwhile
                     continue
                 if verdict.HasField("principal"):
@@ -72,11 +108,11 @@ class TokenChecks:
                     code = _CODES.get(verdict.refusal.code, grpc.StatusCode.UNKNOWN)
                     answer.set_exception(Refused(code, verdict.refusal.message))
         except asyncio.CancelledError:  # the facade is stopping
-            for _, answer in batch:
+            for _, answer, _ in batch:
                 answer.cancel()
             raise
         except Exception as error:  # the call failed: every one of its checks fails with it
-            for _, answer in batch:
+            for _, answer, _ in batch:
                 if not answer.done():
                     answer.set_exception(error)
         finally:

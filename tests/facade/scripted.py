@@ -31,6 +31,7 @@ class Script:
 class ScriptedAuthService(auth_pb2_grpc.AuthServiceServicer):
     script: Script = field(default_factory=Script)
     seen: list[list[tuple[str, str]]] = field(default_factory=list)
+    batches: list[list[str]] = field(default_factory=list)  # the tokens of each ValidateTokens call
 
     async def _answer(self, context: Context, reply: Any) -> Any:
         script = self.script  # the one in force when the call arrived
@@ -57,6 +58,7 @@ class ScriptedAuthService(auth_pb2_grpc.AuthServiceServicer):
         return await self._answer(context, auth_pb2.ValidateTokenResponse(principal=principal))
 
     async def ValidateTokens(self, request: Any, context: Context) -> Any:
+        self.batches.append([check.token for check in request.checks])
         principal = auth_pb2.Principal(kind=auth_pb2.PRINCIPAL_KIND_USER, user_id="u", session_id="s")
         verdicts = [auth_pb2.TokenVerdict(principal=principal) for _ in request.checks]
         return await self._answer(context, auth_pb2.ValidateTokensResponse(verdicts=verdicts))

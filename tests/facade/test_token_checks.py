@@ -4,9 +4,16 @@ gets its own answer."""
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 
+import grpc
+import pytest
 from prometheus_client import REGISTRY
 
+from authsvc.v1 import auth_pb2_grpc
+from http_facade.errors import Refused
+from http_facade.token_checks import TokenChecks
 from tests.conftest import AccountFactory
 from tests.facade.client import Facade
 from tests.facade.conftest import FacadeFactory
@@ -55,11 +62,76 @@ async def test_a_failed_call_fails_every_request_it_carried(
     start_facade: FacadeFactory, scripted: Scripted
 ) -> None:
     facade = await start_facade(scripted.target)
-    scripted.servicer.script = Script(delay=0.2)
-    first = asyncio.gather(*(facade.call("GET", "/api/v1/auth/me", token="t") for _ in range(5)))
-    await asyncio.sleep(0.1)  # those five are in flight: the next ones wait for a call of their own
-    scripted.servicer.script = Script(delay=0.2, crash=True)
-    second = await asyncio.gather(*(facade.call("GET", "/api/v1/auth/me", token="t") for _ in range(5)))
+    scripted.servicer.script = Script(crash=True)
+    failed = await asyncio.gather(*(facade.call("GET", "/api/v1/auth/me", token=f"t{i}") for i in range(5)))
+    assert [(r.status, r.json) for r in failed] == [(500, {"detail": "Internal server error"})] * 5
 
-    assert [r.status for r in await first] == [200] * 5
-    assert [(r.status, r.json) for r in second] == [(500, {"detail": "Internal server error"})] * 5
+    scripted.servicer.script = Script()
+    answered = await asyncio.gather(*(facade.call("GET", "/api/v1/auth/me", token=f"t{i}") for i in range(5)))
+    assert [r.status for r in answered] == [200] * 5
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(5):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def test_a_request_waits_at_most_the_call_timeout_even_behind_stuck_calls(
+    start_facade: FacadeFactory, scripted: Scripted
+) -> None:
+    """Two calls are out and stuck: a third request, queued behind them, still gets its 504 when
+    its own timeout is up, not after theirs plus its own."""
+    facade = await start_facade(scripted.target, call_timeout_seconds=0.5)
+    scripted.servicer.script = Script(delay=3.0)
+    first = asyncio.ensure_future(facade.call("GET", "/api/v1/auth/me", token="first"))
+    await _until(lambda: len(scripted.servicer.batches) == 1)
+    second = asyncio.ensure_future(facade.call("GET", "/api/v1/auth/me", token="second"))
+    await _until(lambda: len(scripted.servicer.batches) == 2)
+
+    started = time.monotonic()
+    third = await facade.call("GET", "/api/v1/auth/me", token="third")
+    waited = time.monotonic() - started
+
+    assert (third.status, third.json) == (504, {"detail": "Upstream timeout"})
+    assert waited < 0.9, waited  # its own 0.5 s; queued behind the others' it would be 1 s or more
+    assert [(await first).status, (await second).status] == [504, 504]
+
+
+async def test_checks_queue_up_to_a_limit_and_calls_stay_small(scripted: Scripted) -> None:
+    async with grpc.aio.insecure_channel(scripted.target) as channel:
+        stub = auth_pb2_grpc.AuthServiceStub(channel)
+        scripted.servicer.script = Script(delay=0.3)
+        checks = TokenChecks(stub, timeout=5, max_in_flight=1, max_waiting=2)
+        out = asyncio.ensure_future(checks.check("out"))
+        await _until(lambda: len(scripted.servicer.batches) == 1)
+        queued = [asyncio.ensure_future(checks.check(f"queued-{i}")) for i in range(2)]
+        await asyncio.sleep(0)
+        with pytest.raises(Refused) as refused:
+            await checks.check("one too many")
+        assert refused.value.code == grpc.StatusCode.UNAVAILABLE
+        assert all(p.user_id == "u" for p in await asyncio.gather(out, *queued))
+        assert scripted.servicer.batches == [["out"], ["queued-0", "queued-1"]]
+
+        # A call carries at most max_bytes of checks: big tokens travel a few per call.
+        scripted.servicer.batches.clear()
+        scripted.servicer.script = Script()
+        small = TokenChecks(stub, timeout=5, max_bytes=2500)
+        tokens = [f"{i}" * 1000 for i in range(5)]
+        await asyncio.gather(*(small.check(token) for token in tokens))
+        assert [len(batch) for batch in scripted.servicer.batches] == [2, 2, 1]
+        assert [t for batch in scripted.servicer.batches for t in batch] == tokens
+
+
+async def test_a_request_that_gave_up_is_not_sent(scripted: Scripted) -> None:
+    async with grpc.aio.insecure_channel(scripted.target) as channel:
+        checks = TokenChecks(auth_pb2_grpc.AuthServiceStub(channel), timeout=5, max_in_flight=1)
+        scripted.servicer.script = Script(delay=0.3)
+        out = asyncio.ensure_future(checks.check("out"))
+        await _until(lambda: len(scripted.servicer.batches) == 1)
+        gave_up = asyncio.ensure_future(checks.check("gave-up"))
+        kept = asyncio.ensure_future(checks.check("kept"))
+        await asyncio.sleep(0)
+        gave_up.cancel()
+        await asyncio.gather(out, kept)
+        assert scripted.servicer.batches == [["out"], ["kept"]]

@@ -86,3 +86,20 @@ async def test_more_than_512_checks_are_refused_whole(authsvc: Running, make_acc
     )
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert error.details() == "At most 512 checks per call"
+
+
+async def test_a_token_checked_before_its_logout_is_refused_after_it(
+    authsvc: Running, make_account: AccountFactory
+) -> None:
+    """The principal of a verified token is kept between calls; its session is still asked each time."""
+    token = await _login(authsvc, make_account, "member")
+    request = auth_pb2.ValidateTokensRequest(checks=[Check(token=token)] * 3)
+    before = await authsvc.stub.ValidateTokens(request)
+    assert all(verdict.HasField("principal") for verdict in before.verdicts)
+
+    await authsvc.stub.Logout(auth_pb2.LogoutRequest(), metadata=bearer(token))
+
+    after = await authsvc.stub.ValidateTokens(request)
+    assert [(v.refusal.code, v.refusal.message) for v in after.verdicts] == [
+        (grpc.StatusCode.UNAUTHENTICATED.value[0], "Invalid or expired token")
+    ] * 3

@@ -30,6 +30,8 @@ _PAIRS = [high + low for high in _ALPHABET for low in _ALPHABET]  # two digits a
 
 def _base62(number: int, width: int) -> str:
     """`number` mod 62**width as `width` digits (`width` even)."""
+    if width % 2:
+        raise ValueError("base62 width must be even")
     pairs = []
     for _ in range(width // 2):
         number, pair = divmod(number, 62 * 62)
