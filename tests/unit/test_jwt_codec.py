@@ -13,7 +13,7 @@ import jwt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from authsvc.adapters.jwt_codec import JwtCodec
+from authsvc.adapters.jwt_codec import JwtCodec, _hs256_token
 from authsvc.adapters.keyring import KeyRing, root_kid
 from authsvc.domain.errors import AuthError
 from authsvc.domain.tokens import ACCESS_REQUIRED_CLAIMS, ACCESS_TYP, check_times
@@ -116,3 +116,33 @@ def test_header_rules() -> None:
     for header in ({"typ": "JWT"}, {"kid": "other"}, {"jku": "http://127.0.0.1:9/"}, {"crit": ["exp"]}):
         token = sign(GOOD, **header)
         assert ours(token) is None and reference(token) is None
+
+
+_JSON_SCALARS = st.one_of(st.integers(-(2**53), 2**53), st.text(max_size=30), st.booleans(), st.none())
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    payload=st.dictionaries(
+        # Registered claims have types PyJWT enforces on encode; ours are always well typed.
+        st.text(min_size=1, max_size=12).filter(
+            lambda k: k not in {"iss", "sub", "aud", "jti", "exp", "nbf", "iat"}
+        ),
+        st.one_of(_JSON_SCALARS, st.lists(_JSON_SCALARS, max_size=4)),
+    ),
+    typ=st.sampled_from([ACCESS_TYP, "rt+jwt", "x"]),
+    secret=st.binary(min_size=32, max_size=64),
+)
+def test_hs256_signing_is_byte_for_byte_pyjwts(payload: dict[str, Any], typ: str, secret: bytes) -> None:
+    kid = root_kid(secret)
+    ours = _hs256_token({"alg": "HS256", "typ": typ, "kid": kid}, payload, secret)
+    assert ours == jwt.encode(payload, secret, algorithm="HS256", headers={"typ": typ, "kid": kid})
+
+
+def test_issued_tokens_are_what_pyjwt_would_issue_and_verify() -> None:
+    token = CODEC.encode({k: v for k, v in GOOD.items() if k not in ("iss", "aud")}, ACCESS_TYP)
+    expected = jwt.encode(
+        GOOD, SECRET, algorithm="HS256", headers={"typ": ACCESS_TYP, "kid": root_kid(SECRET)}
+    )
+    assert token == expected
+    assert reference(token) == GOOD

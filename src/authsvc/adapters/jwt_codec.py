@@ -7,8 +7,9 @@
   refused, so `crit` extensions and key-bearing headers (jku, x5u, jwk, x5c) never get a say and
   nothing is ever fetched.
 - Time claims are checked against the injected clock with a small leeway.
-- PyJWT signs every token and verifies EdDSA ones; HS256 tokens, the hot path, are verified here
-  with the same rules (see `_verified_hs256_payload`).
+- PyJWT signs and verifies EdDSA tokens; HS256 tokens, the hot path, are signed and verified
+  here, byte for byte as PyJWT would (`_hs256_token`, `_verified_hs256_payload`;
+  tests/unit/test_jwt_codec.py compares both with PyJWT).
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class JwtCodec:
         key = self._keys.signer(issued_at if isinstance(issued_at, int) else 0)
         claims = {"iss": self._issuer, "aud": self._audience, **payload}
         headers = {"typ": typ, "kid": key.kid}
+        if key.algorithm == HS256 and isinstance(key.signing_key, bytes):
+            return _hs256_token({"alg": HS256, **headers}, claims, key.signing_key)
         return jwt.encode(claims, key.signing_key, algorithm=key.algorithm, headers=headers)
 
     def decode(
@@ -141,6 +144,20 @@ def _verified_hs256_payload(token: str) -> dict[str, Any]:
     """
     start = token.index(".") + 1
     return _json_segment(token[start : token.index(".", start)])
+
+
+def _hs256_token(header: dict[str, object], payload: dict[str, object], secret: bytes) -> str:
+    """What `jwt.encode(payload, secret, "HS256", headers)` returns, without PyJWT's per-call work
+    (it tries to parse the secret as a public key on every call, ~100 us a token here): the
+    header JSON with sorted keys, the payload JSON as given, compact separators, HMAC-SHA256."""
+    head = _b64(json.dumps(header, separators=(",", ":"), sort_keys=True).encode())
+    body = _b64(json.dumps(payload, separators=(",", ":")).encode())
+    signing_input = f"{head}.{body}"
+    return f"{signing_input}.{_b64(hmac.digest(secret, signing_input.encode('ascii'), 'sha256'))}"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def _hmac_matches(token: str, secret: bytes) -> bool:
