@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import os
 from pathlib import Path
 
 from bench import h2wire as w
@@ -53,15 +51,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=0.0, help="calls/s at most (0: closed loop)")
     p.add_argument("--latencies", required=True, help="where to write latencies (float64 seconds)")
     p.add_argument("--loop", choices=["asyncio", "uvloop"], default="uvloop")
-    p.add_argument("--nice", type=int, help="run at this niceness, when permitted (below 0: root)")
     return p
 
 
 def main() -> None:
     args = parser().parse_args()
-    if args.nice is not None:
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, 0, args.nice)
     if args.loop == "uvloop":
         import uvloop
 

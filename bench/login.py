@@ -17,10 +17,6 @@ from bench.rig import Rig
 from bench.tools import Concurrency
 
 PROBE = Concurrency(1, 1)
-# The probe stands for a caller on its own machine. Here it shares 2 cores with bcrypt, which
-# keeps both busy, and at nice 0 its p99 was mostly its own wait for a CPU (3.7-4.7 x unloaded,
-# against 1.15 x at nice -10 in the same setting): raised, it measures AuthService's answer.
-PROBE_NICE = -10
 
 
 def one_hash_seconds(cost: int, samples: int = 3) -> float:
@@ -48,8 +44,7 @@ async def run_login(rig: Rig) -> list[Figure]:
 
     def probe() -> asyncio.Future[Measurement]:
         run = tools.loadgen(
-            port, probe_path, probe_body, probe_seconds, 1.5, PROBE, rig.scratch, rate=o.probe_rate,
-            nice=PROBE_NICE,
+            port, probe_path, probe_body, probe_seconds, 1.5, PROBE, rig.scratch, rate=o.probe_rate
         )  # fmt: skip
         return asyncio.ensure_future(run)
 
@@ -81,7 +76,6 @@ def _probe_figure(loaded: Measurement, unloaded: Measurement, rate: float) -> Fi
         figure.ratio = figure.p99_ms / (base * 1000)
         figure.versus = f"unloaded p99 {base * 1000:.2f} ms"
     figure.checks = [Check.at_most("p99 <= 2.00 x unloaded", figure.ratio, 2.0)]
-    raised = "at nice -10" if os.geteuid() == 0 else "at nice 0 (not root: its own CPU waits count)"
-    figure.notes.append(f"probe: one call at a time, at most {rate:.0f}/s, {raised}")
+    figure.notes.append(f"probe: one call at a time, at most {rate:.0f}/s")
     figures.expected_outcomes(figure, "OK")
     return figure

@@ -73,7 +73,6 @@ async def loadgen(
     once: bool = False,
     rate: float = 0.0,
     offset: int = 0,
-    nice: int | None = None,
 ) -> Measurement:
     """bench.loadgen in one process (uvloop): enough here, see README's Benchmarks section."""
     latencies_file = scratch / f"loadgen-{os.getpid()}-{time.monotonic_ns()}.f64"
@@ -81,7 +80,6 @@ async def loadgen(
     argv += ["--bodies", str(bodies), "--offset", str(offset), "--latencies", str(latencies_file)]
     argv += ["--connections", str(load.connections), "--streams", str(load.streams)]
     argv += ["--seconds", str(seconds), "--warmup", str(warmup), "--rate", str(rate), "--loop", "uvloop"]
-    argv += ["--nice", str(nice)] if nice is not None else []
     with ChildCpu() as cpu:
         result = json.loads((await _run([*argv, *(["--once"] if once else [])])).strip().splitlines()[-1])
     samples = array.array("d")
