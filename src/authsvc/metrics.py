@@ -73,6 +73,12 @@ REFRESH_REUSE = Counter("authsvc_refresh_reuse_total", "Refresh tokens replayed 
 RATE_LIMITED = Counter(
     "authsvc_rate_limited_total", "Requests refused by a rate limit, by bucket.", ["bucket"]
 )
+TOKEN_CHECKS = Counter(
+    "authsvc_token_checks_total",
+    "Checks answered inside ValidateTokens calls (which count once in grpc_server_handled_total), "
+    "by outcome: OK or the gRPC status of the refusal.",
+    ["grpc_code"],
+)
 AUDIT_EVENTS = Counter("authsvc_audit_events_total", "Security events recorded, by kind.", ["event"])
 
 

@@ -111,12 +111,33 @@ class TokenChecks:
             for _, answer, _ in batch:
                 answer.cancel()
             raise
+        except grpc.aio.AioRpcError as error:
+            if error.code() != grpc.StatusCode.UNIMPLEMENTED:
+                _fail(batch, error)
+            else:  # an AuthService from before ValidateTokens: one ValidateToken call per check
+                await asyncio.gather(*(self._alone(request, answer) for request, answer, _ in batch))
         except Exception as error:  # the call failed: every one of its checks fails with it
-            for _, answer, _ in batch:
-                if not answer.done():
-                    answer.set_exception(error)
+            _fail(batch, error)
         finally:
             self._in_flight -= 1
             if self._waiting and not self._send_scheduled:
                 self._send_scheduled = True
                 asyncio.get_running_loop().call_soon(self._send)
+
+    async def _alone(
+        self, request: auth_pb2.ValidateTokenRequest, answer: asyncio.Future[auth_pb2.Principal]
+    ) -> None:
+        try:
+            reply = await self._stub.ValidateToken(request, timeout=self._timeout)
+        except Exception as error:
+            if not answer.done():
+                answer.set_exception(error)
+        else:
+            if not answer.done():
+                answer.set_result(reply.principal)
+
+
+def _fail(batch: list[_Waiting], error: Exception) -> None:
+    for _, answer, _ in batch:
+        if not answer.done():
+            answer.set_exception(error)

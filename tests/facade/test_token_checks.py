@@ -17,7 +17,7 @@ from http_facade.token_checks import TokenChecks
 from tests.conftest import AccountFactory
 from tests.facade.client import Facade
 from tests.facade.conftest import FacadeFactory
-from tests.facade.scripted import Script, Scripted
+from tests.facade.scripted import Script, Scripted, ScriptedAuthService
 
 
 def _calls(method: str) -> float:
@@ -135,3 +135,30 @@ async def test_a_request_that_gave_up_is_not_sent(scripted: Scripted) -> None:
         gave_up.cancel()
         await asyncio.gather(out, kept)
         assert scripted.servicer.batches == [["out"], ["kept"]]
+
+
+class _OlderAuthService(ScriptedAuthService):
+    """An AuthService from before ValidateTokens."""
+
+    ValidateTokens = auth_pb2_grpc.AuthServiceServicer.ValidateTokens
+
+
+async def test_an_older_authservice_gets_one_validate_token_call_per_check() -> None:
+    servicer = _OlderAuthService()
+    server = grpc.aio.server()
+    auth_pb2_grpc.add_AuthServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            checks = TokenChecks(auth_pb2_grpc.AuthServiceStub(channel), timeout=5)
+            found = await asyncio.gather(*(checks.check(f"t{i}") for i in range(3)))
+            assert [p.user_id for p in found] == ["u"] * 3
+            assert len(servicer.seen) == 3 and servicer.batches == []  # three ValidateToken calls
+
+            servicer.script = Script(grpc.StatusCode.UNAUTHENTICATED, "Invalid or expired token")
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await checks.check("bad")
+            assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    finally:
+        await server.stop(None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import grpc
+from prometheus_client import REGISTRY
 
 from authsvc.domain import api_key_format
 from authsvc.v1 import auth_pb2
@@ -10,6 +11,10 @@ from tests.conftest import AccountFactory, Running
 from tests.support.grpc_client import bearer, rpc_error
 
 Check = auth_pb2.ValidateTokenRequest
+
+
+def _checks_counted(code: str) -> float:
+    return REGISTRY.get_sample_value("authsvc_token_checks_total", {"grpc_code": code}) or 0.0
 
 
 async def _login(running: Running, make_account: AccountFactory, role: str) -> str:
@@ -39,8 +44,11 @@ async def test_each_check_gets_what_validate_token_says_in_order(
         Check(token=api_key_format.generate("live")),  # well formed, unknown
         Check(token=viewer),  # the same token twice in one call
     ]
+    counted_before = {code: _checks_counted(code) for code in ("OK", "UNAUTHENTICATED", "PERMISSION_DENIED")}
     reply = await authsvc.stub.ValidateTokens(auth_pb2.ValidateTokensRequest(checks=checks))
 
+    counted = {code: _checks_counted(code) - before for code, before in counted_before.items()}
+    assert counted == {"OK": 4, "UNAUTHENTICATED": 4, "PERMISSION_DENIED": 1}  # what /metrics shows
     assert len(reply.verdicts) == len(checks)
     outcomes = []
     for check, verdict in zip(checks, reply.verdicts, strict=True):

@@ -34,7 +34,9 @@ STATUS_FOR: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
 }
 
-_NAMES = {status: status.name for status in grpc.StatusCode}  # Enum.name is slow on Python 3.11
+_NAMES: dict[grpc.StatusCode, str] = {
+    status: status.name for status in grpc.StatusCode
+}  # Enum.name is slow on Python 3.11
 SERVICE = "authsvc.v1.AuthService"
 _NO_REPLY = b""  # see grpc_api.encoded.serialize
 _SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -86,6 +88,13 @@ def edge_call(handler: Handler[Request, Response]) -> Handler[Request, Response]
         raise AssertionError("context.abort returned")  # pragma: no cover
 
     return wrapper
+
+
+def outcome_code(outcome: object) -> str:
+    """The status name a ValidateToken call would have ended with, for a check's outcome."""
+    if isinstance(outcome, AuthError):
+        return _NAMES[STATUS_FOR[outcome.code]]
+    return "INTERNAL" if isinstance(outcome, BaseException) else "OK"
 
 
 async def _abort_retry_later(context: grpc.aio.ServicerContext[Any, Any], detail: str, seconds: int) -> None:

@@ -12,8 +12,9 @@ from authsvc.domain.networks import Network
 from authsvc.domain.principal import Principal
 from authsvc.grpc_api import convert
 from authsvc.grpc_api.encoded import EncodedReplies
-from authsvc.grpc_api.errors import edge_call
+from authsvc.grpc_api.errors import edge_call, outcome_code
 from authsvc.grpc_api.peers import client_ip
+from authsvc.metrics import TOKEN_CHECKS
 from authsvc.service.container import Services
 from authsvc.service.tokens import TokenPair
 from authsvc.v1 import auth_pb2, auth_pb2_grpc
@@ -84,6 +85,8 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         for outcome in outcomes:
             if isinstance(outcome, asyncio.CancelledError):
                 raise outcome
+        for outcome in outcomes:
+            TOKEN_CHECKS.labels(outcome_code(outcome)).inc()
         return self._encoded.verdicts(outcomes)  # an encoded ValidateTokensResponse
 
     @edge_call
