@@ -8,6 +8,7 @@ import grpc
 from aiohttp import web
 from grpc_health.v1 import health_pb2_grpc
 
+from authsvc.client.batching import TokenChecks
 from authsvc.v1 import auth_pb2_grpc
 from http_facade.config import Settings
 from http_facade.errors import json_errors
@@ -15,7 +16,6 @@ from http_facade.forwarding import with_request_id
 from http_facade.metrics import METRICS, HttpMetrics, measured
 from http_facade.routes import add_routes
 from http_facade.state import SETTINGS, UPSTREAM, Upstream
-from http_facade.token_checks import TokenChecks
 
 # AuthService may start after the facade (`make run`) or restart: retry the connection every few
 # seconds at most, instead of gRPC's default back-off of up to two minutes.

@@ -14,6 +14,8 @@ import grpc
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from authsvc.client.batching import Refused  # a check refused inside a batch: the same table
+
 log = logging.getLogger(__name__)
 INTERNAL = "Internal server error"
 DEFAULT_RETRY_AFTER = 60
@@ -29,16 +31,6 @@ class FacadeError(Exception):
         self.status = status
         self.detail = detail
         self.headers = dict(headers or {})
-
-
-class Refused(Exception):
-    """A check that AuthService refused inside a ValidateTokens reply: what ValidateToken would
-    have failed with, mapped by the same table."""
-
-    def __init__(self, code: grpc.StatusCode, details: str) -> None:
-        super().__init__(details)
-        self.code = code
-        self.details = details
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,8 @@ async def me(request: web.Request) -> web.Response:
 async def verify(request: web.Request) -> web.Response:
     """Forward auth (nginx `auth_request`, Traefik ForwardAuth): 204 and the identity headers when
     the Bearer token holds every permission the gateway asks for; otherwise the error table's
-    401, 403, 429, 503... AuthService decides, as in one ValidateToken call (batched: see token_checks)."""
+    401, 403, 429, 503... AuthService decides, as in one ValidateToken call (batched together
+    with the other checks in flight: authsvc.client.batching)."""
     checks = request.app[UPSTREAM].token_checks
     principal = await checks.check(bearer_token(request), required_permissions(request))
     return web.Response(status=204, headers={**replies.identity_headers(principal), **NO_STORE})

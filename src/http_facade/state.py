@@ -8,8 +8,8 @@ from typing import Any
 import grpc
 from aiohttp import web
 
+from authsvc.client.batching import TokenChecks
 from http_facade.config import Settings
-from http_facade.token_checks import TokenChecks
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,8 @@ import grpc
 import pytest
 from prometheus_client import REGISTRY
 
+from authsvc.client.batching import Refused, TokenChecks
 from authsvc.v1 import auth_pb2_grpc
-from http_facade.errors import Refused
-from http_facade.token_checks import TokenChecks
 from tests.conftest import AccountFactory
 from tests.facade.client import Facade
 from tests.facade.conftest import FacadeFactory

@@ -10,6 +10,7 @@ import aiohttp
 import grpc
 import pytest
 from aiohttp import web
+from prometheus_client import REGISTRY
 
 from authsvc.client import (
     AuthClient,
@@ -54,6 +55,36 @@ async def test_client_validates_and_caches_for_a_bounded_time(
             await client.validate(login.access_token, ["geofences:read"])
 
 
+async def test_concurrent_validations_share_calls_and_keep_their_own_answers(
+    authsvc: Running, make_account: AccountFactory
+) -> None:
+    reader = await _key(authsvc, make_account, ["geofences:read"])
+    writer = await _key(authsvc, make_account, ["geofences:write"])
+    asked = [(reader, ["geofences:read"], "ok"), (writer, ["geofences:read"], "PERMISSION_DENIED")]
+    asked += [(writer, ["geofences:write"], "ok"), ("garbage", [], "UNAUTHENTICATED")]
+    asked *= 25
+
+    def calls() -> float:
+        labels = {
+            "grpc_type": "unary",
+            "grpc_service": "authsvc.v1.AuthService",
+            "grpc_method": "ValidateTokens",
+        }
+        return REGISTRY.get_sample_value("grpc_server_handled_total", {**labels, "grpc_code": "OK"}) or 0.0
+
+    before = calls()
+    async with AuthClient(f"127.0.0.1:{authsvc.port}", cache_seconds=0) as client:
+        outcomes = await asyncio.gather(
+            *(client.validate(token, required) for token, required, _ in asked), return_exceptions=True
+        )
+    for (token, _, expected), outcome in zip(asked, outcomes, strict=True):
+        if expected == "ok":
+            assert isinstance(outcome, auth_pb2.Principal) and outcome.kind == auth_pb2.PRINCIPAL_KIND_API_KEY
+        else:
+            assert isinstance(outcome, AuthClientError) and outcome.code.name == expected, (token, outcome)
+    assert 1 <= calls() - before <= len(asked) / 4
+
+
 async def test_client_retries_while_authsvc_is_unavailable(
     authsvc: Running, make_account: AccountFactory
 ) -> None:
@@ -77,15 +108,17 @@ async def test_client_retries_while_authsvc_is_unavailable(
 
 
 def _proxy_to(channel: grpc.aio.Channel) -> grpc.GenericRpcHandler:
-    """A stand-in AuthService on another port that forwards ValidateToken to the real one."""
+    """A stand-in AuthService on another port that forwards validations to the real one."""
 
-    async def validate(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
-        call = channel.unary_unary("/authsvc.v1.AuthService/ValidateToken")
-        reply: bytes = await call(request)
-        return reply
+    def forward(method: str) -> grpc.RpcMethodHandler:
+        async def call(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+            reply: bytes = await channel.unary_unary(f"/authsvc.v1.AuthService/{method}")(request)
+            return reply
+
+        return grpc.unary_unary_rpc_method_handler(call)
 
     return grpc.method_handlers_generic_handler(
-        "authsvc.v1.AuthService", {"ValidateToken": grpc.unary_unary_rpc_method_handler(validate)}
+        "authsvc.v1.AuthService", {name: forward(name) for name in ("ValidateToken", "ValidateTokens")}
     )
 
 

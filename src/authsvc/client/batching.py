@@ -1,4 +1,5 @@
-"""The token checks of /me and /verify, sent to AuthService together as ValidateTokens calls.
+"""Token checks sent to AuthService together, as ValidateTokens calls: what AuthClient.validate
+and the REST facade's /me and /verify use.
 
 One gRPC call costs both processes far more than checking one token does, so the checks of the
 requests being served at the same moment share a call. No check waits on a timer: the first one
@@ -7,7 +8,7 @@ arrive meanwhile leave as soon as one returns. Batches therefore grow only under
 request is answered as fast as with its own ValidateToken call.
 
 Each request gets exactly what ValidateToken would have told it: its principal, or its refusal
-(raised as `Refused`, mapped by the facade's one status table), or, when the call itself fails
+(raised as `Refused`, with the status ValidateToken would have failed with), or, when the call itself fails
 (AuthService down, deadline...), that call's error. Whatever happens upstream, a request waits
 at most the call timeout from its arrival (then 504, as a call of its own would), at most
 `max_waiting` checks queue (beyond, 503 at once), and a call carries at most `max_batch` checks
@@ -24,10 +25,20 @@ from typing import Any
 import grpc
 
 from authsvc.v1 import auth_pb2
-from http_facade.errors import Refused
 
 _CODES = {code.value[0]: code for code in grpc.StatusCode}
 _Waiting = tuple[auth_pb2.ValidateTokenRequest, "asyncio.Future[auth_pb2.Principal]", int]
+
+
+class Refused(Exception):
+    """A check refused inside a ValidateTokens reply, or one the batching itself gave up on (its
+    wait ran out: DEADLINE_EXCEEDED; too many waiting: UNAVAILABLE): what a ValidateToken call
+    would have failed with."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(details)
+        self.code = code
+        self.details = details
 
 
 class TokenChecks:
