@@ -27,7 +27,9 @@ import grpc
 from authsvc.v1 import auth_pb2
 
 _CODES = {code.value[0]: code for code in grpc.StatusCode}
-_Waiting = tuple[auth_pb2.ValidateTokenRequest, "asyncio.Future[auth_pb2.Principal]", int]
+# A check: its request, its answer, its size, and when its wait runs out (loop time).
+_Waiting = tuple[auth_pb2.ValidateTokenRequest, "asyncio.Future[auth_pb2.Principal]", int, float]
+_TIMED_OUT = "Upstream timeout"
 
 
 class Refused(Exception):
@@ -69,15 +71,14 @@ class TokenChecks:
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[auth_pb2.Principal] = loop.create_future()
         request = auth_pb2.ValidateTokenRequest(token=token, required_permissions=required_permissions)
-        self._waiting.append((request, answer, request.ByteSize()))
+        # No timer per check: a call's deadline is its oldest check's, and a check whose time ran
+        # out while it queued is refused when its turn comes, which is no later than that (a call
+        # ahead of it ends by its own oldest check's deadline, older than this one's).
+        self._waiting.append((request, answer, request.ByteSize(), loop.time() + self._timeout))
         if not self._send_scheduled and self._in_flight < self._max_in_flight:
             self._send_scheduled = True
             loop.call_soon(self._send)
-        try:
-            async with asyncio.timeout(self._timeout):
-                return await answer
-        except TimeoutError:
-            raise Refused(grpc.StatusCode.DEADLINE_EXCEEDED, "Upstream timeout") from None
+        return await answer
 
     def _send(self) -> None:
         self._send_scheduled = False
@@ -91,26 +92,32 @@ class TokenChecks:
             call.add_done_callback(self._calls.discard)
 
     def _next_batch(self) -> list[_Waiting]:
-        """The oldest waiting checks that fit one call (those whose request gave up are dropped)."""
-        taken, size = 0, 0
+        """The oldest waiting checks that fit one call. Those whose request gave up are dropped,
+        those whose time ran out get their 504."""
+        taken, size, now = 0, 0, asyncio.get_running_loop().time()
         batch: list[_Waiting] = []
-        for request, answer, nbytes in self._waiting:
+        for waiting in self._waiting:
+            answer, nbytes, deadline = waiting[1:]
             if len(batch) == self._max_batch or (batch and size + nbytes > self._max_bytes):
                 break
             taken += 1
-            if not answer.done():
-                batch.append((request, answer, nbytes))
-                size += nbytes
+            if answer.done():
+                continue
+            if deadline <= now:
+                answer.set_exception(Refused(grpc.StatusCode.DEADLINE_EXCEEDED, _TIMED_OUT))
+                continue
+            batch.append(waiting)
+            size += nbytes
         del self._waiting[:taken]
         return batch
 
     async def _call(self, batch: list[_Waiting]) -> None:
         try:
-            message = auth_pb2.ValidateTokensRequest(checks=[request for request, _, _ in batch])
-            reply = await self._stub.ValidateTokens(message, timeout=self._timeout)
+            message = auth_pb2.ValidateTokensRequest(checks=[waiting[0] for waiting in batch])
+            reply = await self._stub.ValidateTokens(message, timeout=_time_left(batch[0][3]))
             if len(reply.verdicts) != len(batch):
                 raise Refused(grpc.StatusCode.INTERNAL, "AuthService answered a different number of checks")
-            for (_, answer, _), verdict in zip(batch, reply.verdicts, strict=True):
+            for (_, answer, _, _), verdict in zip(batch, reply.verdicts, strict=True):
                 if answer.done():  # its request was cancelled meanwhile
                     continue
                 if verdict.HasField("principal"):
@@ -119,14 +126,14 @@ class TokenChecks:
                     code = _CODES.get(verdict.refusal.code, grpc.StatusCode.UNKNOWN)
                     answer.set_exception(Refused(code, verdict.refusal.message))
         except asyncio.CancelledError:  # the facade is stopping
-            for _, answer, _ in batch:
-                answer.cancel()
+            for waiting in batch:
+                waiting[1].cancel()
             raise
         except grpc.aio.AioRpcError as error:
             if error.code() != grpc.StatusCode.UNIMPLEMENTED:
                 _fail(batch, error)
             else:  # an AuthService from before ValidateTokens: one ValidateToken call per check
-                await asyncio.gather(*(self._alone(request, answer) for request, answer, _ in batch))
+                await asyncio.gather(*(self._alone(*waiting) for waiting in batch))
         except Exception as error:  # the call failed: every one of its checks fails with it
             _fail(batch, error)
         finally:
@@ -136,10 +143,14 @@ class TokenChecks:
                 asyncio.get_running_loop().call_soon(self._send)
 
     async def _alone(
-        self, request: auth_pb2.ValidateTokenRequest, answer: asyncio.Future[auth_pb2.Principal]
+        self,
+        request: auth_pb2.ValidateTokenRequest,
+        answer: asyncio.Future[auth_pb2.Principal],
+        nbytes: int,
+        deadline: float,
     ) -> None:
         try:
-            reply = await self._stub.ValidateToken(request, timeout=self._timeout)
+            reply = await self._stub.ValidateToken(request, timeout=_time_left(deadline))
         except Exception as error:
             if not answer.done():
                 answer.set_exception(error)
@@ -149,6 +160,10 @@ class TokenChecks:
 
 
 def _fail(batch: list[_Waiting], error: Exception) -> None:
-    for _, answer, _ in batch:
-        if not answer.done():
-            answer.set_exception(error)
+    for waiting in batch:
+        if not waiting[1].done():
+            waiting[1].set_exception(error)
+
+
+def _time_left(deadline: float) -> float:
+    return max(deadline - asyncio.get_running_loop().time(), 0.001)
