@@ -8,12 +8,13 @@ arrive meanwhile leave as soon as one returns. Batches therefore grow only under
 request is answered as fast as with its own ValidateToken call.
 
 Each request gets exactly what ValidateToken would have told it: its principal, or its refusal
-(raised as `Refused`, with the status ValidateToken would have failed with), or, when the call itself fails
-(AuthService down, deadline...), that call's error. Whatever happens upstream, a request waits
-at most the call timeout from its arrival (then 504, as a call of its own would), at most
-`max_waiting` checks queue (beyond, 503 at once), and a call carries at most `max_batch` checks
-and `max_bytes` of them, well under gRPC's 4 MiB message limit, so one client's oversized
-headers cannot make a batch, and the requests of others in it, fail.
+(raised as `Refused`, with the status ValidateToken would have failed with), or, when the call
+itself fails (AuthService down, deadline...), that call's error. Whatever happens upstream, a
+check waits at most `timeout` from its arrival (then DEADLINE_EXCEEDED, as a call of its own
+would: 504 at the facade), at most `max_waiting` checks queue (beyond, UNAVAILABLE at once: 503),
+and a call carries at most `max_batch` checks and `max_bytes` of them, well under gRPC's 4 MiB
+message limit, so one client's oversized headers cannot make a batch, and the requests of
+others in it, fail.
 """
 
 from __future__ import annotations
