@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import json
 import re
@@ -44,6 +45,9 @@ class JwtCodec:
         # Parsed headers by their base64url text: our tokens share a handful. Only headers that
         # passed the checks below are kept; made-up ones can at most flush it.
         self._headers: dict[str, dict[str, Any]] = {}
+        # An HMAC already keyed, per key id, copied for each token: OpenSSL then neither looks the
+        # digest up nor derives the key schedule again (the one-shot does both on every call).
+        self._hmacs: dict[str, hmac.HMAC] = {}
 
     def encode(self, payload: dict[str, object], typ: str) -> str:
         issued_at = payload.get("iat")
@@ -100,6 +104,16 @@ class JwtCodec:
         if payload.get("iss") != self._issuer or payload.get("aud") != self._audience:
             raise AuthError(ErrorCode.TOKEN_INVALID)
 
+    def _hmac_matches(self, token: str, key: SigningKey) -> bool:
+        keyed = self._hmacs.get(key.kid)
+        if keyed is None:
+            keyed = self._hmacs[key.kid] = _keyed_hmac(key.verifying_key)
+        signing_input, _, signature = token.rpartition(".")
+        mac = keyed.copy()
+        mac.update(signing_input.encode("ascii"))
+        expected = base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode("ascii")
+        return hmac.compare_digest(signature, expected)
+
     def _key_for(self, token: str, now: int) -> tuple[SigningKey, dict[str, Any]]:
         """The key the token names, if it is ours and still verifies, and the token's header; for
         HS256 its HMAC is checked here already, so a forged token is refused before its payload
@@ -118,7 +132,7 @@ class JwtCodec:
         key = self._keys.verifier(header.get("kid"), now)
         if key is None or header.get("alg") != key.algorithm:
             raise AuthError(ErrorCode.TOKEN_INVALID)
-        if key.algorithm == HS256 and not _hmac_matches(token, key.verifying_key):
+        if key.algorithm == HS256 and not self._hmac_matches(token, key):
             raise AuthError(ErrorCode.TOKEN_INVALID)
         return key, header
 
@@ -160,8 +174,5 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _hmac_matches(token: str, secret: bytes) -> bool:
-    signing_input, _, signature = token.rpartition(".")
-    digest = hmac.digest(secret, signing_input.encode("ascii"), "sha256")  # OpenSSL's one-shot
-    expected = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-    return hmac.compare_digest(signature, expected)
+def _keyed_hmac(secret: bytes) -> hmac.HMAC:
+    return hmac.new(secret, digestmod=hashlib.sha256)
