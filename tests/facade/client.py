@@ -62,3 +62,13 @@ class Facade:
         assert reply.headers["Cache-Control"] == "no-store"
         body: dict[str, Any] = reply.json
         return body
+
+    async def create_api_key(
+        self, token: str, permissions: list[str], environment: str = "test", name: str = "test key"
+    ) -> dict[str, Any]:
+        """A new key (201), its secret under "key"."""
+        body = {"name": name, "permissions": permissions, "environment": environment}
+        reply = await self.call("POST", "/api/v1/api-keys", token=token, json_body=body)
+        assert reply.status == 201, reply.raw
+        key: dict[str, Any] = reply.json
+        return key

@@ -73,20 +73,12 @@ def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def _api_key(facade: Facade, token: str, permissions: list[str]) -> dict[str, Any]:
-    body = {"name": "gateway", "permissions": permissions, "environment": "live"}
-    reply = await facade.call("POST", "/api/v1/api-keys", token=token, json_body=body)
-    assert reply.status == 201
-    key: dict[str, Any] = reply.json
-    return key
-
-
 async def test_a_valid_key_reaches_the_app_with_who_it_is(
     nginx_binary: str, app: App, facade: Facade, make_account: AccountFactory, http: aiohttp.ClientSession
 ) -> None:
     account = await make_account("admin")
     token = (await facade.login(account.email, account.password))["access_token"]
-    key = await _api_key(facade, token, ["geofences:read"])
+    key = await facade.create_api_key(token, ["geofences:read"], "live", "gateway")
     guards = [
         Guard("/geofences/", facade.base_url, "geofences:read"),
         Guard("/admin/", facade.base_url, "geofences:write,workspace:admin"),
@@ -132,7 +124,7 @@ async def test_refusals_reach_the_client_as_the_documented_json(
 ) -> None:
     account = await make_account("admin")
     pair = await facade.login(account.email, account.password)
-    reader = await _api_key(facade, pair["access_token"], ["geofences:read"])
+    reader = await facade.create_api_key(pair["access_token"], ["geofences:read"], "live", "gateway")
     guards = [
         Guard("/geofences/", facade.base_url, "geofences:read"),
         Guard("/webhooks/", facade.base_url, "webhooks:write"),

@@ -7,7 +7,6 @@ import asyncio
 import os
 import re
 import sys
-from typing import Any
 from urllib.parse import urlsplit
 
 from tests.conftest import AccountFactory, Running
@@ -16,20 +15,12 @@ from tests.facade.client import Facade
 VERIFY = "/api/v1/auth/verify"
 
 
-async def _key(facade: Facade, token: str, permissions: list[str]) -> dict[str, Any]:
-    body = {"name": "verify", "permissions": permissions, "environment": "test"}
-    reply = await facade.call("POST", "/api/v1/api-keys", token=token, json_body=body)
-    assert reply.status == 201
-    key: dict[str, Any] = reply.json
-    return key
-
-
 async def test_a_good_token_gets_204_and_the_identity_headers(
     facade: Facade, make_account: AccountFactory
 ) -> None:
     account = await make_account("admin")
     token = (await facade.login(account.email, account.password))["access_token"]
-    key = await _key(facade, token, ["geofences:read", "webhooks:read"])
+    key = await facade.create_api_key(token, ["geofences:read", "webhooks:read"], "test", "verify")
 
     as_key = await facade.call("GET", f"{VERIFY}?permissions=geofences:read", token=key["key"])
     assert as_key.status == 204 and as_key.raw == b""
@@ -49,7 +40,7 @@ async def test_a_good_token_gets_204_and_the_identity_headers(
 async def test_every_permission_asked_for_must_be_held(facade: Facade, make_account: AccountFactory) -> None:
     account = await make_account("admin")
     token = (await facade.login(account.email, account.password))["access_token"]
-    key = (await _key(facade, token, ["geofences:read", "webhooks:read"]))["key"]
+    key = (await facade.create_api_key(token, ["geofences:read", "webhooks:read"], "test", "verify"))["key"]
     for query in (
         "permissions=geofences:read,webhooks:read",
         "permissions=geofences:read&permissions=webhooks:read",
