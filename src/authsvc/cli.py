@@ -14,8 +14,9 @@ import grpc
 
 from authsvc import logs, metrics
 from authsvc.bootstrap import ensure_first_admin, open_runtime
-from authsvc.config import ConfigError, Settings
+from authsvc.config import Settings
 from authsvc.domain.errors import AuthError
+from authsvc.env_config import ConfigError
 from authsvc.event_loop import run
 from authsvc.grpc_api.health import DatabaseHealth
 from authsvc.grpc_api.server import start_server

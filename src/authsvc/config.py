@@ -10,13 +10,10 @@ from pathlib import Path
 from authsvc.domain.networks import Network, parse_networks
 from authsvc.domain.permissions import CORE_PERMISSIONS, DEFAULT_PERMISSIONS, is_well_formed
 from authsvc.domain.rate_limits import RateLimit
+from authsvc.env_config import ConfigError, EnvReader
 from authsvc.service.policy import MAX_ACCESS_TTL, MIN_ACCESS_TTL
 
 LOOPBACK = "127.0.0.1/32,::1/128"
-
-
-class ConfigError(Exception):
-    """The environment does not describe a service that can start."""
 
 
 def _default_data_dir(env: Mapping[str, str]) -> Path:
@@ -67,33 +64,11 @@ class Settings:
         """Builds Settings; a configured deployment (database URL set) must also set the secret."""
         env = os.environ if env is None else env
 
-        def get(name: str) -> str | None:
-            value = env.get(f"AUTHSVC_{name}")
-            return value if value else None
-
-        def number(name: str, default: int, low: int = 0, high: int = 10**9) -> int:
-            raw = get(name)
-            if raw is None:
-                return default
-            try:
-                value = int(raw)
-            except ValueError:
-                raise ConfigError(f"AUTHSVC_{name} must be a whole number") from None
-            if not low <= value <= high:
-                raise ConfigError(f"AUTHSVC_{name} must be between {low} and {high}")
-            return value
+        read = EnvReader("AUTHSVC_", env)
+        get, number = read.text, read.whole
 
         def seconds(name: str, default: float, low: float = 0.0, high: float = 86_400.0) -> float:
-            raw = get(name)
-            if raw is None:
-                return default
-            try:
-                value = float(raw)
-            except ValueError:
-                raise ConfigError(f"AUTHSVC_{name} must be a number of seconds") from None
-            if not low <= value <= high:
-                raise ConfigError(f"AUTHSVC_{name} must be between {low:g} and {high:g}")
-            return value
+            return read.number(name, default, low, high, "a number of seconds")
 
         secret_hex = get("JWT_SECRET")
         secret = None

@@ -11,9 +11,10 @@ import sys
 from aiohttp import web
 
 from authsvc import logs
+from authsvc.env_config import ConfigError
 from authsvc.event_loop import run
 from http_facade.app import create_app
-from http_facade.config import ConfigError, Settings
+from http_facade.config import Settings
 
 log = logging.getLogger("http_facade")
 ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tfs request_id=%{X-Request-ID}o'

@@ -8,11 +8,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from authsvc.env_config import ConfigError, EnvReader
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-class ConfigError(Exception):
-    """The environment does not describe a facade that can start."""
 
 
 @dataclass(frozen=True)
@@ -30,36 +28,22 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
 
+        read = EnvReader("HTTP_FACADE_", env)
+
         def get(name: str, default: str) -> str:
-            return env.get(f"HTTP_FACADE_{name}") or default
-
-        def number(name: str, default: str, low: float, high: float) -> float:
-            raw = get(name, default)
-            try:
-                value = float(raw)
-            except ValueError:
-                raise ConfigError(f"HTTP_FACADE_{name} must be a number") from None
-            if not low <= value <= high:
-                raise ConfigError(f"HTTP_FACADE_{name} must be between {low:g} and {high:g}")
-            return value
-
-        def whole(name: str, default: str, low: int, high: int) -> int:
-            value = number(name, default, low, high)
-            if value != int(value):
-                raise ConfigError(f"HTTP_FACADE_{name} must be a whole number")
-            return int(value)
+            return read.text(name) or default
 
         log_level = get("LOG_LEVEL", "INFO").upper()
         if log_level not in logging.getLevelNamesMapping():
             raise ConfigError("HTTP_FACADE_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
         return cls(
             host=get("HOST", "127.0.0.1"),
-            port=whole("PORT", "8080", 0, 65535),
+            port=read.whole("PORT", 8080, 0, 65535),
             authsvc_target=get("AUTHSVC_TARGET", "127.0.0.1:50051"),
-            call_timeout_seconds=number("CALL_TIMEOUT_SECONDS", "5", 0.001, 300),
+            call_timeout_seconds=read.number("CALL_TIMEOUT_SECONDS", 5.0, 0.001, 300),
             trusted_proxies=parse_networks(get("TRUSTED_PROXIES", "")),
-            max_body_bytes=whole("MAX_BODY_BYTES", str(64 * 1024), 1024, 16 * 1024 * 1024),
-            shutdown_grace_seconds=number("SHUTDOWN_GRACE_SECONDS", "10", 0, 300),
+            max_body_bytes=read.whole("MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
+            shutdown_grace_seconds=read.number("SHUTDOWN_GRACE_SECONDS", 10.0, 0, 300),
             log_level=log_level,
         )
 

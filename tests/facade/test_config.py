@@ -6,7 +6,8 @@ import ipaddress
 
 import pytest
 
-from http_facade.config import ConfigError, Settings
+from authsvc.env_config import ConfigError
+from http_facade.config import Settings
 
 
 def test_defaults() -> None:

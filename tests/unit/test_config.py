@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from authsvc.config import ConfigError, Settings
+from authsvc.config import Settings
+from authsvc.env_config import ConfigError
 
 SECRET = "ab" * 32
 
