@@ -89,9 +89,7 @@ class Settings:
         for permission in permissions:
             if not is_well_formed(permission):
                 raise ConfigError(f"AUTHSVC_PERMISSIONS: {permission!r} is not resource:action")
-        bcrypt_cost = number("BCRYPT_COST", 12)
-        if not 10 <= bcrypt_cost <= 31:
-            raise ConfigError("AUTHSVC_BCRYPT_COST must be between 10 and 31")
+        bcrypt_cost = number("BCRYPT_COST", 12, 10, 31)
 
         def rate(name: str, default: str) -> RateLimit:
             try:

@@ -25,7 +25,7 @@ from typing import Any
 
 import jwt
 
-from authsvc.adapters.keyring import HS256, KeyRing, SigningKey
+from authsvc.adapters.keyring import HS256, KeyRing, SigningKey, b64url
 from authsvc.domain.errors import AuthError, ErrorCode
 from authsvc.domain.tokens import MAX_TOKEN_CHARS, check_times
 
@@ -111,7 +111,7 @@ class JwtCodec:
         signing_input, _, signature = token.rpartition(".")
         mac = keyed.copy()
         mac.update(signing_input.encode("ascii"))
-        expected = base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode("ascii")
+        expected = b64url(mac.digest())
         return hmac.compare_digest(signature, expected)
 
     def _key_for(self, token: str, now: int) -> tuple[SigningKey, dict[str, Any]]:
@@ -164,14 +164,10 @@ def _hs256_token(header: dict[str, object], payload: dict[str, object], secret: 
     """What `jwt.encode(payload, secret, "HS256", headers)` returns, without PyJWT's per-call work
     (it tries to parse the secret as a public key on every call, ~100 us a token here): the
     header JSON with sorted keys, the payload JSON as given, compact separators, HMAC-SHA256."""
-    head = _b64(json.dumps(header, separators=(",", ":"), sort_keys=True).encode())
-    body = _b64(json.dumps(payload, separators=(",", ":")).encode())
+    head = b64url(json.dumps(header, separators=(",", ":"), sort_keys=True).encode())
+    body = b64url(json.dumps(payload, separators=(",", ":")).encode())
     signing_input = f"{head}.{body}"
-    return f"{signing_input}.{_b64(hmac.digest(secret, signing_input.encode('ascii'), 'sha256'))}"
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return f"{signing_input}.{b64url(hmac.digest(secret, signing_input.encode('ascii'), 'sha256'))}"
 
 
 def _keyed_hmac(secret: bytes) -> hmac.HMAC:

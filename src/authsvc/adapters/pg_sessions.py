@@ -110,7 +110,6 @@ class PgSessionRepository:
             workspace_id=str(session["workspace_id"]),
             session_id=str(session["id"]),
             role=Role(session["role"]),
-            access_token_ttl=session["access_token_ttl_seconds"],
             token=live,
             access_expires_at=access_expires_at,
         )

@@ -8,7 +8,8 @@ from typing import Any, TypeVar
 import grpc
 from aiohttp import web
 
-from authsvc.client.client import AuthClient, AuthClientError, bearer_token
+from authsvc.client.client import AuthClient, AuthClientError
+from authsvc.domain.bearer import bearer_credentials
 from authsvc.v1 import auth_pb2
 
 PRINCIPAL_KEY = web.RequestKey("authsvc.principal", auth_pb2.Principal)
@@ -46,7 +47,7 @@ def auth_middleware(client: AuthClient, public_paths: frozenset[str] = frozenset
     ) -> web.StreamResponse:
         if request.path in public_paths:
             return await handler(request)
-        token = bearer_token(request.headers.get("Authorization"))
+        token = bearer_credentials(request.headers.get("Authorization"))
         if token is None:
             return _refusal(401, "Not authenticated", 'Bearer realm="api"')
         try:

@@ -11,7 +11,6 @@ from types import TracebackType
 import grpc
 
 from authsvc.client.batching import Refused, TokenChecks
-from authsvc.domain.bearer import bearer_credentials
 from authsvc.v1 import auth_pb2, auth_pb2_grpc
 
 # Retries are gRPC's own (service config), so they honour the call's deadline and never retry a
@@ -106,6 +105,3 @@ class AuthClient:
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         await self.close()
-
-
-bearer_token = bearer_credentials

@@ -8,7 +8,8 @@ from typing import Any
 
 import grpc
 
-from authsvc.client.client import AuthClient, AuthClientError, bearer_token
+from authsvc.client.client import AuthClient, AuthClientError
+from authsvc.domain.bearer import bearer_credentials
 from authsvc.v1 import auth_pb2
 
 _PRINCIPAL: contextvars.ContextVar[auth_pb2.Principal | None] = contextvars.ContextVar(
@@ -59,7 +60,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
         async def authenticated(request: Any, context: Any) -> Any:
             metadata = dict(context.invocation_metadata() or ())
-            token = bearer_token(metadata.get("authorization"))
+            token = bearer_credentials(metadata.get("authorization"))
             try:
                 if token is None:
                     raise AuthClientError(grpc.StatusCode.UNAUTHENTICATED, "Not authenticated")

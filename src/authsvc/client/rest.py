@@ -19,7 +19,7 @@ import random as _random
 import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -38,8 +38,8 @@ _SECONDS = re.compile(r"[0-9]{1,9}")
 
 @dataclass(frozen=True)
 class _Tokens:
-    access: str
-    refresh: str
+    access: str = field(repr=False)
+    refresh: str = field(repr=False)
     renew_at: float  # on the client's clock
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from google.rpc import status_pb2
+from google.rpc import code_pb2, status_pb2
 
 from authsvc.domain.errors import AuthError
 from authsvc.domain.principal import Principal
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 _FIELD_1 = b"\x0a"  # field number 1, length-delimited
 _INTERNAL = auth_pb2.TokenVerdict(
-    refusal=status_pb2.Status(code=13, message="Internal error")  # google.rpc.Code INTERNAL
+    refusal=status_pb2.Status(code=code_pb2.INTERNAL, message="Internal error")
 ).SerializeToString()
 
 

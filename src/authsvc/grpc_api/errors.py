@@ -94,6 +94,8 @@ def outcome_code(outcome: object) -> str:
     """The status name a ValidateToken call would have ended with, for a check's outcome."""
     if isinstance(outcome, AuthError):
         return _NAMES[STATUS_FOR[outcome.code]]
+    if isinstance(outcome, asyncio.CancelledError):
+        return "CANCELLED"
     return "INTERNAL" if isinstance(outcome, BaseException) else "OK"
 
 

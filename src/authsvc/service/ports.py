@@ -57,7 +57,6 @@ class RefreshOutcome:
     workspace_id: str = ""
     session_id: str = ""
     role: Role = Role.VIEWER
-    access_token_ttl: int | None = None
     token: RefreshTokenRecord | None = None  # the live token to hand out (ROTATE, REPLAY)
     access_expires_at: datetime | None = None  # of the access token to mint with it
 
