@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Any
 
 import grpc
 import pytest
@@ -64,6 +65,7 @@ async def test_a_failed_call_fails_every_request_it_carried(
     scripted.servicer.script = Script(crash=True)
     failed = await asyncio.gather(*(facade.call("GET", "/api/v1/auth/me", token=f"t{i}") for i in range(5)))
     assert [(r.status, r.json) for r in failed] == [(500, {"detail": "Internal server error"})] * 5
+    assert max(len(batch) for batch in scripted.servicer.batches) > 1  # one call carried several
 
     scripted.servicer.script = Script()
     answered = await asyncio.gather(*(facade.call("GET", "/api/v1/auth/me", token=f"t{i}") for i in range(5)))
@@ -112,7 +114,12 @@ async def test_checks_queue_up_to_a_limit_and_calls_stay_small(scripted: Scripte
         assert all(p.user_id == "u" for p in await asyncio.gather(out, *queued))
         assert scripted.servicer.batches == [["out"], ["queued-0", "queued-1"]]
 
-        # A call carries at most max_bytes of checks: big tokens travel a few per call.
+        # A call carries at most max_batch checks, and at most max_bytes of them.
+        scripted.servicer.batches.clear()
+        scripted.servicer.script = Script()
+        few = TokenChecks(stub, timeout=5, max_batch=3)
+        await asyncio.gather(*(few.check(f"few-{i}") for i in range(7)))
+        assert [len(batch) for batch in scripted.servicer.batches] == [3, 3, 1]
         scripted.servicer.batches.clear()
         scripted.servicer.script = Script()
         small = TokenChecks(stub, timeout=5, max_bytes=2500)
@@ -159,5 +166,29 @@ async def test_an_older_authservice_gets_one_validate_token_call_per_check() -> 
             with pytest.raises(grpc.aio.AioRpcError) as refused:
                 await checks.check("bad")
             assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    finally:
+        await server.stop(None)
+
+
+class _MiscountingAuthService(ScriptedAuthService):
+    async def ValidateTokens(self, request: Any, context: Any) -> Any:
+        reply = await super().ValidateTokens(request, context)
+        del reply.verdicts[-1]
+        return reply
+
+
+async def test_a_reply_with_the_wrong_number_of_verdicts_fails_every_check_it_answered() -> None:
+    servicer = _MiscountingAuthService()
+    server = grpc.aio.server()
+    auth_pb2_grpc.add_AuthServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            checks = TokenChecks(auth_pb2_grpc.AuthServiceStub(channel), timeout=5)
+            outcomes = await asyncio.gather(
+                *(checks.check(f"t{i}") for i in range(3)), return_exceptions=True
+            )
+        assert all(isinstance(o, Refused) and o.code == grpc.StatusCode.INTERNAL for o in outcomes), outcomes
     finally:
         await server.stop(None)
