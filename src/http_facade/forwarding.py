@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import uuid
 from collections.abc import Iterable, Sequence
@@ -13,24 +12,14 @@ from aiohttp.typedefs import Handler
 
 from authsvc import logs
 from authsvc.domain.bearer import bearer_credentials
+from authsvc.domain.networks import parse_ip
 from http_facade.config import Network
 from http_facade.errors import FacadeError
 from http_facade.state import REQUEST_ID, SETTINGS
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # gRPC metadata values may hold printable ASCII only; anything else would fail the call itself.
 _GRPC_VALUE = re.compile(r"[\x20-\x7e]*")
-
-
-def _parse_ip(text: str) -> IPAddress | None:
-    try:
-        address = ipaddress.ip_address(text.strip().removeprefix("[").removesuffix("]"))
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
 
 
 def client_ip(peer: str | None, forwarded_for: Iterable[str], trusted: Sequence[Network]) -> str:
@@ -41,12 +30,12 @@ def client_ip(peer: str | None, forwarded_for: Iterable[str], trusted: Sequence[
     and believed only while the hop that wrote it is trusted. Anything left of an untrusted hop may
     be forged by the client; an unparsable entry stops the walk at the last trusted hop.
     """
-    current = _parse_ip(peer or "")
+    current = parse_ip(peer or "")
     if current is None:
         return ""
     hops = [hop for header in forwarded_for for hop in header.split(",")]
     while hops and any(current in network for network in trusted):
-        previous = _parse_ip(hops.pop())
+        previous = parse_ip(hops.pop())
         if previous is None:
             break
         current = previous

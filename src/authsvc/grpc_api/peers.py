@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from authsvc.domain.networks import Network
+from authsvc.domain.networks import Network, parse_ip
 
 FORWARDED_FOR = "x-forwarded-for"
 
@@ -21,24 +20,16 @@ def peer_ip(peer: str) -> str:
     return peer
 
 
-def _is_in(ip: str, networks: Iterable[Network]) -> bool:
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    return any(address in network for network in networks)
-
-
 def client_ip(peer: str, metadata: Sequence[tuple[str, Any]] | None, trusted: Sequence[Network]) -> str:
     """The peer's IP, unless the peer is a trusted proxy that names a valid client IP."""
-    direct = peer_ip(peer)
-    if not _is_in(direct, trusted):
+    address = parse_ip(peer_ip(peer))
+    if address is None:
+        return peer_ip(peer)
+    direct = str(address)
+    if not any(address in network for network in trusted):
         return direct
     for key, value in metadata or ():
         if key == FORWARDED_FOR and isinstance(value, str):
-            candidate = value.split(",")[-1].strip()
-            try:
-                return str(ipaddress.ip_address(candidate))
-            except ValueError:
-                return direct
+            candidate = parse_ip(value.split(",")[-1])
+            return str(candidate) if candidate is not None else direct
     return direct
