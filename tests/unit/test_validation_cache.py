@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from authsvc.adapters.validation_cache import ValidationCache
@@ -142,3 +143,19 @@ def test_notifications_that_stale_nothing_do_not_stop_caching() -> None:
     cache.invalidate("session:s-x")
     cache.remember_key(b"unknown", None, before)
     assert cache.lookup_key(b"unknown") is None
+
+
+def test_a_full_key_cache_drops_its_oldest_keys_not_all_of_them() -> None:
+    cache = ValidationCache(max_entries=20)
+    cache.set_listening(True)
+    records = [replace(a_key(), id=f"key-{i}") for i in range(45)]
+    for i, record in enumerate(records[:21]):  # one more than it holds
+        cache.remember_key(f"d{i}".encode(), record, cache.generation)
+    assert cache.lookup_key(b"d20") == records[20]
+    assert cache.lookup_key(b"d19") == records[19]  # recent keys survive the overflow
+    assert ValidationCache.missing(cache.lookup_key(b"d0"))
+    for i, record in enumerate(records[21:], start=21):  # past the id index's own bound too
+        cache.remember_key(f"d{i}".encode(), record, cache.generation)
+    cache.invalidate("api_key:key-43")  # a revocation still finds its digest
+    assert ValidationCache.missing(cache.lookup_key(b"d43"))
+    assert cache.lookup_key(b"d44") == records[44]

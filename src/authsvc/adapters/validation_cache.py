@@ -16,7 +16,7 @@ being cached.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from authsvc.service.ports import ApiKeyRecord
 
@@ -44,6 +44,9 @@ class _Table:
 
     def pop(self, key: bytes) -> None:
         self._entries.pop(key, None)
+
+    def records(self) -> Iterator[tuple[bytes, ApiKeyRecord]]:
+        return ((key, record) for key, (record, _) in self._entries.items() if record is not None)
 
     def clear(self) -> None:
         self._entries.clear()
@@ -120,9 +123,8 @@ class ValidationCache:
             if creations == self._key_creations:
                 self.unknown_keys.put(digest, None)
             return
-        if len(self._digest_of) >= self.capacity:
-            self._digest_of.clear()
-            self.api_keys.clear()
+        if len(self._digest_of) >= 2 * self.capacity:  # ids of records the table has dropped since
+            self._digest_of = {cached.id: key for key, cached in self.api_keys.records()}
         self.api_keys.put(digest, record)
         self._digest_of[record.id] = digest
 
