@@ -99,8 +99,8 @@ class Settings:
 
         try:
             trusted = parse_networks(env.get("AUTHSVC_TRUSTED_PROXIES", LOOPBACK))
-        except ValueError:
-            raise ConfigError("AUTHSVC_TRUSTED_PROXIES must be comma-separated CIDRs") from None
+        except ValueError as error:
+            raise ConfigError(f"AUTHSVC_TRUSTED_PROXIES: {error}") from None
         algorithm = get("SIGNING_ALGORITHM") or "HS256"
         if algorithm not in ("HS256", "EdDSA"):
             raise ConfigError("AUTHSVC_SIGNING_ALGORITHM must be HS256 or EdDSA")

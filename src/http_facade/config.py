@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from authsvc.domain.networks import Network, parse_networks
 from authsvc.env_config import ConfigError, EnvReader
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True)
@@ -33,6 +31,10 @@ class Settings:
         def get(name: str, default: str) -> str:
             return read.text(name) or default
 
+        try:
+            trusted_proxies = parse_networks(get("TRUSTED_PROXIES", ""))
+        except ValueError as error:
+            raise ConfigError(f"HTTP_FACADE_TRUSTED_PROXIES: {error}") from None
         log_level = get("LOG_LEVEL", "INFO").upper()
         if log_level not in logging.getLevelNamesMapping():
             raise ConfigError("HTTP_FACADE_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
@@ -41,22 +43,8 @@ class Settings:
             port=read.whole("PORT", 8080, 0, 65535),
             authsvc_target=get("AUTHSVC_TARGET", "127.0.0.1:50051"),
             call_timeout_seconds=read.number("CALL_TIMEOUT_SECONDS", 5.0, 0.001, 300),
-            trusted_proxies=parse_networks(get("TRUSTED_PROXIES", "")),
+            trusted_proxies=trusted_proxies,
             max_body_bytes=read.whole("MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
             shutdown_grace_seconds=read.number("SHUTDOWN_GRACE_SECONDS", 10.0, 0, 300),
             log_level=log_level,
         )
-
-
-def parse_networks(text: str) -> tuple[Network, ...]:
-    """ "10.0.0.0/8, 192.0.2.7" → networks (a bare address is a /32 or /128)."""
-    networks = []
-    for part in text.split(","):
-        if part.strip():
-            try:
-                networks.append(ipaddress.ip_network(part.strip()))
-            except ValueError:
-                raise ConfigError(
-                    f"HTTP_FACADE_TRUSTED_PROXIES: {part.strip()!r} is not an IP network (e.g. 10.0.0.0/8)"
-                ) from None
-    return tuple(networks)

@@ -12,8 +12,7 @@ from aiohttp.typedefs import Handler
 
 from authsvc import logs
 from authsvc.domain.bearer import bearer_credentials
-from authsvc.domain.networks import parse_ip
-from http_facade.config import Network
+from authsvc.domain.networks import Network, parse_ip
 from http_facade.errors import FacadeError
 from http_facade.state import REQUEST_ID, SETTINGS
 

@@ -15,10 +15,10 @@ from authsvc.adapters.pg_api_keys import BatchedUsageRecorder
 from authsvc.bootstrap import build_services
 from authsvc.config import Settings as AuthSettings
 from authsvc.domain import api_key_format
+from authsvc.domain.networks import parse_networks
 from authsvc.domain.rate_limits import RateLimit
 from authsvc.grpc_api.health import DatabaseHealth
 from authsvc.grpc_api.server import start_server
-from http_facade.config import parse_networks
 from tests.conftest import TEST_SECRET, AccountFactory, Running, ServerFactory
 from tests.facade.client import Facade, Reply
 from tests.facade.conftest import NOT_SERVING, SERVING, FacadeFactory

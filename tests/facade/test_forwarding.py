@@ -11,7 +11,7 @@ import re
 import aiohttp
 import pytest
 
-from http_facade.config import parse_networks
+from authsvc.domain.networks import parse_networks
 from http_facade.forwarding import client_ip
 from tests.facade.client import Facade
 from tests.facade.conftest import FacadeFactory

@@ -16,8 +16,8 @@ import aiohttp
 import pytest
 
 from authsvc.client.rest import PublicApiClient
+from authsvc.domain.networks import parse_networks
 from authsvc.domain.rate_limits import RateLimit
-from http_facade.config import parse_networks
 from tests.conftest import AccountFactory, Running, ServerFactory
 from tests.facade.client import Facade
 from tests.facade.conftest import FacadeFactory

@@ -40,10 +40,12 @@ def test_a_configured_database_requires_a_shared_secret() -> None:
         {"AUTHSVC_DB_POOL_MIN": "20", "AUTHSVC_DB_POOL_MAX": "5"},
         {"AUTHSVC_LOG_LEVEL": "VERBOSE"},
         {"AUTHSVC_SIGNING_ALGORITHM": "none"},
+        {"AUTHSVC_TRUSTED_PROXIES": "10.0.0.1/8"},  # host bits set: a typo, not a network
+        {"AUTHSVC_TRUSTED_PROXIES": "everyone"},
     ],
 )
 def test_unsafe_or_malformed_values_refuse_to_start(env: dict[str, str]) -> None:
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="AUTHSVC_"):
         Settings.from_env(env)
 
 

@@ -21,5 +21,16 @@ def parse_ip(text: str) -> IPAddress | None:
 
 
 def parse_networks(text: str) -> tuple[Network, ...]:
-    """ "127.0.0.1/32, ::1/128" → networks; raises ValueError on anything else."""
-    return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip())
+    """ "10.0.0.0/8, 192.0.2.7, ::1/128" → networks (a bare address is a /32 or /128).
+
+    Raises ValueError naming the first part that is no network, including one with host bits
+    set ("10.0.0.1/8"): that is a typo, and guessing what was meant would widen the trust.
+    """
+    networks = []
+    for part in (p.strip() for p in text.split(",")):
+        if part:
+            try:
+                networks.append(ipaddress.ip_network(part))
+            except ValueError:
+                raise ValueError(f"{part!r} is not an IP network (e.g. 10.0.0.0/8)") from None
+    return tuple(networks)
