@@ -14,7 +14,7 @@ import grpc
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from authsvc.client.batching import Refused  # a check refused inside a batch: the same table
+from authsvc.client.errors import AuthClientError  # a check refused inside a batch: the same table
 
 log = logging.getLogger(__name__)
 INTERNAL = "Internal server error"
@@ -122,8 +122,8 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return await handler(request)
     except grpc.aio.AioRpcError as error:
         return from_status(error.code(), error.details(), error.trailing_metadata(), request)
-    except Refused as error:
-        return from_status(error.code, error.details, (), request)
+    except AuthClientError as error:
+        return from_status(error.code, error.detail, (), request)
     except FacadeError as error:
         return error_response(error.status, error.detail, error.headers)
     except web.HTTPException as error:

@@ -12,7 +12,8 @@ import grpc
 import pytest
 from prometheus_client import REGISTRY
 
-from authsvc.client.batching import Refused, TokenChecks
+from authsvc.client.batching import TokenChecks
+from authsvc.client.errors import AuthClientError
 from authsvc.v1 import auth_pb2_grpc
 from tests.conftest import AccountFactory
 from tests.facade.client import Facade
@@ -108,7 +109,7 @@ async def test_checks_queue_up_to_a_limit_and_calls_stay_small(scripted: Scripte
         await _until(lambda: len(scripted.servicer.batches) == 1)
         queued = [asyncio.ensure_future(checks.check(f"queued-{i}")) for i in range(2)]
         await asyncio.sleep(0)
-        with pytest.raises(Refused) as refused:
+        with pytest.raises(AuthClientError) as refused:
             await checks.check("one too many")
         assert refused.value.code == grpc.StatusCode.UNAVAILABLE
         assert all(p.user_id == "u" for p in await asyncio.gather(out, *queued))
@@ -189,6 +190,8 @@ async def test_a_reply_with_the_wrong_number_of_verdicts_fails_every_check_it_an
             outcomes = await asyncio.gather(
                 *(checks.check(f"t{i}") for i in range(3)), return_exceptions=True
             )
-        assert all(isinstance(o, Refused) and o.code == grpc.StatusCode.INTERNAL for o in outcomes), outcomes
+        assert all(isinstance(o, AuthClientError) and o.code == grpc.StatusCode.INTERNAL for o in outcomes), (
+            outcomes
+        )
     finally:
         await server.stop(None)

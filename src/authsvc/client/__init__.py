@@ -5,7 +5,8 @@ async with AuthClient("authsvc:50051") as auth:
 """
 
 from authsvc.client.aiohttp_middleware import auth_middleware, current_principal, require
-from authsvc.client.client import AuthClient, AuthClientError
+from authsvc.client.client import AuthClient
+from authsvc.client.errors import AuthClientError
 from authsvc.client.grpc_interceptor import AuthInterceptor, principal_of_call
 from authsvc.client.rest import PublicApiClient
 

@@ -8,7 +8,7 @@ arrive meanwhile leave as soon as one returns. Batches therefore grow only under
 request is answered as fast as with its own ValidateToken call.
 
 Each request gets exactly what ValidateToken would have told it: its principal, or its refusal
-(raised as `Refused`, with the status ValidateToken would have failed with), or, when the call
+(raised as `AuthClientError`, with the status ValidateToken would have failed with), or, when the call
 itself fails (AuthService down, deadline...), that call's error. Whatever happens upstream, a
 check waits at most `timeout` from its arrival (then DEADLINE_EXCEEDED, as a call of its own
 would: 504 at the facade), at most `max_waiting` checks queue (beyond, UNAVAILABLE at once: 503),
@@ -25,23 +25,13 @@ from typing import Any
 
 import grpc
 
+from authsvc.client.errors import AuthClientError
 from authsvc.v1 import auth_pb2
 
 _CODES = {code.value[0]: code for code in grpc.StatusCode}
 # A check: its request, its answer, its size, and when its wait runs out (loop time).
 _Waiting = tuple[auth_pb2.ValidateTokenRequest, "asyncio.Future[auth_pb2.Principal]", int, float]
 _TIMED_OUT = "Upstream timeout"
-
-
-class Refused(Exception):
-    """A check refused inside a ValidateTokens reply, or one the batching itself gave up on (its
-    wait ran out: DEADLINE_EXCEEDED; too many waiting: UNAVAILABLE): what a ValidateToken call
-    would have failed with."""
-
-    def __init__(self, code: grpc.StatusCode, details: str) -> None:
-        super().__init__(details)
-        self.code = code
-        self.details = details
 
 
 class TokenChecks:
@@ -68,7 +58,7 @@ class TokenChecks:
     async def check(self, token: str, required_permissions: Sequence[str] = ()) -> auth_pb2.Principal:
         """The principal behind `token`, which holds every one of `required_permissions`."""
         if len(self._waiting) >= self._max_waiting:
-            raise Refused(grpc.StatusCode.UNAVAILABLE, "Too many checks waiting")
+            raise AuthClientError(grpc.StatusCode.UNAVAILABLE, "Too many checks waiting")
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[auth_pb2.Principal] = loop.create_future()
         request = auth_pb2.ValidateTokenRequest(token=token, required_permissions=required_permissions)
@@ -105,7 +95,7 @@ class TokenChecks:
             if answer.done():
                 continue
             if deadline <= now:
-                answer.set_exception(Refused(grpc.StatusCode.DEADLINE_EXCEEDED, _TIMED_OUT))
+                answer.set_exception(AuthClientError(grpc.StatusCode.DEADLINE_EXCEEDED, _TIMED_OUT))
                 continue
             batch.append(waiting)
             size += nbytes
@@ -117,7 +107,9 @@ class TokenChecks:
             message = auth_pb2.ValidateTokensRequest(checks=[waiting[0] for waiting in batch])
             reply = await self._stub.ValidateTokens(message, timeout=_time_left(batch[0][3]))
             if len(reply.verdicts) != len(batch):
-                raise Refused(grpc.StatusCode.INTERNAL, "AuthService answered a different number of checks")
+                raise AuthClientError(
+                    grpc.StatusCode.INTERNAL, "AuthService answered a different number of checks"
+                )
             for (_, answer, _, _), verdict in zip(batch, reply.verdicts, strict=True):
                 if answer.done():  # its request was cancelled meanwhile
                     continue
@@ -125,7 +117,7 @@ class TokenChecks:
                     answer.set_result(verdict.principal)
                 else:
                     code = _CODES.get(verdict.refusal.code, grpc.StatusCode.UNKNOWN)
-                    answer.set_exception(Refused(code, verdict.refusal.message))
+                    answer.set_exception(AuthClientError(code, verdict.refusal.message))
         except asyncio.CancelledError:  # the facade is stopping
             for waiting in batch:
                 waiting[1].cancel()

@@ -10,7 +10,8 @@ from types import TracebackType
 
 import grpc
 
-from authsvc.client.batching import Refused, TokenChecks
+from authsvc.client.batching import TokenChecks
+from authsvc.client.errors import AuthClientError
 from authsvc.v1 import auth_pb2, auth_pb2_grpc
 
 # Retries are gRPC's own (service config), so they honour the call's deadline and never retry a
@@ -40,15 +41,6 @@ _CHANNEL_OPTIONS = [
     ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 2000),
 ]
-
-
-class AuthClientError(Exception):
-    """A refused or failed validation: `code` is the gRPC status, `detail` the safe text."""
-
-    def __init__(self, code: grpc.StatusCode, detail: str) -> None:
-        super().__init__(f"{code.name}: {detail}")
-        self.code = code
-        self.detail = detail
 
 
 class AuthClient:
@@ -84,8 +76,6 @@ class AuthClient:
             principal = await self._checks.check(token, required)
         except grpc.aio.AioRpcError as error:
             raise AuthClientError(error.code(), error.details() or error.code().name) from None
-        except Refused as error:
-            raise AuthClientError(error.code, error.details or error.code.name) from None
         keep_until = now + self._cache_seconds
         if principal.HasField("expires_at"):
             keep_until = min(keep_until, now + principal.expires_at.seconds - time.time())

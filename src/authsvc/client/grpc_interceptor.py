@@ -8,7 +8,8 @@ from typing import Any
 
 import grpc
 
-from authsvc.client.client import AuthClient, AuthClientError
+from authsvc.client.client import AuthClient
+from authsvc.client.errors import AuthClientError
 from authsvc.domain.bearer import bearer_credentials
 from authsvc.v1 import auth_pb2
 
