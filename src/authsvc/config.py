@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -105,7 +106,7 @@ class Settings:
         if algorithm not in ("HS256", "EdDSA"):
             raise ConfigError("AUTHSVC_SIGNING_ALGORITHM must be HS256 or EdDSA")
         log_level = (get("LOG_LEVEL") or "INFO").upper()
-        if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        if log_level not in logging.getLevelNamesMapping():
             raise ConfigError("AUTHSVC_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
         pool = (number("DB_POOL_MIN", 2, 0, 1000), number("DB_POOL_MAX", 10, 1, 1000))
         if pool[0] > pool[1]:

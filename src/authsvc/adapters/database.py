@@ -15,15 +15,8 @@ from authsvc.domain.errors import AuthError, ErrorCode
 log = logging.getLogger(__name__)
 
 # Failures that mean "the database cannot be reached or is going away", by type, never by text.
-_UNAVAILABLE = (
-    OSError,
-    asyncio.TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-    asyncpg.TooManyConnectionsError,
-)
+# (Server-side refusals, e.g. CannotConnectNowError, come with a SQLSTATE: see below.)
+_UNAVAILABLE = (OSError, asyncio.TimeoutError, asyncpg.InterfaceError)
 
 
 # SQLSTATE classes that mean the database cannot serve us now, whatever the statement: connection

@@ -36,7 +36,7 @@ class DatabaseHealth:
         status = (
             health_pb2.HealthCheckResponse.SERVING if healthy else health_pb2.HealthCheckResponse.NOT_SERVING
         )
-        for name in ("", SERVICE_NAME):
+        for name in (health.OVERALL_HEALTH, SERVICE_NAME):
             await self.servicer.set(name, status)
         return healthy
 

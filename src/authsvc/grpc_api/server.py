@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health as grpc_health
+from grpc_health.v1 import health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from authsvc.domain.networks import Network
@@ -30,7 +31,7 @@ async def start_server(
     names = [_add_auth_service(AuthServicer(services, trusted_proxies), server), reflection.SERVICE_NAME]
     if health is not None:
         health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
-        names.append(health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
+        names.append(grpc_health.SERVICE_NAME)
     reflection.enable_server_reflection(names, server)
     port = server.add_insecure_port(address)
     await server.start()
