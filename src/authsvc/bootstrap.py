@@ -150,8 +150,7 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
     clock = clock or SystemClock()
     async with database_for(settings) as (database, secret, dsn):
         store = PgSigningKeyStore(database, secret)
-        await store.ensure_initial(settings.signing_algorithm, clock.now())
-        ring = KeyRing(await store.load())
+        ring = KeyRing(await store.ensure_initial(settings.signing_algorithm, clock.now()))
         usage = BatchedUsageRecorder(database)
         audit = BufferedAuditLog(database)
         cache = ValidationCache(settings.validation_cache_entries, settings.validation_cache_seconds)

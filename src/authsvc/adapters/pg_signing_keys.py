@@ -40,12 +40,14 @@ class PgSigningKeyStore:
         kek = HKDF(hashes.SHA256(), 32, salt=None, info=b"authsvc signing-key encryption").derive(root_secret)
         self._aead = AESGCM(kek)
 
-    async def ensure_initial(self, algorithm: str, now: datetime) -> None:
-        """On a database without a usable key, creates the first one (the root secret for HS256)."""
+    async def ensure_initial(self, algorithm: str, now: datetime) -> list[SigningKey]:
+        """The usable keys; on a database without any, creates the first one (the root secret for
+        HS256) and returns it."""
         async with self._db.transaction() as conn:
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_ID)
-            if self._keys(await conn.fetch(_SELECT)):
-                return
+            keys = self._keys(await conn.fetch(_SELECT))
+            if keys:
+                return keys
             if algorithm == HS256:
                 await conn.execute(
                     "INSERT INTO signing_keys (kid, algorithm, active_from) VALUES ($1, 'HS256', $2)",
@@ -54,6 +56,7 @@ class PgSigningKeyStore:
                 )
             else:
                 await self._insert_new(conn, algorithm, now)
+            return self._keys(await conn.fetch(_SELECT))
 
     async def load(self) -> list[SigningKey]:
         return self._keys(await self._db.fetch(_SELECT))
