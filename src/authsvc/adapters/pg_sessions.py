@@ -82,12 +82,22 @@ class PgSessionRepository:
                 user_disabled=session["disabled"],
             )
             decision = decide(state, now, grace)
+            # What the access token minted with a live refresh token may last; the session keeps
+            # the latest such expiry, which is how long a revocation must be remembered.
+            access_expires_at = access_expiry(session["access_token_ttl_seconds"], session["expires_at"])
             live: RefreshTokenRecord | None = None
             if decision is RefreshDecision.ROTATE:
-                live = await self._rotate(conn, token_id, session, now, next_token)
+                live = await self._rotate(conn, token_id, session, now, next_token, access_expires_at)
             elif decision is RefreshDecision.REPLAY:
                 live = await self._live_token(conn, session["current_jti"], now)
                 decision = RefreshDecision.REPLAY if live else RefreshDecision.REJECT
+                if live is not None:
+                    await conn.execute(
+                        "UPDATE sessions SET access_expires_at = greatest(access_expires_at, $2) "
+                        "WHERE id = $1",
+                        session["id"],
+                        access_expires_at,
+                    )
             elif decision is RefreshDecision.REUSE:
                 await conn.execute(
                     "UPDATE sessions SET revoked_at = $2, revoked_reason = 'refresh_token_reuse' "
@@ -96,14 +106,6 @@ class PgSessionRepository:
                     now,
                 )
                 await notify(conn, f"session:{session['id']}")
-            access_expires_at = None
-            if live is not None:
-                access_expires_at = access_expiry(session["access_token_ttl_seconds"], session["expires_at"])
-                await conn.execute(
-                    "UPDATE sessions SET access_expires_at = greatest(access_expires_at, $2) WHERE id = $1",
-                    session["id"],
-                    access_expires_at,
-                )
         return RefreshOutcome(
             decision=decision,
             user_id=str(session["user_id"]),
@@ -111,7 +113,7 @@ class PgSessionRepository:
             session_id=str(session["id"]),
             role=Role(session["role"]),
             token=live,
-            access_expires_at=access_expires_at,
+            access_expires_at=access_expires_at if live is not None else None,
         )
 
     async def _rotate(
@@ -121,13 +123,20 @@ class PgSessionRepository:
         session: asyncpg.Record,
         now: datetime,
         next_token: RefreshTokenRecord,
+        access_expires_at: datetime,
     ) -> RefreshTokenRecord:
         live = RefreshTokenRecord(
             next_token.jti, next_token.issued_at, min(next_token.expires_at, session["expires_at"])
         )
         await conn.execute("UPDATE refresh_tokens SET retired_at = $2 WHERE jti = $1", token_id, now)
         await conn.execute(_INSERT_TOKEN, live.jti, session["id"], live.issued_at, live.expires_at)
-        await conn.execute("UPDATE sessions SET current_jti = $2 WHERE id = $1", session["id"], live.jti)
+        await conn.execute(
+            "UPDATE sessions SET current_jti = $2, access_expires_at = greatest(access_expires_at, $3) "
+            "WHERE id = $1",
+            session["id"],
+            live.jti,
+            access_expires_at,
+        )
         return live
 
     async def _live_token(
