@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 
@@ -21,6 +20,7 @@ from http_facade.config import Settings
 from tests.conftest import Running
 from tests.facade.client import Facade
 from tests.facade.scripted import Scripted, ScriptedAuthService
+from tests.support.addresses import free_port
 
 FacadeFactory = Callable[..., Awaitable[Facade]]
 
@@ -83,9 +83,7 @@ async def authsvc_with_health(authsvc: Running, database: Database) -> AsyncIter
 @pytest.fixture
 def closed_port() -> int:
     """A port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_port()
 
 
 SERVING = health_pb2.HealthCheckResponse.SERVING

@@ -20,13 +20,8 @@ import pytest
 
 from tests.facade.client import Facade
 from tests.facade.scripted import Script, Scripted
+from tests.support.addresses import free_port
 from tests.support.processes import clean_env
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _listening(port: int) -> bool:
@@ -71,7 +66,7 @@ async def _ready(facade: Facade) -> None:
 async def test_serve_finishes_in_flight_requests_on_sigterm(
     scripted: Scripted, http: aiohttp.ClientSession
 ) -> None:
-    http_port = _free_port()
+    http_port = free_port()
     env = clean_env(HTTP_FACADE_PORT=str(http_port), HTTP_FACADE_AUTHSVC_TARGET=scripted.target)
     process = await _spawn("http_facade", env)
     try:
@@ -106,7 +101,7 @@ async def test_a_bad_setting_refuses_to_start() -> None:
 async def test_both_services_serve_the_curl_flow_and_stop_together(
     data_dir: Path, http: aiohttp.ClientSession
 ) -> None:
-    grpc_port, http_port = _free_port(), _free_port()
+    grpc_port, http_port = free_port(), free_port()
     env = clean_env(
         AUTHSVC_DATA_DIR=str(data_dir),
         AUTHSVC_GRPC_ADDRESS=f"127.0.0.1:{grpc_port}",
@@ -131,7 +126,7 @@ async def test_both_services_serve_the_curl_flow_and_stop_together(
 
 
 async def test_when_one_service_dies_the_other_is_stopped(data_dir: Path) -> None:
-    http_port = _free_port()
+    http_port = free_port()
     # A configured database without its secret: AuthService refuses to start (exit status 2).
     env = clean_env(
         AUTHSVC_DATABASE_URL="postgresql://postgres@127.0.0.1:1/none",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -23,6 +22,7 @@ from authsvc.client import (
 )
 from authsvc.v1 import auth_pb2
 from tests.conftest import AccountFactory, Running
+from tests.support.addresses import free_port
 from tests.support.grpc_client import bearer
 
 
@@ -89,9 +89,7 @@ async def test_client_retries_while_authsvc_is_unavailable(
     authsvc: Running, make_account: AccountFactory
 ) -> None:
     key = await _key(authsvc, make_account, ["geofences:read"])
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     server = grpc.aio.server()
     upstream = grpc.aio.insecure_channel(f"127.0.0.1:{authsvc.port}")
     server.add_generic_rpc_handlers([_proxy_to(upstream)])

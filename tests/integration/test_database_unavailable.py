@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -21,6 +20,7 @@ from authsvc.grpc_api.health import DatabaseHealth
 from authsvc.grpc_api.server import start_server
 from authsvc.v1 import auth_pb2, auth_pb2_grpc
 from tests.conftest import TEST_SECRET
+from tests.support.addresses import free_port
 from tests.support.clock import FakeClock
 from tests.support.grpc_client import rpc_error
 from tests.support.tokens import forge
@@ -43,15 +43,9 @@ def _access_token() -> str:
     return forge(claims)
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 async def channel_without_database(settings: Settings) -> AsyncIterator[grpc.aio.Channel]:
-    dsn = f"postgresql://postgres@127.0.0.1:{_closed_port()}/nowhere"
+    dsn = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
     pool = await asyncpg.create_pool(dsn, min_size=0, max_size=2, timeout=2)
     database = Database(pool, acquire_timeout=2)
     services = build_services(settings, database, TEST_SECRET, FakeClock(), BatchedUsageRecorder(database))

@@ -11,11 +11,12 @@ import asyncio
 import contextlib
 import os
 import shutil
-import socket
 import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.support.addresses import free_port
 
 PACKAGE = "nginx"  # Debian 12: the binary, built with the auth_request module
 START_TIMEOUT_SECONDS = 10.0
@@ -60,12 +61,6 @@ async def ensure_nginx() -> str:
         if found:
             return found
     raise NginxUnavailable(f"could not install {PACKAGE}:\n" + "\n".join(transcript))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
