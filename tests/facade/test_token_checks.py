@@ -10,7 +10,6 @@ from typing import Any
 
 import grpc
 import pytest
-from prometheus_client import REGISTRY
 
 from authsvc.client.batching import TokenChecks
 from authsvc.client.errors import AuthClientError
@@ -19,14 +18,7 @@ from tests.conftest import AccountFactory
 from tests.facade.client import Facade
 from tests.facade.conftest import FacadeFactory
 from tests.facade.scripted import Script, Scripted, ScriptedAuthService
-
-
-def _calls(method: str) -> float:
-    labels = {"grpc_type": "unary", "grpc_service": "authsvc.v1.AuthService", "grpc_method": method}
-    return sum(
-        REGISTRY.get_sample_value("grpc_server_handled_total", {**labels, "grpc_code": code}) or 0.0
-        for code in ("OK", "INVALID_ARGUMENT", "UNAUTHENTICATED", "PERMISSION_DENIED", "INTERNAL")
-    )
+from tests.support.metrics import calls_handled
 
 
 async def test_concurrent_requests_share_calls_and_each_gets_its_own_answer(
@@ -42,7 +34,7 @@ async def test_concurrent_requests_share_calls_and_each_gets_its_own_answer(
         ("/api/v1/auth/verify?permissions=geofences:write", viewer_token, 403, "Insufficient permissions"),
         ("/api/v1/auth/verify?permissions=geofences:write", admin_token, 204, admin.user_id),
     ] * 40
-    before = _calls("ValidateTokens"), _calls("ValidateToken")
+    before = calls_handled("ValidateTokens"), calls_handled("ValidateToken")
 
     replies = await asyncio.gather(*(facade.call("GET", path, token=token) for path, token, _, _ in asked))
 
@@ -54,9 +46,9 @@ async def test_concurrent_requests_share_calls_and_each_gets_its_own_answer(
             assert reply.headers["X-Auth-User"] == expected
         else:
             assert reply.json == {"detail": expected}
-    batches = _calls("ValidateTokens") - before[0]
+    batches = calls_handled("ValidateTokens") - before[0]
     assert 1 <= batches < len(asked) / 4, batches
-    assert _calls("ValidateToken") == before[1]
+    assert calls_handled("ValidateToken") == before[1]
 
 
 async def test_a_failed_call_fails_every_request_it_carried(

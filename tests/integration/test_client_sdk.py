@@ -9,7 +9,6 @@ import aiohttp
 import grpc
 import pytest
 from aiohttp import web
-from prometheus_client import REGISTRY
 
 from authsvc.client import (
     AuthClient,
@@ -24,6 +23,7 @@ from authsvc.v1 import auth_pb2
 from tests.conftest import AccountFactory, Running
 from tests.support.addresses import free_port
 from tests.support.grpc_client import bearer
+from tests.support.metrics import calls_handled
 
 
 async def _key(running: Running, make_account: AccountFactory, permissions: list[str]) -> str:
@@ -64,15 +64,7 @@ async def test_concurrent_validations_share_calls_and_keep_their_own_answers(
     asked += [(writer, ["geofences:write"], "ok"), ("garbage", [], "UNAUTHENTICATED")]
     asked *= 25
 
-    def calls() -> float:
-        labels = {
-            "grpc_type": "unary",
-            "grpc_service": "authsvc.v1.AuthService",
-            "grpc_method": "ValidateTokens",
-        }
-        return REGISTRY.get_sample_value("grpc_server_handled_total", {**labels, "grpc_code": "OK"}) or 0.0
-
-    before = calls()
+    before = calls_handled("ValidateTokens")
     async with AuthClient(f"127.0.0.1:{authsvc.port}", cache_seconds=0) as client:
         outcomes = await asyncio.gather(
             *(client.validate(token, required) for token, required, _ in asked), return_exceptions=True
@@ -82,7 +74,7 @@ async def test_concurrent_validations_share_calls_and_keep_their_own_answers(
             assert isinstance(outcome, auth_pb2.Principal) and outcome.kind == auth_pb2.PRINCIPAL_KIND_API_KEY
         else:
             assert isinstance(outcome, AuthClientError) and outcome.code.name == expected, (token, outcome)
-    assert 1 <= calls() - before <= len(asked) / 4
+    assert 1 <= calls_handled("ValidateTokens") - before <= len(asked) / 4
 
 
 async def test_client_retries_while_authsvc_is_unavailable(
