@@ -1,8 +1,12 @@
 """The floors: an empty grpc.aio unary server and an empty aiohttp JSON handler, one per process.
 
-`python -m bench.floors grpc|http --loop asyncio|uvloop` prints `floor listening on 127.0.0.1:PORT`
-and serves until SIGTERM. The gRPC floor answers the very paths AuthService serves, with empty
-replies, so the same pre-encoded requests drive both; the HTTP floor answers `/api/v1/auth/me`.
+`python -m bench.floors grpc|grpc-generic|http --loop asyncio|uvloop` prints `floor listening on
+127.0.0.1:PORT` and serves until SIGTERM. The gRPC floor answers the very paths AuthService
+serves, with empty replies, so the same pre-encoded requests drive both; the HTTP floor answers
+`/api/v1/auth/me`. The gRPC floor is set up the usual way, by the generated
+`add_AuthServiceServicer_to_server`, which also registers each method; `grpc-generic` is the
+same empty server with generic handlers only, as AuthService serves (see
+authsvc.grpc_api.server): the reference that shows how much that choice alone is worth.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 import grpc
 from aiohttp import web
 
+from authsvc.grpc_api.server import GenericHandlersOnly
 from authsvc.v1 import auth_pb2, auth_pb2_grpc
 
 HOST = "127.0.0.1"
@@ -41,9 +46,10 @@ async def _until_signalled() -> None:
     await stop.wait()
 
 
-async def serve_grpc() -> None:
+async def serve_grpc(generic_only: bool) -> None:
     server = grpc.aio.server()
-    auth_pb2_grpc.add_AuthServiceServicer_to_server(EmptyAuthService(), server)  # type: ignore[no-untyped-call]
+    target: Any = GenericHandlersOnly(server) if generic_only else server
+    auth_pb2_grpc.add_AuthServiceServicer_to_server(EmptyAuthService(), target)  # type: ignore[no-untyped-call]
     port = server.add_insecure_port(f"{HOST}:0")
     await server.start()
     print(f"floor listening on {HOST}:{port}", flush=True)
@@ -72,14 +78,14 @@ async def serve_http() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.floors")
-    parser.add_argument("kind", choices=["grpc", "http"])
+    parser.add_argument("kind", choices=["grpc", "grpc-generic", "http"])
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     args = parser.parse_args()
     if args.loop == "uvloop":
         import uvloop
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    asyncio.run(serve_grpc() if args.kind == "grpc" else serve_http())
+    asyncio.run(serve_http() if args.kind == "http" else serve_grpc(args.kind == "grpc-generic"))
 
 
 if __name__ == "__main__":

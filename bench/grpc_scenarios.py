@@ -28,6 +28,7 @@ class GrpcScenario:
     db_free: bool = False  # the target: no database round trip on this path
     once: bool = False  # each body at most once (refresh tokens are single use)
     verify_with: list[Message] = field(default_factory=list)  # default: a few of `messages`
+    reference: bool = False  # the empty generic-handlers floor runs instead of AuthService
 
 
 def scenarios(rig: Rig) -> list[GrpcScenario]:
@@ -35,6 +36,8 @@ def scenarios(rig: Rig) -> list[GrpcScenario]:
     jwt, key = s.access_tokens[0], s.api_keys[0]
     pool = len(s.access_tokens)
     return [
+        GrpcScenario("0", "Empty gRPC server, generic handlers only", "ValidateToken", [v(jwt)],
+                     expect="-", reference=True),
         GrpcScenario("1a", "ValidateToken, access token, one repeated", "ValidateToken", [v(jwt)],
                      min_ratio=0.85, db_free=True),
         GrpcScenario("1b", f"ValidateToken, access tokens, pool of {pool:,}", "ValidateToken",
@@ -79,12 +82,13 @@ def _driver(rig: Rig, spec: GrpcScenario, server: Server, scenario_side: bool) -
 
 
 async def run_scenario(rig: Rig, spec: GrpcScenario) -> Figure:
+    server = rig.grpc_generic_floor if spec.reference else rig.authsvc
     sample = spec.verify_with or [spec.messages[0], spec.messages[len(spec.messages) // 2], spec.messages[-1]]
-    verified = await verify.grpc_status(rig.authsvc.port, spec.method, sample)
+    verified = "-" if spec.reference else await verify.grpc_status(server.port, spec.method, sample)
     outcome = await paired.measure(
         rig.dsn,
-        rig.watched,
-        _driver(rig, spec, rig.authsvc, True),
+        {"floor, generic handlers": server.pid} if spec.reference else rig.watched,
+        _driver(rig, spec, server, True),
         rig.options.rounds,
         _driver(rig, spec, rig.grpc_floor, False),
         rig.grpc_floor.pid,
@@ -96,6 +100,7 @@ async def run_scenario(rig: Rig, spec: GrpcScenario) -> Figure:
         figure.checks.append(figures.at_least_rate(figure, spec.min_rate))
     if spec.db_free:
         figure.checks.append(figures.no_db_round_trip(figure))
-    figure.checks.append(figures.rss_within(figure, RSS_LIMIT_MB))
-    figures.expected_outcomes(figure, spec.expect)
+    if not spec.reference:
+        figure.checks.append(figures.rss_within(figure, RSS_LIMIT_MB))
+        figures.expected_outcomes(figure, spec.expect)
     return figure

@@ -18,6 +18,7 @@ class Rig:
     bcrypt_cost: int
     authsvc: Server
     grpc_floor: Server
+    grpc_generic_floor: Server  # the same empty server with generic handlers only (figure 0)
     http_floor: Server
     facade: Server | None
     facade_missing: str  # why there is no facade, when there is none

@@ -73,15 +73,19 @@ async def start_facade(
 
 async def start_floors(
     stack: contextlib.AsyncExitStack, authsvc: servers.Server, facade: servers.Server | None, logs: Path
-) -> tuple[servers.Server, servers.Server]:
-    """The two floors, each on the event loop of the server it stands beside."""
-    floor = [sys.executable, "-m", "bench.floors"]
-    http_loop = facade.event_loop if facade else authsvc.event_loop
-    grpc_argv = [*floor, "grpc", "--loop", authsvc.event_loop]
-    http_argv = [*floor, "http", "--loop", http_loop]
-    grpc_floor = await stack.enter_async_context(servers.running("floor-grpc", grpc_argv, os.environ, logs))
-    http_floor = await stack.enter_async_context(servers.running("floor-http", http_argv, os.environ, logs))
-    return grpc_floor, http_floor
+) -> tuple[servers.Server, servers.Server, servers.Server]:
+    """The floors (gRPC, gRPC with generic handlers only, HTTP), each on the event loop of the
+    server it stands beside."""
+    loops = {"grpc": authsvc.event_loop, "grpc-generic": authsvc.event_loop}
+    loops["http"] = facade.event_loop if facade else authsvc.event_loop
+    started = []
+    for kind, loop in loops.items():
+        argv = [sys.executable, "-m", "bench.floors", kind, "--loop", loop]
+        started.append(
+            await stack.enter_async_context(servers.running(f"floor-{kind}", argv, os.environ, logs))
+        )
+    grpc_floor, generic_floor, http_floor = started
+    return grpc_floor, generic_floor, http_floor
 
 
 def floor_rates(figures: list[Figure]) -> dict[str, float]:
@@ -106,7 +110,7 @@ async def scenarios(rig: Rig, progress: Callable[[Figure], None]) -> list[Figure
 
     wants = rig.options.wants
     specs = {spec.key: spec for spec in grpc_scenarios.scenarios(rig)}
-    for key in ("1a", "1b", "1c", "2a", "2b", "3a", "3b", "3c"):
+    for key in ("0", "1a", "1b", "1c", "2a", "2b", "3a", "3b", "3c"):
         if wants(key):
             await add(grpc(specs[key]))
     if wants("6a", "6b"):
@@ -131,11 +135,11 @@ async def run(options: Options) -> tuple[list[Figure], dict[str, Any]]:
         authsvc = await stack.enter_async_context(servers.running("authsvc", authsvc_argv, env, options.logs))
         facade, facade_missing = await start_facade(stack, authsvc, options.logs)
         loops = {"authsvc": authsvc.event_loop, "facade": facade.event_loop if facade else "-"}
-        grpc_floor, http_floor = await start_floors(stack, authsvc, facade, options.logs)
+        grpc_floor, generic_floor, http_floor = await start_floors(stack, authsvc, facade, options.logs)
         print(f"seeding {options.sessions:,} sessions and {options.api_keys:,} API keys", flush=True)
         seeded = await seed(settings, options.users, options.sessions, options.api_keys)
-        rig = Rig(options, scratch, db.dsn, settings.bcrypt_cost, authsvc, grpc_floor, http_floor, facade,
-                  facade_missing, seeded)  # fmt: skip
+        rig = Rig(options, scratch, db.dsn, settings.bcrypt_cost, authsvc, grpc_floor, generic_floor,
+                  http_floor, facade, facade_missing, seeded)  # fmt: skip
         print(report.HEADER, flush=True)
         figures = await scenarios(rig, lambda f: print(report.row(f), flush=True))
         profile = await profile_validate(rig) if options.profile else None
