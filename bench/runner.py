@@ -110,7 +110,8 @@ async def scenarios(rig: Rig, progress: Callable[[Figure], None]) -> list[Figure
 
     wants = rig.options.wants
     specs = {spec.key: spec for spec in grpc_scenarios.scenarios(rig)}
-    for key in ("0", "1a", "1b", "1c", "2a", "2b", "3a", "3b", "3c"):
+    # 1d before 1b: 1d is the first sight of the token pool, 1b the same pool seen before.
+    for key in ("0", "1a", "1d", "1b", "1c", "2a", "2b", "3a", "3b", "3c"):
         if wants(key):
             await add(grpc(specs[key]))
     if wants("6a", "6b"):
