@@ -41,24 +41,32 @@ class Authenticator:
 
         Oversized input and API keys with a bad checksum are refused before any parsing or query.
         """
-        try:
-            if not token:
-                raise AuthError(ErrorCode.UNAUTHENTICATED)  # no credentials at all
-            if len(token) > MAX_TOKEN_CHARS:
-                raise AuthError(ErrorCode.TOKEN_INVALID)
-            if api_key_format.looks_like_api_key(token):
-                principal = await self._api_key_principal(token)
-            else:
-                principal = await self._access_token_principal(token)
-            if required_permissions and not principal.permissions.issuperset(required_permissions):
-                raise AuthError(ErrorCode.PERMISSION_DENIED)
-        except AuthError as error:
-            # DEBUG: this is the hot path, and an attacker's garbage must not flood the logs.
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug("validation refused: %s", error.code.value)
-            raise
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("validation ok: %s %s", principal.kind.value, principal.subject_id)
+            return await self._validate_logged(token, required_permissions)
+        # The hot path, and an attacker's: no catch-and-reraise of refusals when nothing logs them.
+        return await self._validate(token, required_permissions)
+
+    async def _validate_logged(self, token: str, required_permissions: Iterable[str]) -> Principal:
+        # DEBUG only: an attacker's garbage must not flood the logs.
+        try:
+            principal = await self._validate(token, required_permissions)
+        except AuthError as error:
+            log.debug("validation refused: %s", error.code.value)
+            raise
+        log.debug("validation ok: %s %s", principal.kind.value, principal.subject_id)
+        return principal
+
+    async def _validate(self, token: str, required_permissions: Iterable[str]) -> Principal:
+        if not token:
+            raise AuthError(ErrorCode.UNAUTHENTICATED)  # no credentials at all
+        if len(token) > MAX_TOKEN_CHARS:
+            raise AuthError(ErrorCode.TOKEN_INVALID)
+        if api_key_format.looks_like_api_key(token):
+            principal = await self._api_key_principal(token)
+        else:
+            principal = await self._access_token_principal(token)
+        if required_permissions and not principal.permissions.issuperset(required_permissions):
+            raise AuthError(ErrorCode.PERMISSION_DENIED)
         return principal
 
     async def _api_key_principal(self, token: str) -> Principal:
@@ -86,10 +94,10 @@ class Authenticator:
         return principal
 
     async def _access_token_principal(self, token: str) -> Principal:
-        now = self._clock.now()
-        verified = self._verified.get(token, int(now.timestamp()))
+        now = int(self._clock.now().timestamp())
+        verified = self._verified.get(token, now)
         if verified is None:
-            claims = self._issuer.read_access(token)
+            claims = self._issuer.read_access(token, now)
             principal = Principal(
                 kind=PrincipalKind.USER,
                 subject_id=claims.user_id,
