@@ -118,7 +118,7 @@ async def scenarios(rig: Rig, progress: Callable[[Figure], None]) -> list[Figure
         await add(rest.run_rest(rig, floor_rates(done).get("gRPC floor (h2load)")))
     if wants("4"):  # after REST and ValidateToken: refresh only spends refresh tokens
         await add(grpc(specs["4"]))
-    if wants("5a", "5b"):
+    if wants("5a", "5b", "5c"):
         await add(login.run_login(rig))
     return sorted(done, key=lambda f: f.key)
 
