@@ -74,7 +74,12 @@ async def test_serve_finishes_in_flight_requests_on_sigterm(
         facade = Facade(f"http://127.0.0.1:{http_port}", http)
         scripted.servicer.script = Script(delay=1.0)
         in_flight = asyncio.create_task(
-            facade.call("GET", "/api/v1/api-keys", token="t", headers={"X-Request-ID": "drain-1"})
+            facade.call(
+                "GET",
+                "/api/v1/api-keys?access_token=secret-in-query",
+                token="t",
+                headers={"X-Request-ID": "drain-1"},
+            )
         )
         while not scripted.servicer.seen:  # the call has reached AuthService
             await asyncio.sleep(0.01)
@@ -89,7 +94,8 @@ async def test_serve_finishes_in_flight_requests_on_sigterm(
     assert process.returncode == 0 and not _listening(http_port)
     logged = [json.loads(line) for line in output.decode().splitlines() if line.startswith("{")]
     access = [entry for entry in logged if entry["logger"] == "aiohttp.access"]
-    assert "GET /api/v1/api-keys" in access[-1]["msg"] and "request_id=drain-1" in access[-1]["msg"]
+    assert "GET /api/v1/api-keys HTTP/1.1" in access[-1]["msg"] and "request_id=drain-1" in access[-1]["msg"]
+    assert b"secret-in-query" not in output  # the query string is never logged
 
 
 async def test_a_bad_setting_refuses_to_start() -> None:
