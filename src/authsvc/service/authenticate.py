@@ -74,10 +74,10 @@ class Authenticator:
         return principal
 
     async def _api_key_principal(self, token: str) -> Principal:
-        parsed = api_key_format.parse(token)
-        if parsed is None:
+        digest = api_key_format.checked_digest(token)
+        if digest is None:
             raise AuthError(ErrorCode.TOKEN_INVALID)
-        record = await self._api_keys.by_digest(parsed.digest)
+        record = await self._api_keys.by_digest(digest)
         if record is None:
             raise AuthError(ErrorCode.TOKEN_INVALID)
         self._usage.mark_used(record.id, self._clock.now())
