@@ -97,6 +97,44 @@ async def test_client_retries_while_authsvc_is_unavailable(
         await upstream.close()
 
 
+async def test_aiohttp_middleware_answers_504_when_authsvc_does_not_answer_in_time() -> None:
+    async def never(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        await asyncio.sleep(30)
+        return b""
+
+    async def geofences(request: web.Request) -> web.Response:
+        return web.json_response({})
+
+    stalled = grpc.aio.server()
+    stalled.add_generic_rpc_handlers(
+        [
+            grpc.method_handlers_generic_handler(
+                "authsvc.v1.AuthService",
+                {
+                    name: grpc.unary_unary_rpc_method_handler(never)
+                    for name in ("ValidateToken", "ValidateTokens")
+                },
+            )
+        ]
+    )
+    grpc_port = stalled.add_insecure_port("127.0.0.1:0")
+    await stalled.start()
+    client = AuthClient(f"127.0.0.1:{grpc_port}", deadline=0.3, cache_seconds=0)
+    app = web.Application(middlewares=[auth_middleware(client)])
+    app.router.add_get("/geofences", geofences)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{runner.addresses[0][1]}") as http:
+            async with http.get("/geofences", headers={"Authorization": "Bearer sf_test_x"}) as late:
+                assert late.status == 504 and await late.json() == {"detail": "Upstream timeout"}
+    finally:
+        await runner.cleanup()
+        await client.close()
+        await stalled.stop(None)
+
+
 def _proxy_to(channel: grpc.aio.Channel) -> grpc.GenericRpcHandler:
     """A stand-in AuthService on another port that forwards validations to the real one."""
 

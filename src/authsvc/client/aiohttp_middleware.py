@@ -21,6 +21,9 @@ _STATUS = {
     grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
     grpc.StatusCode.DEADLINE_EXCEEDED: 504,
 }
+# What the REST facade says for the same failures (http_facade.errors), so that a service behind
+# this middleware and the public API word them alike.
+_FAILURE_DETAIL = {504: "Upstream timeout", 503: "Service unavailable"}
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[web.StreamResponse]])
 
 
@@ -60,7 +63,7 @@ def auth_middleware(client: AuthClient, public_paths: frozenset[str] = frozenset
                 challenge = 'Bearer error="invalid_token"'
             elif status == 403:
                 challenge = 'Bearer error="insufficient_scope"'
-            detail = error.detail if status in (401, 403, 429) else "Service unavailable"
+            detail = error.detail if status in (401, 403, 429) else _FAILURE_DETAIL[status]
             return _refusal(status, detail, challenge)
         request[PRINCIPAL_KEY] = principal
         return await handler(request)
