@@ -27,6 +27,8 @@ KEY_LENGTH = _PREFIX_LEN + _BODY_LEN + _CHECKSUM_LEN
 _PAIRS = [high + low for high in _ALPHABET for low in _ALPHABET]  # two digits at a time: hot path
 _PAIR_VALUES = {pair: value for value, pair in enumerate(_PAIRS)}
 _CHECKSUM_MODULUS = len(_ALPHABET) ** _CHECKSUM_LEN
+_PAIR_BASE = len(_PAIRS)
+assert _CHECKSUM_LEN == 6  # checked_digest reads the checksum as three digit pairs
 
 
 def _base62(number: int, width: int) -> str:
@@ -62,18 +64,19 @@ def checked_digest(key: str) -> bytes | None:
     database needed. Every ValidateToken of an API key runs this, so it decodes the checksum's
     digit pairs and compares numbers rather than encoding the CRC to compare texts (the checksum
     is no secret: anyone can compute it for a body of their own)."""
-    if len(key) != KEY_LENGTH or not key.startswith(_PREFIXES):
+    if len(key) != KEY_LENGTH or not key.isascii() or not key.startswith(_PREFIXES):
         return None
-    rest = key[_PREFIX_LEN:]
-    if not (rest.isascii() and rest.isalnum()):
+    raw = key.encode("ascii")
+    if not raw[_PREFIX_LEN:].isalnum():  # bytes: ASCII letters and digits only
         return None
-    check = key[-_CHECKSUM_LEN:]
-    written = 0
-    for start in range(0, _CHECKSUM_LEN, 2):
-        written = written * len(_PAIRS) + _PAIR_VALUES[check[start : start + 2]]
-    if zlib.crc32(key[:-_CHECKSUM_LEN].encode("ascii")) % _CHECKSUM_MODULUS != written:
+    written = (
+        _PAIR_VALUES[key[-6:-4]] * _PAIR_BASE**2
+        + _PAIR_VALUES[key[-4:-2]] * _PAIR_BASE
+        + _PAIR_VALUES[key[-2:]]
+    )
+    if zlib.crc32(raw[:-_CHECKSUM_LEN]) % _CHECKSUM_MODULUS != written:
         return None
-    return digest(key)
+    return hashlib.sha256(raw).digest()
 
 
 def digest(key: str) -> bytes:
