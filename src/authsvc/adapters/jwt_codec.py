@@ -31,6 +31,7 @@ from authsvc.domain.tokens import MAX_TOKEN_CHARS, check_times
 
 _HEADER_PARAMETERS = frozenset({"alg", "typ", "kid"})
 _MAX_HEADERS = 64
+_BASE64URL = bytes.maketrans(b"+/", b"-_")
 # Strict base64url, no padding; signatures of 43 (HS256) or 86 (EdDSA) characters.
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.(?:[A-Za-z0-9_-]{43}|[A-Za-z0-9_-]{86})")
 
@@ -108,10 +109,11 @@ class JwtCodec:
         keyed = self._hmacs.get(key.kid)
         if keyed is None:
             keyed = self._hmacs[key.kid] = _keyed_hmac(key.verifying_key)
-        signing_input, _, signature = token.rpartition(".")
+        signing_input, _, signature = token.encode("ascii").rpartition(b".")  # ASCII: _COMPACT_JWS
         mac = keyed.copy()
-        mac.update(signing_input.encode("ascii"))
-        expected = b64url(mac.digest())
+        mac.update(signing_input)
+        # base64url without padding, in C: a 32-byte MAC is 43 characters and one "=".
+        expected = binascii.b2a_base64(mac.digest(), newline=False).translate(_BASE64URL)[:-1]
         return hmac.compare_digest(signature, expected)
 
     def _key_for(self, token: str, now: int) -> tuple[SigningKey, dict[str, Any]]:
