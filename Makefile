@@ -40,7 +40,7 @@ typecheck: install
 test: install lint typecheck
 	$(BIN)/python -m pytest
 
-# The issue-6 benchmark (about 4 minutes on 2 cores): a table on stdout, bench/results/latest.json.
+# The issue-6 benchmark (about 4.5 minutes on 2 cores): a table on stdout, bench/results/latest.json.
 # Installs the `bench` extra, and h2load (Debian nghttp2-client) and wrk when they are missing.
 # `make bench BENCH_ARGS="--only 1a,1b --no-profile"`: see `python -m bench --help`.
 BENCH_STAMP := $(VENV)/.bench-installed
