@@ -30,17 +30,26 @@ _BURN = "import os; os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))\n
 
 @contextlib.asynccontextmanager
 async def idle_burners(count: int) -> AsyncIterator[None]:
-    """`count` processes spinning on the CPU at SCHED_IDLE until the block ends."""
-    burners = [
-        await asyncio.create_subprocess_exec(sys.executable, "-c", _BURN, stdin=asyncio.subprocess.DEVNULL)
-        for _ in range(count)
-    ]
+    """`count` processes spinning on the CPU at SCHED_IDLE until the block ends (all of them
+    killed, whatever happens); fails if one of them has stopped by the time the block starts."""
+    burners: list[asyncio.subprocess.Process] = []
     try:
+        for _ in range(count):
+            burners.append(
+                await asyncio.create_subprocess_exec(
+                    sys.executable, "-c", _BURN, stdin=asyncio.subprocess.DEVNULL
+                )
+            )
+        await asyncio.sleep(0.2)  # a burner refused SCHED_IDLE would have exited by now
+        if any(burner.returncode is not None for burner in burners):
+            raise RuntimeError("a CPU burner for 5c stopped: SCHED_IDLE refused?")
         yield
     finally:
         for burner in burners:
-            burner.kill()
-            await burner.wait()
+            if burner.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    burner.kill()
+                await burner.wait()
 
 
 def one_hash_seconds(cost: int, samples: int = 3) -> float:

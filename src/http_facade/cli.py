@@ -25,12 +25,16 @@ class AccessLog(AbstractAccessLogger):
     a client that puts a credential there (RFC 6750's `access_token=`, which we do not accept)
     must not find it in our logs."""
 
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)
+
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         self.logger.info(
             '%s "%s %s HTTP/%d.%d" %d %d %.6fs request_id=%s',
-            request.remote,
+            request.remote or "-",
             request.method,
-            request.path,
+            request.rel_url.raw_path,  # as sent (percent-encoded), without the query
             *request.version,
             response.status,
             response.body_length,
