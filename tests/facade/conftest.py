@@ -6,20 +6,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 
 import aiohttp
-import grpc
 import pytest
 from aiohttp import web
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
 from authsvc.adapters.database import Database
 from authsvc.grpc_api.health import DatabaseHealth
 from authsvc.grpc_api.server import start_server
-from authsvc.v1 import auth_pb2_grpc
 from http_facade.app import create_app
 from http_facade.config import Settings
 from tests.conftest import Running
 from tests.facade.client import Facade
-from tests.facade.scripted import Scripted, ScriptedAuthService
+from tests.facade.scripted import Scripted, ScriptedAuthService, serving
 from tests.support.addresses import free_port
 
 FacadeFactory = Callable[..., Awaitable[Facade]]
@@ -57,14 +55,8 @@ async def facade(start_facade: FacadeFactory, authsvc: Running) -> Facade:
 
 @pytest.fixture
 async def scripted() -> AsyncIterator[Scripted]:
-    servicer, health_servicer = ScriptedAuthService(), health.aio.HealthServicer()
-    server = grpc.aio.server()
-    auth_pb2_grpc.add_AuthServiceServicer_to_server(servicer, server)
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    yield Scripted(servicer, health_servicer, port)
-    await server.stop(None)
+    async with serving(ScriptedAuthService()) as running:
+        yield running
 
 
 @pytest.fixture

@@ -7,11 +7,13 @@ this one can, and it records the metadata each call arrived with.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health
+from grpc_health.v1 import health, health_pb2_grpc
 
 from authsvc.v1 import auth_pb2, auth_pb2_grpc
 
@@ -91,3 +93,18 @@ class Scripted:
     @property
     def target(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+
+@asynccontextmanager
+async def serving(servicer: ScriptedAuthService) -> AsyncIterator[Scripted]:
+    """`servicer`, with a health service beside it, on a free local port until the block ends."""
+    health_servicer = health.aio.HealthServicer()
+    server = grpc.aio.server()
+    auth_pb2_grpc.add_AuthServiceServicer_to_server(servicer, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        yield Scripted(servicer, health_servicer, port)
+    finally:
+        await server.stop(None)

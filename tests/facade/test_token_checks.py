@@ -17,7 +17,7 @@ from authsvc.v1 import auth_pb2_grpc
 from tests.conftest import AccountFactory
 from tests.facade.client import Facade
 from tests.facade.conftest import FacadeFactory
-from tests.facade.scripted import Script, Scripted, ScriptedAuthService
+from tests.facade.scripted import Script, Scripted, ScriptedAuthService, serving
 from tests.support.metrics import calls_handled
 
 
@@ -144,23 +144,16 @@ class _OlderAuthService(ScriptedAuthService):
 
 async def test_an_older_authservice_gets_one_validate_token_call_per_check() -> None:
     servicer = _OlderAuthService()
-    server = grpc.aio.server()
-    auth_pb2_grpc.add_AuthServiceServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            checks = TokenChecks(auth_pb2_grpc.AuthServiceStub(channel), timeout=5)
-            found = await asyncio.gather(*(checks.check(f"t{i}") for i in range(3)))
-            assert [p.user_id for p in found] == ["u"] * 3
-            assert len(servicer.seen) == 3 and servicer.batches == []  # three ValidateToken calls
+    async with serving(servicer) as older, grpc.aio.insecure_channel(older.target) as channel:
+        checks = TokenChecks(auth_pb2_grpc.AuthServiceStub(channel), timeout=5)
+        found = await asyncio.gather(*(checks.check(f"t{i}") for i in range(3)))
+        assert [p.user_id for p in found] == ["u"] * 3
+        assert len(servicer.seen) == 3 and servicer.batches == []  # three ValidateToken calls
 
-            servicer.script = Script(grpc.StatusCode.UNAUTHENTICATED, "Invalid or expired token")
-            with pytest.raises(grpc.aio.AioRpcError) as refused:
-                await checks.check("bad")
-            assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
-    finally:
-        await server.stop(None)
+        servicer.script = Script(grpc.StatusCode.UNAUTHENTICATED, "Invalid or expired token")
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await checks.check("bad")
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
 class _MiscountingAuthService(ScriptedAuthService):
@@ -171,19 +164,12 @@ class _MiscountingAuthService(ScriptedAuthService):
 
 
 async def test_a_reply_with_the_wrong_number_of_verdicts_fails_every_check_it_answered() -> None:
-    servicer = _MiscountingAuthService()
-    server = grpc.aio.server()
-    auth_pb2_grpc.add_AuthServiceServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+    async with serving(_MiscountingAuthService()) as miscounting:
+        async with grpc.aio.insecure_channel(miscounting.target) as channel:
             checks = TokenChecks(auth_pb2_grpc.AuthServiceStub(channel), timeout=5)
             outcomes = await asyncio.gather(
                 *(checks.check(f"t{i}") for i in range(3)), return_exceptions=True
             )
-        assert all(isinstance(o, AuthClientError) and o.code == grpc.StatusCode.INTERNAL for o in outcomes), (
-            outcomes
-        )
-    finally:
-        await server.stop(None)
+    assert all(isinstance(o, AuthClientError) and o.code == grpc.StatusCode.INTERNAL for o in outcomes), (
+        outcomes
+    )
