@@ -5,20 +5,17 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import grpc
 import jwt
 import pytest
 
-from authsvc.adapters.database import Database
 from authsvc.adapters.invalidation import InvalidationListener
 from authsvc.adapters.keyring import KeyRing, root_kid
 from authsvc.adapters.pg_signing_keys import SIGNING_KEYS_MESSAGE, PgSigningKeyStore, ring_reloader
-from authsvc.service.container import Services
 from authsvc.v1 import auth_pb2, auth_pb2_grpc
 from tests.conftest import TEST_SECRET, KeyedAuthsvc
-from tests.support.clock import FakeClock
 from tests.support.grpc_client import rpc_error
 from tests.support.tokens import forge
 
@@ -26,35 +23,17 @@ RETIRE_AFTER = 3600
 
 
 @dataclass
-class KeyedService:
+class KeyedService(KeyedAuthsvc):
+    """The keyed AuthService, with a stub on a channel to it."""
+
     stub: auth_pb2_grpc.AuthServiceStub
-    keyed: KeyedAuthsvc
-
-    @property
-    def services(self) -> Services:
-        return self.keyed.services
-
-    @property
-    def store(self) -> PgSigningKeyStore:
-        return self.keyed.store
-
-    @property
-    def ring(self) -> KeyRing:
-        return self.keyed.ring
-
-    @property
-    def clock(self) -> FakeClock:
-        return self.keyed.clock
-
-    @property
-    def database(self) -> Database:
-        return self.keyed.database
 
 
 @pytest.fixture
 async def keyed(keyed_authsvc: KeyedAuthsvc) -> AsyncIterator[KeyedService]:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{keyed_authsvc.port}") as channel:
-        yield KeyedService(auth_pb2_grpc.AuthServiceStub(channel), keyed_authsvc)
+        parts = {f.name: getattr(keyed_authsvc, f.name) for f in fields(keyed_authsvc)}
+        yield KeyedService(**parts, stub=auth_pb2_grpc.AuthServiceStub(channel))
 
 
 async def _login(keyed: KeyedService) -> auth_pb2.LoginResponse:
@@ -73,7 +52,7 @@ async def _validates(keyed: KeyedService, token: str) -> bool:
 
 
 async def _rotate(keyed: KeyedService, algorithm: str) -> str:
-    return await keyed.keyed.rotate(algorithm, RETIRE_AFTER)
+    return await keyed.rotate(algorithm, RETIRE_AFTER)
 
 
 async def test_first_key_is_the_root_secret_and_tokens_name_it(keyed: KeyedService) -> None:
