@@ -87,11 +87,9 @@ class TokenIssuer:
         lifetime = timedelta(seconds=workspace_ttl or self._policy.access_token_ttl)
         return min(self._clock.now().replace(microsecond=0) + lifetime, session_ends)
 
-    def read_access(self, token: str, now: int | None = None) -> AccessClaims:
-        """The claims of a valid access token; `now` (epoch seconds) when the caller already read
-        the clock."""
-        when = self._now() if now is None else now
-        payload, key_retires_at = self._codec.decode(token, ACCESS_TYP, ACCESS_REQUIRED_CLAIMS, when)
+    def read_access(self, token: str, now: int) -> AccessClaims:
+        """The claims of a valid access token at `now` (epoch seconds, read once by the caller)."""
+        payload, key_retires_at = self._codec.decode(token, ACCESS_TYP, ACCESS_REQUIRED_CLAIMS, now)
         return AccessClaims.from_payload(payload, key_retires_at)
 
     def read_refresh(self, token: str) -> RefreshClaims:
