@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from authsvc.logs import JsonFormatter
-from tests.facade.conftest import facade, http, start_facade
+from tests.facade.conftest import authsvc_with_health, facade, http, start_facade
 
-__all__ = ["Capture", "captured", "facade", "http", "start_facade"]
+__all__ = ["Capture", "authsvc_with_health", "captured", "facade", "http", "start_facade"]
 
 
 class Capture(logging.Handler):

@@ -16,6 +16,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from authsvc.domain.errors import AuthError, ErrorCode
+from authsvc.grpc_api.decoding import MALFORMED, UNDECODABLE
 from authsvc.logs import REQUEST_ID
 from authsvc.metrics import RPC_STATS
 
@@ -51,7 +52,8 @@ def edge_call(handler: Handler[Request, Response]) -> Handler[Request, Response]
     grpc.aio cancels the work when the client's deadline passes, so a transaction still open then
     rolls back instead of committing after the caller gave up (tests/faults shows it); database
     statements are bounded by the pool's command timeout whatever the deadline.
-    AuthError → its status and user-facing detail; anything else → INTERNAL, logged, no detail.
+    AuthError → its status and user-facing detail; anything else → INTERNAL, logged, no detail;
+    a request that did not decode → INVALID_ARGUMENT "Malformed request" (grpc_api.decoding).
 
     A refusal is answered with set_code/set_details and an empty reply (which gRPC clients
     discard on a non-OK status), not with context.abort: abort raises through grpcio, and cost
@@ -67,6 +69,8 @@ def edge_call(handler: Handler[Request, Response]) -> Handler[Request, Response]
         started = time.perf_counter()
         code = "OK"
         try:
+            if request is UNDECODABLE:
+                raise AuthError(ErrorCode.INVALID_ARGUMENT, MALFORMED)
             return await handler(self, request, context)
         except asyncio.CancelledError:
             code = "CANCELLED"

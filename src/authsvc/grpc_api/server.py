@@ -10,6 +10,7 @@ from grpc_health.v1 import health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from authsvc.domain.networks import Network
+from authsvc.grpc_api.decoding import SafeGenericHandler, tolerant
 from authsvc.grpc_api.encoded import serialize
 from authsvc.grpc_api.health import DatabaseHealth
 from authsvc.grpc_api.servicer import AuthServicer
@@ -56,7 +57,12 @@ class GenericHandlersOnly:
         self._server = server
 
     def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
-        self._server.add_generic_rpc_handlers(handlers)
+        """A generated service (health, reflection): each method refuses undecodable requests."""
+        self._server.add_generic_rpc_handlers([SafeGenericHandler(handler) for handler in handlers])
+
+    def add_own_handlers(self, handler: grpc.GenericRpcHandler) -> None:
+        """AuthService, whose methods handle undecodable requests themselves (`edge_call`)."""
+        self._server.add_generic_rpc_handlers((handler,))
 
     def add_registered_method_handlers(
         self, service: str, handlers: dict[str, grpc.RpcMethodHandler]
@@ -66,15 +72,16 @@ class GenericHandlersOnly:
 
 def _add_auth_service(servicer: AuthServicer, server: GenericHandlersOnly) -> str:
     """Registers every AuthService method as the generated code would, except that replies may
-    also be bytes already encoded (see grpc_api.encoded). Returns the service's full name."""
+    also be bytes already encoded (see grpc_api.encoded) and that a request which does not decode
+    reaches the method as UNDECODABLE (grpc_api.decoding). Returns the service's full name."""
     service = auth_pb2.DESCRIPTOR.services_by_name["AuthService"]
     handlers = {}
     for method in service.methods:
         assert not (method.client_streaming or method.server_streaming), method.name
         handlers[method.name] = grpc.unary_unary_rpc_method_handler(
             getattr(servicer, method.name),
-            request_deserializer=getattr(auth_pb2, method.input_type.name).FromString,
+            request_deserializer=tolerant(getattr(auth_pb2, method.input_type.name).FromString),
             response_serializer=serialize,
         )
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
+    server.add_own_handlers(grpc.method_handlers_generic_handler(service.full_name, handlers))
     return str(service.full_name)
