@@ -15,6 +15,7 @@ from http_facade.errors import json_errors
 from http_facade.forwarding import with_request_id
 from http_facade.metrics import METRICS, HttpMetrics, measured
 from http_facade.routes import add_routes
+from http_facade.runner import name_no_software
 from http_facade.state import SETTINGS, UPSTREAM, Upstream
 
 # AuthService may start after the facade (`make run`) or restart: retry the connection every few
@@ -35,6 +36,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[METRICS] = HttpMetrics.create()
     add_routes(app)
+    app.on_response_prepare.append(name_no_software)
     app.cleanup_ctx.append(_upstream)
     return app
 

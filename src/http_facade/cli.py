@@ -16,6 +16,7 @@ from authsvc.env_config import ConfigError
 from authsvc.event_loop import run
 from http_facade.app import create_app
 from http_facade.config import Settings
+from http_facade.runner import FacadeRunner
 
 log = logging.getLogger("http_facade")
 
@@ -44,7 +45,7 @@ class AccessLog(AbstractAccessLogger):
 
 
 async def serve(settings: Settings) -> None:
-    runner = web.AppRunner(
+    runner = FacadeRunner(
         create_app(settings),
         shutdown_timeout=settings.shutdown_grace_seconds,
         access_log_class=AccessLog,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import urllib.parse
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -98,16 +99,22 @@ def bearer_token(request: web.Request) -> str:
 
 def required_permissions(request: web.Request) -> list[str]:
     """What a gateway requires for the request it asks about: `?permissions=a:read,b:write`
-    (repeatable; empty entries ignored).
+    (repeatable; empty entries ignored); 400 for a value that is not UTF-8 (`%ff`, or a raw byte
+    that aiohttp's pure-Python parser lets through).
 
     Security: a query parameter, never a request header. The gateway's own configuration writes
     the URL it calls, while gateways copy the client's headers onto that call (Traefik forwards
     them all by default), so a header could be set, or emptied, by the client.
     """
-    names = [name.strip() for value in request.query.getall("permissions", ()) for name in value.split(",")]
+    # Decoded here, not through request.query, which turns undecodable bytes into U+FFFD: a name
+    # no token holds, so a malformed parameter would have looked like a missing permission (403).
+    pairs = urllib.parse.parse_qsl(
+        request.rel_url.raw_query_string, keep_blank_values=True, errors="surrogateescape"
+    )
+    names = [name.strip() for key, value in pairs if key == "permissions" for name in value.split(",")]
     try:
         for name in names:
-            name.encode("utf-8")  # a raw non-UTF-8 byte arrives as a lone surrogate
+            name.encode("utf-8")  # an undecodable byte is a lone surrogate by now
     except UnicodeEncodeError:
         raise FacadeError(400, "Malformed permissions parameter") from None
     return [name for name in names if name]

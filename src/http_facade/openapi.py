@@ -110,6 +110,11 @@ _IDENTITY_HEADERS = {
     name: {"required": True, "description": text, "schema": {"type": "string"}}
     for name, text in _IDENTITY.items()
 }
+_VERIFY = _operation(
+    "Forward auth for gateways (nginx auth_request, Traefik ForwardAuth): is the token good for "
+    "these permissions? HEAD answers as GET does", (204, "Allowed; who the caller is, in headers", None),
+    (400, 403), authed=True, query=(_PERMISSIONS,), success_headers=_IDENTITY_HEADERS,
+)  # fmt: skip
 PATHS: dict[str, dict[str, Any]] = {
     "/api/v1/auth/login": {
         "post": _operation(
@@ -133,11 +138,8 @@ PATHS: dict[str, dict[str, Any]] = {
         ),
     },
     "/api/v1/auth/verify": {
-        "get": _operation(
-            "Forward auth for gateways (nginx auth_request, Traefik ForwardAuth): is the token good "
-            "for these permissions?", (204, "Allowed; who the caller is, in headers", None), (403,),
-            authed=True, query=(_PERMISSIONS,), success_headers=_IDENTITY_HEADERS,
-        ),
+        "get": _VERIFY,
+        "head": _VERIFY,
     },
     "/api/v1/auth/settings": {
         "get": _operation(

@@ -23,6 +23,7 @@ ROUTES = (
     Route("POST", "/api/v1/auth/logout", handlers.logout),
     Route("GET", "/api/v1/auth/me", handlers.me),
     Route("GET", "/api/v1/auth/verify", handlers.verify),
+    Route("HEAD", "/api/v1/auth/verify", handlers.verify),  # some gateways ask with the client's method
     Route("GET", "/api/v1/auth/settings", handlers.get_auth_settings),
     Route("PATCH", "/api/v1/auth/settings", handlers.update_auth_settings),
     Route("POST", "/api/v1/api-keys", handlers.create_api_key),

@@ -15,6 +15,7 @@ from authsvc.grpc_api.health import DatabaseHealth
 from authsvc.grpc_api.server import start_server
 from http_facade.app import create_app
 from http_facade.config import Settings
+from http_facade.runner import FacadeRunner
 from tests.conftest import Running
 from tests.facade.client import Facade
 from tests.facade.scripted import Scripted, ScriptedAuthService, serving
@@ -36,7 +37,7 @@ async def start_facade(http: aiohttp.ClientSession) -> AsyncIterator[FacadeFacto
 
     async def start(target: str, **overrides: object) -> Facade:
         settings = replace(Settings(authsvc_target=target, port=0), **overrides)  # type: ignore[arg-type]
-        runner = web.AppRunner(create_app(settings), shutdown_timeout=1)
+        runner = FacadeRunner(create_app(settings), shutdown_timeout=1)
         await runner.setup()
         runners.append(runner)
         await web.TCPSite(runner, "127.0.0.1", 0).start()
