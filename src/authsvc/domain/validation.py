@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from authsvc.domain.errors import invalid_argument
 
@@ -50,12 +51,25 @@ def password_fits_bcrypt(password: str) -> bool:
     return size is not None and 0 < size <= BCRYPT_MAX_BYTES
 
 
+# Unicode categories a stored display string may not hold: controls (Cc), format characters (Cf:
+# zero-width spaces, bidirectional overrides such as U+202E that reorder what a reader sees), line
+# and paragraph separators (Zl, Zp), private-use (Co) and surrogate (Cs) code points. Each can make
+# one name look like another, or hide part of it, wherever it is shown.
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs"})
+
+
+def has_invisible(text: str) -> bool:
+    return any(unicodedata.category(c) in INVISIBLE_CATEGORIES for c in text)
+
+
 def check_name(name: str) -> str:
+    """A display name (an API key's, a workspace's) as stored: trimmed, 1 to 100 characters, and
+    nothing a reader cannot see."""
     cleaned = name.strip()
     if not cleaned:
         raise invalid_argument("Name is required")
     if len(cleaned) > MAX_NAME_LEN:
         raise invalid_argument(f"Name must be at most {MAX_NAME_LEN} characters")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in cleaned):
-        raise invalid_argument("Name must not contain control characters")
+    if has_invisible(cleaned):
+        raise invalid_argument("Name must not contain control or invisible characters")
     return cleaned
