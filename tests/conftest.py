@@ -21,10 +21,12 @@ from authsvc.adapters.validation_cache import ValidationCache
 from authsvc.bootstrap import build_services
 from authsvc.config import Settings
 from authsvc.domain.rate_limits import RateLimit
+from authsvc.grpc_api.peers import TrustedProxies
 from authsvc.grpc_api.server import start_server
 from authsvc.service.container import Services
 from authsvc.service.ports import Clock
 from authsvc.v1 import auth_pb2_grpc
+from tests.support.addresses import TEST_PROXY_TOKEN
 from tests.support.clock import FakeClock
 from tests.support.postgres import test_database_url, with_database
 
@@ -48,6 +50,7 @@ def settings(database_url: str) -> Settings:
         bcrypt_cost=10,
         login_rate_limit=RateLimit(1_000_000, 60),
         refresh_rate_limit=RateLimit(1_000_000, 60),
+        proxy_tokens=(TEST_PROXY_TOKEN,),
     )
 
 
@@ -107,7 +110,8 @@ async def start_authsvc(
         listeners.extend(asyncio.create_task(run) for run in sync.tasks())
         await asyncio.wait_for(sync.listener.listening.wait(), 10)
         services = build_services(chosen, database, TEST_SECRET, the_clock, usage, cache)
-        server, port = await start_server(services, "127.0.0.1:0", None, chosen.trusted_proxies)
+        proxies = TrustedProxies(chosen.proxy_tokens, chosen.trusted_proxies)
+        server, port = await start_server(services, "127.0.0.1:0", None, proxies)
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
         started.append((server, channel))
         stub = auth_pb2_grpc.AuthServiceStub(channel)

@@ -70,6 +70,7 @@ def policy_from(settings: Settings) -> Policy:
         login_per_ip=settings.login_rate_limit,
         refresh_per_user=settings.refresh_rate_limit,
         login_failures_per_account=settings.login_account_failure_limit,
+        ipv6_limit_prefix=settings.ipv6_limit_prefix,
     )
 
 

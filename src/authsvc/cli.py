@@ -19,6 +19,7 @@ from authsvc.domain.errors import AuthError
 from authsvc.env_config import ConfigError
 from authsvc.event_loop import run
 from authsvc.grpc_api.health import DatabaseHealth
+from authsvc.grpc_api.peers import TrustedProxies
 from authsvc.grpc_api.server import start_server
 from authsvc.service.policy import MAX_ACCESS_TTL
 
@@ -38,9 +39,8 @@ async def serve(settings: Settings) -> None:
         await health.check_once()
         health_task = asyncio.create_task(health.run())
         try:
-            server, port = await start_server(
-                runtime.services, settings.grpc_address, health, settings.trusted_proxies
-            )
+            proxies = TrustedProxies(settings.proxy_tokens, settings.trusted_proxies)
+            server, port = await start_server(runtime.services, settings.grpc_address, health, proxies)
             host = settings.grpc_address.rsplit(":", 1)[0]
             with metrics.serving(settings.metrics_address, runtime.database.pool) as metrics_port:
                 if metrics_port is not None:

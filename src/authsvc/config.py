@@ -8,13 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from authsvc.domain.networks import Network, parse_networks
+from authsvc.domain.networks import DEFAULT_IPV6_PREFIX, Network, parse_networks
 from authsvc.domain.permissions import CORE_PERMISSIONS, DEFAULT_PERMISSIONS, is_well_formed
 from authsvc.domain.rate_limits import RateLimit
 from authsvc.env_config import ConfigError, EnvReader
 from authsvc.service.policy import MAX_ACCESS_TTL, MIN_ACCESS_TTL
-
-LOOPBACK = "127.0.0.1/32,::1/128"
 
 
 def _default_data_dir(env: Mapping[str, str]) -> Path:
@@ -54,7 +52,11 @@ class Settings:
     login_rate_limit: RateLimit = RateLimit(5, 60)
     refresh_rate_limit: RateLimit = RateLimit(10, 60)
     login_account_failure_limit: RateLimit = RateLimit(100, 3600)
-    trusted_proxies: tuple[Network, ...] = field(default_factory=lambda: parse_networks(LOOPBACK))
+    # Callers presenting one of these tokens may name the client IP (x-forwarded-for)...
+    proxy_tokens: tuple[str, ...] = field(default=(), repr=False)
+    # ...from these networks only (None: from any address).
+    trusted_proxies: tuple[Network, ...] | None = None
+    ipv6_limit_prefix: int = DEFAULT_IPV6_PREFIX
 
     @property
     def embedded(self) -> bool:
@@ -98,10 +100,13 @@ class Settings:
             except ValueError:
                 raise ConfigError(f"AUTHSVC_{name} must look like COUNT/SECONDS, e.g. {default}") from None
 
-        try:
-            trusted = parse_networks(env.get("AUTHSVC_TRUSTED_PROXIES", LOOPBACK))
-        except ValueError as error:
-            raise ConfigError(f"AUTHSVC_TRUSTED_PROXIES: {error}") from None
+        proxy_tokens = read.tokens("PROXY_TOKENS")
+        trusted: tuple[Network, ...] | None = None
+        if "AUTHSVC_TRUSTED_PROXIES" in env:  # set, even empty (then: no network may)
+            try:
+                trusted = parse_networks(env["AUTHSVC_TRUSTED_PROXIES"])
+            except ValueError as error:
+                raise ConfigError(f"AUTHSVC_TRUSTED_PROXIES: {error}") from None
         algorithm = get("SIGNING_ALGORITHM") or "HS256"
         if algorithm not in ("HS256", "EdDSA"):
             raise ConfigError("AUTHSVC_SIGNING_ALGORITHM must be HS256 or EdDSA")
@@ -147,5 +152,7 @@ class Settings:
             login_rate_limit=rate("LOGIN_RATE_LIMIT", "5/60"),
             refresh_rate_limit=rate("REFRESH_RATE_LIMIT", "10/60"),
             login_account_failure_limit=rate("LOGIN_ACCOUNT_FAILURE_LIMIT", "100/3600"),
+            proxy_tokens=proxy_tokens,
             trusted_proxies=trusted,
+            ipv6_limit_prefix=number("IPV6_LIMIT_PREFIX", DEFAULT_IPV6_PREFIX, 32, 128),
         )

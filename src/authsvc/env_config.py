@@ -47,3 +47,15 @@ class EnvReader:
         if not low <= value <= high:  # also refuses nan
             raise ConfigError(f"{self.name(name)} must be between {low:g} and {high:g}")
         return value
+
+    def tokens(self, name: str, min_chars: int = 32) -> tuple[str, ...]:
+        """Comma-separated secret tokens, each at least `min_chars` printable ASCII characters
+        without spaces (what gRPC metadata can carry); several let one replace another."""
+        tokens = tuple(token.strip() for token in (self.text(name) or "").split(",") if token.strip())
+        for token in tokens:
+            if len(token) < min_chars or not all(" " < c <= "~" for c in token):
+                raise ConfigError(
+                    f"{self.name(name)}: each token must be at least {min_chars} printable ASCII "
+                    "characters without spaces (e.g. `openssl rand -hex 32`)"
+                )
+        return tokens

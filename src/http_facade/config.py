@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from authsvc.domain.networks import Network, parse_networks
 from authsvc.env_config import ConfigError, EnvReader
@@ -18,6 +18,8 @@ class Settings:
     authsvc_target: str = "127.0.0.1:50051"
     call_timeout_seconds: float = 5.0
     trusted_proxies: tuple[Network, ...] = ()
+    # Presented to AuthService with the client IP: what makes AuthService believe it.
+    proxy_token: str | None = field(default=None, repr=False)
     max_body_bytes: int = 64 * 1024
     shutdown_grace_seconds: float = 10.0
     log_level: str = "INFO"
@@ -38,12 +40,16 @@ class Settings:
         log_level = get("LOG_LEVEL", "INFO").upper()
         if log_level not in logging.getLevelNamesMapping():
             raise ConfigError("HTTP_FACADE_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+        tokens = read.tokens("PROXY_TOKEN")
+        if len(tokens) > 1:
+            raise ConfigError("HTTP_FACADE_PROXY_TOKEN is one token (AuthService may accept several)")
         return cls(
             host=get("HOST", "127.0.0.1"),
             port=read.whole("PORT", 8080, 0, 65535),
             authsvc_target=get("AUTHSVC_TARGET", "127.0.0.1:50051"),
             call_timeout_seconds=read.number("CALL_TIMEOUT_SECONDS", 5.0, 0.001, 300),
             trusted_proxies=trusted_proxies,
+            proxy_token=tokens[0] if tokens else None,
             max_body_bytes=read.whole("MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
             shutdown_grace_seconds=read.number("SHUTDOWN_GRACE_SECONDS", 10.0, 0, 300),
             log_level=log_level,

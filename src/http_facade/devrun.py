@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
 import sys
 
@@ -23,10 +24,15 @@ def commands() -> list[list[str]]:
 
 
 def child_env() -> dict[str, str]:
-    """The facade calls the AuthService this command starts, unless told otherwise."""
+    """The facade calls the AuthService this command starts, unless told otherwise, and proves
+    itself with a proxy token made for this run, so AuthService believes the client IPs it names
+    (and no other local process)."""
     env = dict(os.environ)
     if "AUTHSVC_GRPC_ADDRESS" in env:
         env.setdefault("HTTP_FACADE_AUTHSVC_TARGET", env["AUTHSVC_GRPC_ADDRESS"])
+    if not env.get("AUTHSVC_PROXY_TOKENS") and not env.get("HTTP_FACADE_PROXY_TOKEN"):
+        token = secrets.token_urlsafe(32)
+        env["AUTHSVC_PROXY_TOKENS"] = env["HTTP_FACADE_PROXY_TOKEN"] = token
     return env
 
 

@@ -12,6 +12,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from authsvc import logs
+from authsvc.call_metadata import FORWARDED_FOR, PROXY_TOKEN
 from authsvc.domain.bearer import bearer_credentials
 from authsvc.domain.networks import Network, parse_ip
 from http_facade.errors import FacadeError
@@ -71,12 +72,15 @@ def call_options(request: web.Request) -> dict[str, Any]:
     """The deadline and metadata of the one AuthService call a request makes.
 
     The Authorization header is passed on untouched; AuthService alone decides what it is worth.
+    The client IP counts for AuthService only with the facade's proxy token beside it.
     """
     settings = request.app[SETTINGS]
     metadata = [("x-request-id", request[REQUEST_ID])]
     ip = client_ip(request.remote, request.headers.getall("X-Forwarded-For", ()), settings.trusted_proxies)
     if ip:
-        metadata.append(("x-forwarded-for", ip))
+        metadata.append((FORWARDED_FOR, ip))
+    if settings.proxy_token is not None:  # without it, AuthService takes the facade for the client
+        metadata.append((PROXY_TOKEN, settings.proxy_token))
     metadata.extend(("authorization", value) for value in authorization(request))
     return {"timeout": settings.call_timeout_seconds, "metadata": tuple(metadata)}
 

@@ -13,7 +13,7 @@ import pytest
 from authsvc.adapters.database import Database
 from authsvc.v1 import auth_pb2, auth_pb2_grpc
 from tests.conftest import TEST_SECRET, AccountFactory
-from tests.support.addresses import forwarded_for, unique_client_ip
+from tests.support.addresses import TEST_PROXY_TOKEN, forwarded_for, unique_client_ip
 from tests.support.grpc_client import bearer, rpc_error
 from tests.support.processes import ServeProcess, clean_env, start_serve
 
@@ -33,6 +33,7 @@ async def start_replicas(database_url: str) -> AsyncIterator[PairFactory]:
                 AUTHSVC_GRPC_ADDRESS="127.0.0.1:0",
                 AUTHSVC_BCRYPT_COST="10",
                 AUTHSVC_SHUTDOWN_GRACE_SECONDS="2",
+                AUTHSVC_PROXY_TOKENS=TEST_PROXY_TOKEN,
                 **env,
             )
             processes = await asyncio.gather(start_serve(settings), start_serve(settings))

@@ -12,6 +12,7 @@ from grpc_health.v1 import health_pb2
 
 from authsvc.adapters.database import Database
 from authsvc.grpc_api.health import DatabaseHealth
+from authsvc.grpc_api.peers import TrustedProxies
 from authsvc.grpc_api.server import start_server
 from http_facade.app import create_app
 from http_facade.config import Settings
@@ -19,7 +20,7 @@ from http_facade.runner import FacadeRunner
 from tests.conftest import Running
 from tests.facade.client import Facade
 from tests.facade.scripted import Scripted, ScriptedAuthService, serving
-from tests.support.addresses import free_port
+from tests.support.addresses import TEST_PROXY_TOKEN, free_port
 
 FacadeFactory = Callable[..., Awaitable[Facade]]
 
@@ -36,7 +37,9 @@ async def start_facade(http: aiohttp.ClientSession) -> AsyncIterator[FacadeFacto
     runners: list[web.AppRunner] = []
 
     async def start(target: str, **overrides: object) -> Facade:
-        settings = replace(Settings(authsvc_target=target, port=0), **overrides)  # type: ignore[arg-type]
+        # Like `make run`: the facade proves itself to AuthService with the proxy token.
+        default = Settings(authsvc_target=target, port=0, proxy_token=TEST_PROXY_TOKEN)
+        settings = replace(default, **overrides)  # type: ignore[arg-type]
         runner = FacadeRunner(create_app(settings), shutdown_timeout=1)
         await runner.setup()
         runners.append(runner)
@@ -66,9 +69,8 @@ async def authsvc_with_health(authsvc: Running, database: Database) -> AsyncIter
     database; its target."""
     checker = DatabaseHealth(database)
     assert await checker.check_once()
-    server, port = await start_server(
-        authsvc.services, "127.0.0.1:0", checker, trusted_proxies=authsvc.settings.trusted_proxies
-    )
+    proxies = TrustedProxies(authsvc.settings.proxy_tokens, authsvc.settings.trusted_proxies)
+    server, port = await start_server(authsvc.services, "127.0.0.1:0", checker, proxies)
     yield f"127.0.0.1:{port}"
     await server.stop(None)
 

@@ -16,8 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
+import grpc
 import pytest
 
+from authsvc.v1 import auth_pb2, auth_pb2_grpc
 from tests.facade.client import Facade
 from tests.facade.scripted import Script, Scripted
 from tests.support.addresses import free_port
@@ -113,6 +115,7 @@ async def test_both_services_serve_the_curl_flow_and_stop_together(
         AUTHSVC_GRPC_ADDRESS=f"127.0.0.1:{grpc_port}",
         AUTHSVC_BCRYPT_COST="10",
         HTTP_FACADE_PORT=str(http_port),
+        HTTP_FACADE_TRUSTED_PROXIES="127.0.0.1",  # the test client stands for a load balancer
     )
     process = await _spawn("http_facade.devrun", env)
     try:
@@ -123,6 +126,24 @@ async def test_both_services_serve_the_curl_flow_and_stop_together(
         token = (await facade.login(email, password))["access_token"]
         me = await facade.call("GET", "/api/v1/auth/me", token=token)
         assert me.status == 200 and me.json["kind"] == "user"
+        # The facade proves itself to AuthService (a token made for this run), so the clients it
+        # names are counted apart at the documented 5 logins a minute per IP...
+        body = {"email": email, "password": password}
+        for n in range(6):
+            client = {"X-Forwarded-For": f"203.0.113.{n + 1}"}
+            assert (
+                await facade.call("POST", "/api/v1/auth/login", json_body=body, headers=client)
+            ).status == 200
+        # ...while another local process naming clients straight to AuthService is just 127.0.0.1.
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            stub = auth_pb2_grpc.AuthServiceStub(channel)
+            codes = []
+            for n in range(6):
+                request = auth_pb2.LoginRequest(email=email, password="wrong password")
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await stub.Login(request, metadata=(("x-forwarded-for", f"198.51.100.{n + 1}"),))
+                codes.append(refused.value.code())
+        assert codes[-1] == grpc.StatusCode.RESOURCE_EXHAUSTED
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)

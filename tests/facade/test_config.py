@@ -15,7 +15,7 @@ def test_defaults() -> None:
     assert (settings.host, settings.port) == ("127.0.0.1", 8080)
     assert settings.authsvc_target == "127.0.0.1:50051"
     assert settings.call_timeout_seconds == 5.0
-    assert settings.trusted_proxies == ()
+    assert settings.trusted_proxies == () and settings.proxy_token is None
     assert settings.max_body_bytes == 65536
     assert settings == Settings()
 
@@ -53,6 +53,8 @@ def test_values_are_read() -> None:
         {"HTTP_FACADE_CALL_TIMEOUT_SECONDS": "nan"},
         {"HTTP_FACADE_TRUSTED_PROXIES": "10.0.0.1/8"},  # host bits set: a typo, not a network
         {"HTTP_FACADE_TRUSTED_PROXIES": "everyone"},
+        {"HTTP_FACADE_PROXY_TOKEN": "too short"},
+        {"HTTP_FACADE_PROXY_TOKEN": "a" * 40 + "," + "b" * 40},
         {"HTTP_FACADE_MAX_BODY_BYTES": "10"},
         {"HTTP_FACADE_LOG_LEVEL": "chatty"},
     ],

@@ -16,6 +16,7 @@ from http_facade.forwarding import client_ip
 from tests.facade.client import Facade
 from tests.facade.conftest import FacadeFactory
 from tests.facade.scripted import Scripted
+from tests.support.addresses import TEST_PROXY_TOKEN
 
 
 def _last_call(scripted: Scripted) -> dict[str, str]:
@@ -40,9 +41,16 @@ async def test_authorization_ip_and_request_id_are_forwarded(
     assert seen["authorization"] == authorization
     assert seen["x-request-id"] == "req-42"
     assert seen["x-forwarded-for"] == "127.0.0.1"  # the client is no trusted proxy: its header is ignored
+    assert seen["x-authsvc-proxy-token"] == TEST_PROXY_TOKEN  # what makes AuthService believe it
 
     await facade.call("POST", "/api/v1/auth/login", json_body={"email": "a@example.com", "password": "p"})
     assert "authorization" not in _last_call(scripted)
+
+
+async def test_without_a_proxy_token_none_is_sent(start_facade: FacadeFactory, scripted: Scripted) -> None:
+    facade = await start_facade(scripted.target, proxy_token=None)
+    await facade.call("GET", "/api/v1/api-keys", token="t")
+    assert "x-authsvc-proxy-token" not in _last_call(scripted)
 
 
 async def test_the_socket_peer_is_the_client(start_facade: FacadeFactory, scripted: Scripted) -> None:

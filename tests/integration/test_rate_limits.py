@@ -115,7 +115,7 @@ async def test_forwarded_for_from_an_untrusted_peer_does_not_open_new_buckets(
     start_authsvc: ServerFactory, make_account: AccountFactory
 ) -> None:
     # A period of its own gives this test a fresh bucket for 127.0.0.1, which other runs share.
-    running = await start_authsvc(login_rate_limit=RateLimit(5, 60 + random.random()), trusted_proxies=())
+    running = await start_authsvc(login_rate_limit=RateLimit(5, 60 + random.random()), proxy_tokens=())
     account = await make_account()
     request = auth_pb2.LoginRequest(email=account.email, password="wrong password")
     for _ in range(5):

@@ -1,13 +1,19 @@
 """Addresses for tests: a free local port, and unique client IPs for rate-limit tests.
 
-The client IPs come from the IPv6 documentation prefix (RFC 3849) and only ever appear as
-`x-forwarded-for` metadata from the trusted loopback peer: no traffic goes to them.
+The client IPs come from the IPv6 documentation prefix (RFC 3849), each in a /64 of its own (per
+client limits count an IPv6 client by its /64), and only ever appear as `x-forwarded-for`
+metadata beside the suite's proxy token: no traffic goes to them.
 """
 
 from __future__ import annotations
 
 import secrets
 import socket
+
+from authsvc.call_metadata import FORWARDED_FOR, PROXY_TOKEN
+
+# What the suite's AuthServices accept as proof that a caller is a proxy (the facade, the tests).
+TEST_PROXY_TOKEN = "test-proxy-" + secrets.token_hex(16)
 
 
 def free_port() -> int:
@@ -18,8 +24,10 @@ def free_port() -> int:
 
 
 def unique_client_ip() -> str:
-    return f"2001:db8::{secrets.token_hex(2)}:{secrets.token_hex(2)}"
+    """An address in a /64 of its own."""
+    return f"2001:db8:{secrets.token_hex(2)}:{secrets.token_hex(2)}::{secrets.token_hex(2)}"
 
 
-def forwarded_for(ip: str) -> tuple[tuple[str, str], ...]:
-    return (("x-forwarded-for", ip),)
+def forwarded_for(ip: str, token: str = TEST_PROXY_TOKEN) -> tuple[tuple[str, str], ...]:
+    """Metadata of a proxy that names `ip` as its client, with its proof."""
+    return ((FORWARDED_FOR, ip), (PROXY_TOKEN, token))

@@ -42,6 +42,9 @@ def test_a_configured_database_requires_a_shared_secret() -> None:
         {"AUTHSVC_SIGNING_ALGORITHM": "none"},
         {"AUTHSVC_TRUSTED_PROXIES": "10.0.0.1/8"},  # host bits set: a typo, not a network
         {"AUTHSVC_TRUSTED_PROXIES": "everyone"},
+        {"AUTHSVC_PROXY_TOKENS": "short"},
+        {"AUTHSVC_PROXY_TOKENS": "a" * 40 + ",with space " + "b" * 40},
+        {"AUTHSVC_IPV6_LIMIT_PREFIX": "16"},
     ],
 )
 def test_unsafe_or_malformed_values_refuse_to_start(env: dict[str, str]) -> None:
@@ -61,6 +64,19 @@ def test_secrets_stay_out_of_the_settings_repr() -> None:
         "AUTHSVC_DATABASE_URL": "postgresql://app:hunter2@db/auth",
         "AUTHSVC_JWT_SECRET": SECRET,
         "AUTHSVC_BOOTSTRAP_ADMIN_PASSWORD": "first admin password",
+        "AUTHSVC_PROXY_TOKENS": "proxy-token-" + "p" * 32,
     }
     shown = repr(Settings.from_env(env))
     assert "hunter2" not in shown and SECRET not in shown and "first admin password" not in shown
+    assert "proxy-token-" not in shown
+
+
+def test_by_default_no_caller_may_name_the_client_ip() -> None:
+    settings = Settings.from_env({})
+    assert settings.proxy_tokens == () and settings.trusted_proxies is None
+    assert settings.ipv6_limit_prefix == 64
+    configured = Settings.from_env(
+        {"AUTHSVC_PROXY_TOKENS": "a" * 32 + ", " + "b" * 40, "AUTHSVC_TRUSTED_PROXIES": ""}
+    )
+    assert configured.proxy_tokens == ("a" * 32, "b" * 40)
+    assert configured.trusted_proxies == ()  # set but empty: no network may

@@ -1,4 +1,4 @@
-"""IP networks, as configured for trusted proxies."""
+"""IP addresses and networks: trusted proxies, and the client network that per-client limits count."""
 
 from __future__ import annotations
 
@@ -34,3 +34,21 @@ def parse_networks(text: str) -> tuple[Network, ...]:
             except ValueError:
                 raise ValueError(f"{part!r} is not an IP network (e.g. 10.0.0.0/8)") from None
     return tuple(networks)
+
+
+DEFAULT_IPV6_PREFIX = 64  # what one subscriber usually gets (RFC 6177): one client, many addresses
+
+
+def client_network(client_ip: str, ipv6_prefix: int = DEFAULT_IPV6_PREFIX) -> str:
+    """What per-client limits count by: an IPv4 address itself, an IPv6 address by its network of
+    `ipv6_prefix` bits ("2001:db8:1:2::/64").
+
+    Security: one IPv6 client holds a whole /64 (often more), so keyed by address it could make up
+    a new limit for each attempt. Anything that is not an address (a Unix socket peer) is its own key.
+    """
+    address = parse_ip(client_ip)
+    if address is None:
+        return client_ip
+    if isinstance(address, ipaddress.IPv4Address):
+        return str(address)
+    return str(ipaddress.IPv6Network((address, ipv6_prefix), strict=False))

@@ -1,13 +1,44 @@
-"""The client IP of a call: the gRPC peer, or what a trusted proxy (the REST facade) says it is."""
+"""The client IP of a call: the gRPC peer, or what a proxy that proves itself says it is.
+
+Security: a source address proves little (every process on the host is 127.0.0.1, pods share
+ranges), so `x-forwarded-for` is believed only from a caller that also presents a proxy token
+AuthService was configured with (`x-authsvc-proxy-token` metadata), and, when trusted networks
+are configured, only from those. With no token configured, nobody's say-so is believed.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Sequence
 from typing import Any
 
+from authsvc.call_metadata import FORWARDED_FOR, PROXY_TOKEN
 from authsvc.domain.networks import Network, parse_ip
 
-FORWARDED_FOR = "x-forwarded-for"
+
+class TrustedProxies:
+    """Who may name the client IP: holders of one of `tokens`, calling from `networks` (None: from
+    any address)."""
+
+    def __init__(self, tokens: Sequence[str] = (), networks: Sequence[Network] | None = None) -> None:
+        # Digests, compared in constant time: the tokens themselves are not kept.
+        self._digests = tuple(hashlib.sha256(token.encode()).digest() for token in tokens)
+        self._networks = None if networks is None else tuple(networks)
+
+    def vouch(self, peer: str, token: str | None) -> bool:
+        if token is None or not self._digests:
+            return False
+        presented = hashlib.sha256(token.encode("utf-8", "replace")).digest()
+        if not any([hmac.compare_digest(presented, digest) for digest in self._digests]):
+            return False
+        if self._networks is None:
+            return True
+        address = parse_ip(peer_ip(peer))
+        return address is not None and any(address in network for network in self._networks)
+
+
+NOBODY = TrustedProxies()
 
 
 def peer_ip(peer: str) -> str:
@@ -20,16 +51,17 @@ def peer_ip(peer: str) -> str:
     return peer
 
 
-def client_ip(peer: str, metadata: Sequence[tuple[str, Any]] | None, trusted: Sequence[Network]) -> str:
-    """The peer's IP, unless the peer is a trusted proxy that names a valid client IP."""
+def client_ip(peer: str, metadata: Sequence[tuple[str, Any]] | None, proxies: TrustedProxies) -> str:
+    """The peer's IP, unless the caller is a trusted proxy that names a valid client IP."""
     address = parse_ip(peer_ip(peer))
-    if address is None:
-        return peer_ip(peer)
-    direct = str(address)
-    if not any(address in network for network in trusted):
-        return direct
+    direct = peer_ip(peer) if address is None else str(address)
+    forwarded = token = None
     for key, value in metadata or ():
         if key == FORWARDED_FOR and isinstance(value, str):
-            candidate = parse_ip(value.split(",")[-1])
-            return str(candidate) if candidate is not None else direct
-    return direct
+            forwarded = value
+        elif key == PROXY_TOKEN and isinstance(value, str):
+            token = value
+    if forwarded is None or not proxies.vouch(peer, token):
+        return direct
+    candidate = parse_ip(forwarded.split(",")[-1])
+    return str(candidate) if candidate is not None else direct

@@ -9,10 +9,10 @@ from grpc_health.v1 import health as grpc_health
 from grpc_health.v1 import health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
-from authsvc.domain.networks import Network
 from authsvc.grpc_api.decoding import SafeGenericHandler, tolerant
 from authsvc.grpc_api.encoded import serialize
 from authsvc.grpc_api.health import DatabaseHealth
+from authsvc.grpc_api.peers import NOBODY, TrustedProxies
 from authsvc.grpc_api.servicer import AuthServicer
 from authsvc.service.container import Services
 from authsvc.v1 import auth_pb2
@@ -22,7 +22,7 @@ async def start_server(
     services: Services,
     address: str,
     health: DatabaseHealth | None = None,
-    trusted_proxies: Sequence[Network] = (),
+    proxies: TrustedProxies = NOBODY,
 ) -> tuple[grpc.aio.Server, int]:
     """Starts AuthService, grpc.health.v1 (when given) and server reflection on `address`.
 
@@ -30,7 +30,7 @@ async def start_server(
     """
     server = grpc.aio.server()
     generic = GenericHandlersOnly(server)
-    names = [_add_auth_service(AuthServicer(services, trusted_proxies), generic), reflection.SERVICE_NAME]
+    names = [_add_auth_service(AuthServicer(services, proxies), generic), reflection.SERVICE_NAME]
     if health is not None:
         health_pb2_grpc.add_HealthServicer_to_server(health.servicer, generic)
         names.append(grpc_health.SERVICE_NAME)

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Sequence
 from typing import Any, TypeAlias
 
 from authsvc.domain.bearer import bearer_credentials
 from authsvc.domain.errors import AuthError, ErrorCode
-from authsvc.domain.networks import Network
 from authsvc.domain.principal import Principal
 from authsvc.grpc_api import convert
 from authsvc.grpc_api.encoded import EncodedReplies
 from authsvc.grpc_api.errors import edge_call, outcome_code
-from authsvc.grpc_api.peers import client_ip
+from authsvc.grpc_api.peers import NOBODY, TrustedProxies, client_ip
 from authsvc.metrics import TOKEN_CHECKS
 from authsvc.service.container import Services
 from authsvc.service.tokens import TokenPair
@@ -47,13 +45,13 @@ def _pair_fields(pair: TokenPair) -> dict[str, Any]:
 
 
 class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
-    def __init__(self, services: Services, trusted_proxies: Sequence[Network] = ()) -> None:
+    def __init__(self, services: Services, proxies: TrustedProxies = NOBODY) -> None:
         self._s = services
-        self._trusted = tuple(trusted_proxies)
+        self._proxies = proxies
         self._encoded = EncodedReplies()
 
     def _client_ip(self, context: Context) -> str:
-        return client_ip(context.peer(), context.invocation_metadata(), self._trusted)
+        return client_ip(context.peer(), context.invocation_metadata(), self._proxies)
 
     async def _caller(self, context: Context) -> Principal:
         return await self._s.authenticator.validate(bearer_token(context))

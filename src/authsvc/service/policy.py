@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from authsvc.domain.networks import DEFAULT_IPV6_PREFIX
 from authsvc.domain.permissions import DEFAULT_PERMISSIONS
 from authsvc.domain.rate_limits import RateLimit
 
@@ -23,3 +24,4 @@ class Policy:
     login_per_ip: RateLimit = RateLimit(5, 60)  # the public doc's promise
     refresh_per_user: RateLimit = RateLimit(10, 60)  # the public doc's promise
     login_failures_per_account: RateLimit = RateLimit(100, 3600)  # OWASP ASVS 2.2.1
+    ipv6_limit_prefix: int = DEFAULT_IPV6_PREFIX  # per-client limits count an IPv6 client by this network

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from authsvc.domain.audit import AuditEvent, AuditKind
 from authsvc.domain.errors import AuthError, ErrorCode, invalid_argument
+from authsvc.domain.networks import client_network
 from authsvc.domain.principal import Principal, PrincipalKind
 from authsvc.domain.refresh_rules import RefreshDecision
 from authsvc.domain.validation import normalise_email
@@ -57,7 +58,7 @@ class SessionService:
         its timing tells an attacker which accounts exist.
         """
         policy = self._policy
-        await self._limits.take("login-ip", client_ip, policy.login_per_ip, client_ip)
+        await self._limits.take("login-ip", self._network(client_ip), policy.login_per_ip, client_ip)
         normalised = normalise_email(email)
         await self._limits.take("login-account", normalised, policy.login_failures_per_account, client_ip)
         user = await self._users.by_email(normalised)
@@ -115,7 +116,8 @@ class SessionService:
             claims = self._issuer.read_refresh(refresh_token)
         except AuthError as exc:
             log.info("refresh refused: unreadable token ip=%s", client_ip)
-            await self._limits.take("refresh-ip", client_ip, self._policy.refresh_per_user, client_ip)
+            network = self._network(client_ip)
+            await self._limits.take("refresh-ip", network, self._policy.refresh_per_user, client_ip)
             # An expired refresh token is simply no longer valid: "Token expired" would tell the
             # client to refresh, which is what it just tried.
             raise AuthError(ErrorCode.TOKEN_INVALID) from exc
@@ -159,6 +161,10 @@ class SessionService:
             access_expires_at=outcome.access_expires_at,
             refresh=outcome.token,
         )
+
+    def _network(self, client_ip: str) -> str:
+        """What per-client limits count: the address, or an IPv6 client's whole network."""
+        return client_network(client_ip, self._policy.ipv6_limit_prefix)
 
     async def logout(self, caller: Principal) -> None:
         """Revokes the caller's session: its access and refresh tokens stop working at once."""
