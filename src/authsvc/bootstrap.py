@@ -28,6 +28,7 @@ from authsvc.adapters.pg_audit import BufferedAuditLog
 from authsvc.adapters.pg_rate_limiter import PgRateLimiter
 from authsvc.adapters.pg_sessions import PgSessionRepository
 from authsvc.adapters.pg_signing_keys import PgSigningKeyStore, ring_reloader
+from authsvc.adapters.pg_unit_of_work import PgUnitOfWork
 from authsvc.adapters.pg_users import PgUserRepository, PgWorkspaceRepository
 from authsvc.adapters.reloading import Reloader
 from authsvc.adapters.replica_sync import ReplicaSync
@@ -100,6 +101,12 @@ def build_services(
     workspaces = PgWorkspaceRepository(database)
     sessions: SessionRepository = PgSessionRepository(database)
     api_keys: ApiKeyRepository = PgApiKeyRepository(database)
+    # Committed changes reach this replica's cache at once (the others' by NOTIFY).
+    on_commit = cache.invalidate if cache is not None else None
+
+    def unit_of_work() -> PgUnitOfWork:
+        return PgUnitOfWork(database, on_commit)
+
     if cache is not None:
         users = CachedUserRepository(PgUserRepository(database), cache)
         sessions = CachedSessionRepository(PgSessionRepository(database), cache)
@@ -114,6 +121,7 @@ def build_services(
             policy,
             Limits(PgRateLimiter(database), audit, clock),
             audit,
+            unit_of_work,
         ),
         authenticator=Authenticator(issuer, sessions, api_keys, usage, clock, verified),
         api_keys=ApiKeyService(api_keys, usage, clock, policy, audit),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import cast
 
 from authsvc.adapters.pg_api_keys import PgApiKeyRepository
@@ -11,8 +11,7 @@ from authsvc.adapters.pg_sessions import PgSessionRepository
 from authsvc.adapters.pg_users import PgUserRepository
 from authsvc.adapters.validation_cache import ValidationCache
 from authsvc.domain.permissions import Role
-from authsvc.domain.refresh_rules import RefreshDecision
-from authsvc.service.ports import AccessExpiry, ApiKeyRecord, RefreshOutcome, RefreshTokenRecord, UserRecord
+from authsvc.service.ports import ApiKeyRecord, RefreshTokenRecord, UserRecord
 
 
 class CachedSessionRepository:
@@ -26,10 +25,6 @@ class CachedSessionRepository:
         known = self._cache.session_is_live(session_id, user_id)
         return known if known is not None else await self._inner.is_live(session_id, user_id)
 
-    async def revoke(self, session_id: str, now: datetime, reason: str) -> None:
-        await self._inner.revoke(session_id, now, reason)
-        self._cache.invalidate(f"session:{session_id}")  # at once here; other replicas via NOTIFY
-
     async def start(
         self,
         user_id: str,
@@ -38,19 +33,6 @@ class CachedSessionRepository:
         access_expires_at: datetime,
     ) -> str:
         return await self._inner.start(user_id, session_expires_at, token, access_expires_at)
-
-    async def refresh(
-        self,
-        jti: str,
-        now: datetime,
-        grace: timedelta,
-        next_token: RefreshTokenRecord,
-        access_expiry: AccessExpiry,
-    ) -> RefreshOutcome:
-        outcome = await self._inner.refresh(jti, now, grace, next_token, access_expiry)
-        if outcome.decision is RefreshDecision.REUSE:
-            self._cache.invalidate(f"session:{outcome.session_id}")
-        return outcome
 
 
 class CachedApiKeyRepository:

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 
@@ -49,6 +49,19 @@ async def _rollback_if_needed(conn: asyncpg.Connection) -> None:
     our pooled connections change no session state, so only an open transaction needs ending."""
     if conn.is_in_transaction():
         await conn.execute("ROLLBACK")
+
+
+class Executor(Protocol):
+    """What repositories run statements on: the pool (`Database`, each statement on its own), or
+    one connection inside a unit of work's transaction (asyncpg's Connection has the same calls)."""
+
+    async def fetchrow(self, query: str, *args: Any) -> Any: ...
+
+    async def fetch(self, query: str, *args: Any) -> Any: ...
+
+    async def fetchval(self, query: str, *args: Any) -> Any: ...
+
+    async def execute(self, query: str, *args: Any) -> Any: ...
 
 
 class Database:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
-from authsvc.adapters.database import Database
+from authsvc.adapters.database import Executor
 from authsvc.domain.rate_limits import RateDecision, RateLimit, retry_after_seconds
 
 _HIT = """
@@ -36,7 +36,9 @@ def _key(name: str) -> bytes:
 
 
 class PgRateLimiter:
-    def __init__(self, db: Database) -> None:
+    """On the pool, or inside a unit of work: then a hit commits, or rolls back, with the rest."""
+
+    def __init__(self, db: Executor) -> None:
         self._db = db
 
     async def hit(self, name: str, limit: RateLimit) -> RateDecision:

@@ -1,18 +1,17 @@
-"""Login sessions and their refresh tokens in PostgreSQL."""
+"""Login sessions and their refresh tokens in PostgreSQL: on the pool (`PgSessionRepository`) and
+inside a unit of work (`PgSessionStore`)."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime
 
-import asyncpg
-
-from authsvc.adapters.database import Database
+from authsvc.adapters.database import Database, Executor
 from authsvc.adapters.ids import parse_uuid
-from authsvc.adapters.invalidation import notify
 from authsvc.domain.permissions import Role
-from authsvc.domain.refresh_rules import RefreshDecision, RefreshState, decide
-from authsvc.service.ports import AccessExpiry, RefreshOutcome, RefreshTokenRecord
+from authsvc.domain.refresh_rules import RefreshState
+from authsvc.service.ports import RefreshingSession, RefreshTokenRecord
 
 # Locks the session row: concurrent refreshes of one session run one after the other, and the
 # token row is read only after the lock is held, so each sees what the one before committed.
@@ -26,6 +25,7 @@ WHERE s.id = (SELECT session_id FROM refresh_tokens WHERE jti = $1)
 FOR NO KEY UPDATE OF s
 """
 _INSERT_TOKEN = "INSERT INTO refresh_tokens (jti, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)"
+SESSION_REVOKED = "session"  # the invalidation message "session:<id>"
 
 
 class PgSessionRepository:
@@ -55,100 +55,6 @@ class PgSessionRepository:
             await conn.execute(_INSERT_TOKEN, token.jti, session_id, token.issued_at, expires_at)
         return str(session_id)
 
-    async def refresh(
-        self,
-        jti: str,
-        now: datetime,
-        grace: timedelta,
-        next_token: RefreshTokenRecord,
-        access_expiry: AccessExpiry,
-    ) -> RefreshOutcome:
-        token_id = parse_uuid(jti)
-        if token_id is None:
-            return RefreshOutcome(RefreshDecision.REJECT)
-        async with self._db.transaction() as conn:
-            session = await conn.fetchrow(_LOCK_SESSION, token_id)
-            if session is None:
-                return RefreshOutcome(RefreshDecision.REJECT)
-            token = await conn.fetchrow(
-                "SELECT expires_at, retired_at FROM refresh_tokens WHERE jti = $1", token_id
-            )
-            assert token is not None
-            state = RefreshState(
-                token_retired_at=token["retired_at"],
-                token_expires_at=token["expires_at"],
-                session_revoked=session["revoked"],
-                session_expires_at=session["expires_at"],
-                user_disabled=session["disabled"],
-            )
-            decision = decide(state, now, grace)
-            # What the access token minted with a live refresh token may last; the session keeps
-            # the latest such expiry, which is how long a revocation must be remembered.
-            access_expires_at = access_expiry(session["access_token_ttl_seconds"], session["expires_at"])
-            live: RefreshTokenRecord | None = None
-            if decision is RefreshDecision.ROTATE:
-                live = await self._rotate(conn, token_id, session, now, next_token, access_expires_at)
-            elif decision is RefreshDecision.REPLAY:
-                live = await self._live_token(conn, session["current_jti"], now)
-                decision = RefreshDecision.REPLAY if live else RefreshDecision.REJECT
-                if live is not None:
-                    await conn.execute(
-                        "UPDATE sessions SET access_expires_at = greatest(access_expires_at, $2) "
-                        "WHERE id = $1",
-                        session["id"],
-                        access_expires_at,
-                    )
-            elif decision is RefreshDecision.REUSE:
-                await conn.execute(
-                    "UPDATE sessions SET revoked_at = $2, revoked_reason = 'refresh_token_reuse' "
-                    "WHERE id = $1 AND revoked_at IS NULL",
-                    session["id"],
-                    now,
-                )
-                await notify(conn, f"session:{session['id']}")
-        return RefreshOutcome(
-            decision=decision,
-            user_id=str(session["user_id"]),
-            workspace_id=str(session["workspace_id"]),
-            session_id=str(session["id"]),
-            role=Role(session["role"]),
-            token=live,
-            access_expires_at=access_expires_at if live is not None else None,
-        )
-
-    async def _rotate(
-        self,
-        conn: asyncpg.Connection,
-        token_id: uuid.UUID,
-        session: asyncpg.Record,
-        now: datetime,
-        next_token: RefreshTokenRecord,
-        access_expires_at: datetime,
-    ) -> RefreshTokenRecord:
-        live = RefreshTokenRecord(
-            next_token.jti, next_token.issued_at, min(next_token.expires_at, session["expires_at"])
-        )
-        await conn.execute("UPDATE refresh_tokens SET retired_at = $2 WHERE jti = $1", token_id, now)
-        await conn.execute(_INSERT_TOKEN, live.jti, session["id"], live.issued_at, live.expires_at)
-        await conn.execute(
-            "UPDATE sessions SET current_jti = $2, access_expires_at = greatest(access_expires_at, $3) "
-            "WHERE id = $1",
-            session["id"],
-            live.jti,
-            access_expires_at,
-        )
-        return live
-
-    async def _live_token(
-        self, conn: asyncpg.Connection, current_jti: uuid.UUID, now: datetime
-    ) -> RefreshTokenRecord | None:
-        current = await conn.fetchrow(
-            "SELECT jti, issued_at, expires_at FROM refresh_tokens WHERE jti = $1", current_jti
-        )
-        if current is None or current["expires_at"] <= now:
-            return None
-        return RefreshTokenRecord(str(current["jti"]), current["issued_at"], current["expires_at"])
-
     async def is_live(self, session_id: str, user_id: str) -> bool:
         sid = parse_uuid(session_id)
         if sid is None:
@@ -173,16 +79,96 @@ class PgSessionRepository:
         users = await self._db.fetch("SELECT id FROM users WHERE disabled_at IS NOT NULL")
         return [str(r["id"]) for r in sessions], [str(r["id"]) for r in users]
 
+
+class PgSessionStore:
+    """The session statements of a unit of work, on its connection; `announce` queues an
+    invalidation message for when it commits."""
+
+    def __init__(self, conn: Executor, announce: Callable[[str], None]) -> None:
+        self._conn = conn
+        self._announce = announce
+
+    async def for_refresh(self, jti: str) -> RefreshingSession | None:
+        token_id = parse_uuid(jti)
+        if token_id is None:
+            return None
+        session = await self._conn.fetchrow(_LOCK_SESSION, token_id)
+        if session is None:
+            return None
+        token = await self._conn.fetchrow(
+            "SELECT expires_at, retired_at FROM refresh_tokens WHERE jti = $1", token_id
+        )
+        assert token is not None
+        current = session["current_jti"]
+        return RefreshingSession(
+            id=str(session["id"]),
+            user_id=str(session["user_id"]),
+            workspace_id=str(session["workspace_id"]),
+            role=Role(session["role"]),
+            workspace_ttl=session["access_token_ttl_seconds"],
+            expires_at=session["expires_at"],
+            current_jti=str(current) if current is not None else None,
+            state=RefreshState(
+                token_retired_at=token["retired_at"],
+                token_expires_at=token["expires_at"],
+                session_revoked=session["revoked"],
+                session_expires_at=session["expires_at"],
+                user_disabled=session["disabled"],
+            ),
+        )
+
+    async def rotate(
+        self,
+        session: RefreshingSession,
+        jti: str,
+        now: datetime,
+        successor: RefreshTokenRecord,
+        access_expires_at: datetime,
+    ) -> RefreshTokenRecord:
+        live = RefreshTokenRecord(
+            successor.jti, successor.issued_at, min(successor.expires_at, session.expires_at)
+        )
+        sid = uuid.UUID(session.id)
+        await self._conn.execute(
+            "UPDATE refresh_tokens SET retired_at = $2 WHERE jti = $1", uuid.UUID(jti), now
+        )
+        await self._conn.execute(_INSERT_TOKEN, uuid.UUID(live.jti), sid, live.issued_at, live.expires_at)
+        await self._conn.execute(  # one statement for the session row, as extend_access and more
+            "UPDATE sessions SET current_jti = $2, access_expires_at = greatest(access_expires_at, $3) "
+            "WHERE id = $1",
+            sid,
+            uuid.UUID(live.jti),
+            access_expires_at,
+        )
+        return live
+
+    async def live_token(self, session: RefreshingSession, now: datetime) -> RefreshTokenRecord | None:
+        if session.current_jti is None:
+            return None
+        current = await self._conn.fetchrow(
+            "SELECT jti, issued_at, expires_at FROM refresh_tokens WHERE jti = $1",
+            uuid.UUID(session.current_jti),
+        )
+        if current is None or current["expires_at"] <= now:
+            return None
+        return RefreshTokenRecord(str(current["jti"]), current["issued_at"], current["expires_at"])
+
+    async def extend_access(self, session_id: str, access_expires_at: datetime) -> None:
+        await self._conn.execute(
+            "UPDATE sessions SET access_expires_at = greatest(access_expires_at, $2) WHERE id = $1",
+            uuid.UUID(session_id),
+            access_expires_at,
+        )
+
     async def revoke(self, session_id: str, now: datetime, reason: str) -> None:
         sid = parse_uuid(session_id)
         if sid is None:
             return
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 "
-                "WHERE id = $1 AND revoked_at IS NULL",
-                sid,
-                now,
-                reason,
-            )
-            await notify(conn, f"session:{sid}")
+        status = await self._conn.execute(
+            "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL",
+            sid,
+            now,
+            reason,
+        )
+        if status != "UPDATE 0":
+            self._announce(f"{SESSION_REVOKED}:{sid}")

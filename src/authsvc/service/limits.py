@@ -14,9 +14,14 @@ class Limits:
         self._audit = audit
         self._clock = clock
 
-    async def take(self, bucket: str, subject: str, limit: RateLimit, client_ip: str) -> None:
-        """Counts one request of `subject` in `bucket`; RATE_LIMITED with Retry-After past the limit."""
-        decision = await self._limiter.hit(_name(bucket, subject, limit), limit)
+    async def take(
+        self, bucket: str, subject: str, limit: RateLimit, client_ip: str, within: RateLimiter | None = None
+    ) -> None:
+        """Counts one request of `subject` in `bucket`; RATE_LIMITED with Retry-After past the limit.
+
+        `within`: a unit of work's limiter, so the hit commits or rolls back with what it allows.
+        """
+        decision = await (within or self._limiter).hit(_name(bucket, subject, limit), limit)
         if not decision.allowed:
             self._audit.record(
                 AuditEvent(

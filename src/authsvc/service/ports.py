@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Protocol
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
 
 from authsvc.domain.audit import AuditEvent
 from authsvc.domain.permissions import Role
 from authsvc.domain.rate_limits import RateDecision, RateLimit
-from authsvc.domain.refresh_rules import RefreshDecision
+from authsvc.domain.refresh_rules import RefreshState
 
 
 class Clock(Protocol):
@@ -51,18 +52,17 @@ class RefreshTokenRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class RefreshOutcome:
-    decision: RefreshDecision
-    user_id: str = ""
-    workspace_id: str = ""
-    session_id: str = ""
-    role: Role = Role.VIEWER
-    token: RefreshTokenRecord | None = None  # the live token to hand out (ROTATE, REPLAY)
-    access_expires_at: datetime | None = None  # of the access token to mint with it
+class RefreshingSession:
+    """A session as a refresh finds it, locked until the unit of work ends."""
 
-
-AccessExpiry = Callable[[int | None, datetime], datetime]
-"""(workspace TTL or None, session end) → when an access token minted now expires."""
+    id: str
+    user_id: str
+    workspace_id: str
+    role: Role
+    workspace_ttl: int | None  # the workspace's access-token lifetime, None for the default
+    expires_at: datetime  # its absolute end
+    current_jti: str | None  # its live refresh token
+    state: RefreshState  # of the presented token, for refresh_rules.decide
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,28 +110,45 @@ class SessionRepository(Protocol):
         """Creates a session whose live refresh token is `token`; returns the session id."""
         ...
 
-    async def refresh(
-        self,
-        jti: str,
-        now: datetime,
-        grace: timedelta,
-        next_token: RefreshTokenRecord,
-        access_expiry: AccessExpiry,
-    ) -> RefreshOutcome:
-        """Applies `refresh_rules.decide` in one transaction that serialises refreshes of a session.
-
-        `next_token` is stored (expiry capped at the session's end) when the decision is ROTATE;
-        a REUSE decision commits the session's revocation before returning. The session records
-        how long its access tokens live, so revocations are only remembered that long.
-        """
-        ...
-
     async def is_live(self, session_id: str, user_id: str) -> bool:
         """False once the session is revoked or its user disabled. (Its absolute end needs no
         check: no access token outlives its session.)"""
         ...
 
-    async def revoke(self, session_id: str, now: datetime, reason: str) -> None: ...
+
+class SessionStore(Protocol):
+    """Sessions inside a unit of work: reads and writes, no rules."""
+
+    async def for_refresh(self, jti: str) -> RefreshingSession | None:
+        """The session of refresh token `jti`, locked, so refreshes of one session run one after
+        the other and each sees what the one before committed; None for an unknown token."""
+        ...
+
+    async def rotate(
+        self,
+        session: RefreshingSession,
+        jti: str,
+        now: datetime,
+        successor: RefreshTokenRecord,
+        access_expires_at: datetime,
+    ) -> RefreshTokenRecord:
+        """Retires `jti` and stores `successor` (its expiry capped at the session's end) as the
+        session's live token, and extends the session's access expiry as `extend_access` does;
+        returns the token as stored."""
+        ...
+
+    async def live_token(self, session: RefreshingSession, now: datetime) -> RefreshTokenRecord | None:
+        """The session's live refresh token, unless it has expired."""
+        ...
+
+    async def extend_access(self, session_id: str, access_expires_at: datetime) -> None:
+        """Records that an access token of the session may live until `access_expires_at`: a
+        revocation of the session is remembered that long."""
+        ...
+
+    async def revoke(self, session_id: str, now: datetime, reason: str) -> None:
+        """Revokes the session and announces it to every replica when the unit of work commits."""
+        ...
 
 
 class ApiKeyRepository(Protocol):
@@ -144,6 +161,29 @@ class ApiKeyRepository(Protocol):
     async def list(self, workspace_id: str) -> Sequence[ApiKeyRecord]: ...
 
     async def revoke(self, workspace_id: str, key_id: str, now: datetime) -> ApiKeyRecord | None: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction, decided by a use case: `async with` it, call `commit()` when the decision
+    is made; leaving without a commit (or with an error) rolls everything back, rate-limit hits
+    included. Announcements to other replicas go out only on commit."""
+
+    @property
+    def sessions(self) -> SessionStore: ...
+
+    @property
+    def limiter(self) -> RateLimiter: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None: ...
+
+    async def commit(self) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
 
 
 class UsageRecorder(Protocol):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import NoReturn
 
 from authsvc.domain.audit import AuditEvent, AuditKind
 from authsvc.domain.errors import AuthError, ErrorCode, invalid_argument
 from authsvc.domain.networks import client_network
 from authsvc.domain.principal import Principal, PrincipalKind
-from authsvc.domain.refresh_rules import RefreshDecision
+from authsvc.domain.refresh_rules import RefreshDecision, decide
 from authsvc.domain.validation import normalise_email
 from authsvc.service.limits import Limits
 from authsvc.service.policy import Policy
@@ -17,7 +18,9 @@ from authsvc.service.ports import (
     AuditLog,
     Clock,
     PasswordHasher,
+    RefreshTokenRecord,
     SessionRepository,
+    UnitOfWorkFactory,
     UserRecord,
     UserRepository,
 )
@@ -37,7 +40,9 @@ class SessionService:
         policy: Policy,
         limits: Limits,
         audit: AuditLog,
+        unit_of_work: UnitOfWorkFactory,
     ) -> None:
+        self._unit_of_work = unit_of_work
         self._limits = limits
         self._audit = audit
         self._users = users
@@ -109,58 +114,74 @@ class SessionService:
     async def refresh(self, refresh_token: str, client_ip: str) -> TokenPair:
         """Rotates a refresh token; see `refresh_rules.decide` for reuse and the grace window.
 
-        Counted per user (the token's subject); a token that cannot be attributed to a user
-        (bad signature, garbage) is counted against the client IP instead.
+        Security: only a token of a live session (the current one, or one just rotated, inside the
+        grace window) is counted against its user's refresh budget, in the same transaction as the
+        rotation it allows: a refused rotation never happens, and a rotation never goes uncounted.
+        Any other token (forged, garbage, expired, of an ended session, replayed after the window)
+        is counted against the client's network instead: it must not let whoever holds a dead token
+        use up, and so lock, the budget of the user it names.
         """
         try:
             claims = self._issuer.read_refresh(refresh_token)
         except AuthError as exc:
             log.info("refresh refused: unreadable token ip=%s", client_ip)
-            network = self._network(client_ip)
-            await self._limits.take("refresh-ip", network, self._policy.refresh_per_user, client_ip)
             # An expired refresh token is simply no longer valid: "Token expired" would tell the
             # client to refresh, which is what it just tried.
-            raise AuthError(ErrorCode.TOKEN_INVALID) from exc
-        await self._limits.take("refresh-user", claims.user_id, self._policy.refresh_per_user, client_ip)
+            await self._refuse_dead_token(client_ip, exc)
         now = self._clock.now()
-        outcome = await self._sessions.refresh(
-            claims.jti,
-            now,
-            self._policy.refresh_grace,
-            self._issuer.new_refresh_record(now),
-            self._issuer.access_expiry,
-        )
-        if outcome.decision is RefreshDecision.REUSE:
+        async with self._unit_of_work() as uow:
+            session = await uow.sessions.for_refresh(claims.jti)
+            if session is None:
+                decision = RefreshDecision.REJECT
+            else:
+                decision = decide(session.state, now, self._policy.refresh_grace)
+            live: RefreshTokenRecord | None = None
+            access_ends: datetime | None = None
+            if session is not None and decision in (RefreshDecision.ROTATE, RefreshDecision.REPLAY):
+                limit = self._policy.refresh_per_user
+                await self._limits.take("refresh-user", session.user_id, limit, client_ip, uow.limiter)
+                access_ends = self._issuer.access_expiry(session.workspace_ttl, session.expires_at)
+                if decision is RefreshDecision.ROTATE:
+                    successor = self._issuer.new_refresh_record(now)
+                    live = await uow.sessions.rotate(session, claims.jti, now, successor, access_ends)
+                else:
+                    live = await uow.sessions.live_token(session, now)
+                    if live is not None:
+                        await uow.sessions.extend_access(session.id, access_ends)
+            elif session is not None and decision is RefreshDecision.REUSE:
+                await uow.sessions.revoke(session.id, now, "refresh_token_reuse")
+            await uow.commit()
+        if session is not None and decision is RefreshDecision.REUSE:
             self._audit.record(
                 AuditEvent(
                     AuditKind.REFRESH_TOKEN_REUSE,
                     now,
-                    outcome.user_id,
-                    outcome.workspace_id,
-                    outcome.session_id,
+                    session.user_id,
+                    session.workspace_id,
+                    session.id,
                     client_ip,
                     "session revoked",
                 )
             )
-            raise AuthError(ErrorCode.TOKEN_INVALID)
-        if (
-            outcome.decision is RefreshDecision.REJECT
-            or outcome.token is None
-            or outcome.access_expires_at is None
-        ):
-            log.info("refresh refused: session %s ended or token expired", outcome.session_id or "unknown")
-            raise AuthError(ErrorCode.TOKEN_INVALID)
-        log.info(
-            "refresh ok (%s) user=%s session=%s", outcome.decision.value, outcome.user_id, outcome.session_id
-        )
+        if session is None or live is None or access_ends is None:
+            log.info("refresh refused: %s", "session ended or token expired" if session else "unknown token")
+            await self._refuse_dead_token(client_ip)
+        log.info("refresh ok (%s) user=%s session=%s", decision.value, session.user_id, session.id)
         return self._issuer.mint_pair(
-            user_id=outcome.user_id,
-            workspace_id=outcome.workspace_id,
-            session_id=outcome.session_id,
-            role=outcome.role,
-            access_expires_at=outcome.access_expires_at,
-            refresh=outcome.token,
+            user_id=session.user_id,
+            workspace_id=session.workspace_id,
+            session_id=session.id,
+            role=session.role,
+            access_expires_at=access_ends,
+            refresh=live,
         )
+
+    async def _refuse_dead_token(self, client_ip: str, cause: BaseException | None = None) -> NoReturn:
+        """TOKEN_INVALID, once the refusal is counted against the client's network (RATE_LIMITED
+        past its budget)."""
+        network = self._network(client_ip)
+        await self._limits.take("refresh-ip", network, self._policy.refresh_per_user, client_ip)
+        raise AuthError(ErrorCode.TOKEN_INVALID) from cause
 
     def _network(self, client_ip: str) -> str:
         """What per-client limits count: the address, or an IPv6 client's whole network."""
@@ -171,7 +192,9 @@ class SessionService:
         if caller.kind is not PrincipalKind.USER or caller.session_id is None:
             raise invalid_argument("Logout needs an access token, not an API key")
         now = self._clock.now()
-        await self._sessions.revoke(caller.session_id, now, "logout")
+        async with self._unit_of_work() as uow:
+            await uow.sessions.revoke(caller.session_id, now, "logout")
+            await uow.commit()
         self._audit.record(
             AuditEvent(AuditKind.LOGOUT, now, caller.user_id, caller.workspace_id, caller.session_id)
         )

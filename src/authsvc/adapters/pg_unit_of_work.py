@@ -1,0 +1,58 @@
+"""The unit of work on PostgreSQL: one pooled connection, one transaction, committed only when the
+use case says so. Invalidation messages queued inside go out by NOTIFY in the same transaction
+(PostgreSQL delivers them only if it commits) and, once it has, to this replica's own cache at once."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Self
+
+from authsvc.adapters.database import Database
+from authsvc.adapters.invalidation import notify
+from authsvc.adapters.pg_rate_limiter import PgRateLimiter
+from authsvc.adapters.pg_sessions import PgSessionStore
+
+
+class PgUnitOfWork:
+    sessions: PgSessionStore
+    limiter: PgRateLimiter
+
+    def __init__(self, db: Database, on_commit: Callable[[str], object] | None = None) -> None:
+        self._db = db
+        self._on_commit = on_commit
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._transaction: Any = None
+        self._announced: list[str] = []
+
+    async def __aenter__(self) -> Self:
+        async with contextlib.AsyncExitStack() as stack:
+            conn = await stack.enter_async_context(self._db.connection())
+            self._transaction = conn.transaction()
+            await self._transaction.start()
+            self._conn = conn
+            self.sessions = PgSessionStore(conn, self._announced.append)
+            self.limiter = PgRateLimiter(conn)
+            self._stack = stack.pop_all()
+        return self
+
+    async def commit(self) -> None:
+        for message in self._announced:
+            await notify(self._conn, message)
+        await self._transaction.commit()
+        self._transaction = None
+        if self._on_commit is not None:
+            for message in self._announced:
+                self._on_commit(message)
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        assert self._stack is not None
+        stack, self._stack = self._stack, None
+        # Not committed: roll back (the pool's reset would too, but the connection goes back clean).
+        if self._transaction is not None and not self._conn.is_closed():
+            with contextlib.suppress(Exception):
+                await self._transaction.rollback()
+        await stack.__aexit__(kind, error, trace)  # returns the connection; maps driver errors
