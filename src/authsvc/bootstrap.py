@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -25,6 +25,7 @@ from authsvc.adapters.migrations import migrate
 from authsvc.adapters.passwords import BcryptHasher
 from authsvc.adapters.pg_api_keys import BatchedUsageRecorder, PgApiKeyRepository
 from authsvc.adapters.pg_audit import BufferedAuditLog
+from authsvc.adapters.pg_login_networks import PgLoginNetworks
 from authsvc.adapters.pg_rate_limiter import PgRateLimiter
 from authsvc.adapters.pg_sessions import PgSessionRepository
 from authsvc.adapters.pg_signing_keys import PgSigningKeyStore, ring_reloader
@@ -39,6 +40,7 @@ from authsvc.service.api_keys import ApiKeyService
 from authsvc.service.authenticate import Authenticator
 from authsvc.service.container import Services
 from authsvc.service.limits import Limits
+from authsvc.service.login_limits import LoginLimits
 from authsvc.service.policy import Policy
 from authsvc.service.ports import ApiKeyRepository, AuditLog, Clock, SessionRepository, UserRepository
 from authsvc.service.public_keys import PublicKeys
@@ -71,6 +73,7 @@ def policy_from(settings: Settings) -> Policy:
         login_per_ip=settings.login_rate_limit,
         refresh_per_user=settings.refresh_rate_limit,
         login_failures_per_account=settings.login_account_failure_limit,
+        login_known_network_seconds=settings.login_known_network_seconds,
         ipv6_limit_prefix=settings.ipv6_limit_prefix,
     )
 
@@ -101,6 +104,7 @@ def build_services(
     workspaces = PgWorkspaceRepository(database)
     sessions: SessionRepository = PgSessionRepository(database)
     api_keys: ApiKeyRepository = PgApiKeyRepository(database)
+    limits = Limits(PgRateLimiter(database), audit, clock)
     # Committed changes reach this replica's cache at once (the others' by NOTIFY).
     on_commit = cache.invalidate if cache is not None else None
 
@@ -119,9 +123,10 @@ def build_services(
             issuer,
             clock,
             policy,
-            Limits(PgRateLimiter(database), audit, clock),
+            limits,
             audit,
             unit_of_work,
+            LoginLimits(limits, PgLoginNetworks(database), clock, policy),
         ),
         authenticator=Authenticator(issuer, sessions, api_keys, usage, clock, verified),
         api_keys=ApiKeyService(api_keys, usage, clock, policy, audit),
@@ -167,7 +172,9 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
             dsn, database, cache, keys=ring_reloader(store, ring), leeway_seconds=settings.jwt_leeway_seconds
         )
         services = build_services(settings, database, ring, clock, usage, cache, audit)
-        sweeper = Reloader("expired rate-limit buckets", PgRateLimiter(database).forget_expired, 600.0)
+        sweeper = Reloader(
+            "expired rate limits and login networks", _sweeper(database, settings, clock), 600.0
+        )
         tasks = [
             asyncio.create_task(usage.run(settings.last_used_flush_seconds)),
             asyncio.create_task(sweeper.run()),
@@ -185,6 +192,17 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
             with contextlib.suppress(AuthError):
                 await usage.flush()
             await audit.close()
+
+
+def _sweeper(database: Database, settings: Settings, clock: Clock) -> Callable[[], Awaitable[None]]:
+    """Forgets rate-limit buckets past their time and login networks past the known window."""
+    limiter, networks = PgRateLimiter(database), PgLoginNetworks(database)
+
+    async def sweep() -> None:
+        await limiter.forget_expired()
+        await networks.forget_before(clock.now() - timedelta(seconds=settings.login_known_network_seconds))
+
+    return sweep
 
 
 async def ensure_first_admin(runtime: Runtime) -> tuple[str, str] | None:

@@ -52,6 +52,7 @@ class Settings:
     login_rate_limit: RateLimit = RateLimit(5, 60)
     refresh_rate_limit: RateLimit = RateLimit(10, 60)
     login_account_failure_limit: RateLimit = RateLimit(100, 3600)
+    login_known_network_seconds: int = 30 * 86400
     # Callers presenting one of these tokens may name the client IP (x-forwarded-for)...
     proxy_tokens: tuple[str, ...] = field(default=(), repr=False)
     # ...from these networks only (None: from any address).
@@ -152,6 +153,7 @@ class Settings:
             login_rate_limit=rate("LOGIN_RATE_LIMIT", "5/60"),
             refresh_rate_limit=rate("REFRESH_RATE_LIMIT", "10/60"),
             login_account_failure_limit=rate("LOGIN_ACCOUNT_FAILURE_LIMIT", "100/3600"),
+            login_known_network_seconds=number("LOGIN_KNOWN_NETWORK_SECONDS", 30 * 86400, 0, 365 * 86400),
             proxy_tokens=proxy_tokens,
             trusted_proxies=trusted,
             ipv6_limit_prefix=number("IPV6_LIMIT_PREFIX", DEFAULT_IPV6_PREFIX, 32, 128),

@@ -24,4 +24,5 @@ class Policy:
     login_per_ip: RateLimit = RateLimit(5, 60)  # the public doc's promise
     refresh_per_user: RateLimit = RateLimit(10, 60)  # the public doc's promise
     login_failures_per_account: RateLimit = RateLimit(100, 3600)  # OWASP ASVS 2.2.1
+    login_known_network_seconds: int = 30 * 86400  # a network the account logged in from this lately
     ipv6_limit_prefix: int = DEFAULT_IPV6_PREFIX  # per-client limits count an IPv6 client by this network

@@ -213,6 +213,16 @@ class RateLimiter(Protocol):
     async def refund(self, name: str, limit: RateLimit) -> None: ...
 
 
+class LoginNetworks(Protocol):
+    """The client networks from which each account (a normalised email) logged in."""
+
+    async def known(self, account: str, network: str, since: datetime) -> bool:
+        """Whether `account` logged in from `network` at or after `since`."""
+        ...
+
+    async def remember(self, account: str, network: str, at: datetime) -> None: ...
+
+
 class AuditLog(Protocol):
     def record(self, event: AuditEvent) -> None:
         """Records a security event; never blocks on storage."""

@@ -8,11 +8,11 @@ from typing import NoReturn
 
 from authsvc.domain.audit import AuditEvent, AuditKind
 from authsvc.domain.errors import AuthError, ErrorCode, invalid_argument
-from authsvc.domain.networks import client_network
 from authsvc.domain.principal import Principal, PrincipalKind
 from authsvc.domain.refresh_rules import RefreshDecision, decide
 from authsvc.domain.validation import normalise_email
 from authsvc.service.limits import Limits
+from authsvc.service.login_limits import LoginLimits
 from authsvc.service.policy import Policy
 from authsvc.service.ports import (
     AuditLog,
@@ -41,7 +41,9 @@ class SessionService:
         limits: Limits,
         audit: AuditLog,
         unit_of_work: UnitOfWorkFactory,
+        login_limits: LoginLimits,
     ) -> None:
+        self._login_limits = login_limits
         self._unit_of_work = unit_of_work
         self._limits = limits
         self._audit = audit
@@ -53,19 +55,15 @@ class SessionService:
         self._policy = policy
 
     async def login(self, email: str, password: str, client_ip: str) -> TokenPair:
-        """Starts a session for valid credentials.
+        """Starts a session for valid credentials, within the limits of `login_limits`.
 
-        Every request counts against its client IP, before any other work, so refused requests
-        cost no bcrypt. Each attempt also counts against the account (whatever the IP: credential
-        stuffing from many addresses) and is given back when it succeeds, so only failures
-        accumulate there. An unknown email, a disabled user and a wrong password all cost one full
-        bcrypt verification and fail with the same INVALID_CREDENTIALS, so neither the answer nor
-        its timing tells an attacker which accounts exist.
+        An unknown email, a disabled user and a wrong password all cost one full bcrypt
+        verification and fail with the same INVALID_CREDENTIALS, so neither the answer nor its
+        timing tells an attacker which accounts exist.
         """
-        policy = self._policy
-        await self._limits.take("login-ip", self._network(client_ip), policy.login_per_ip, client_ip)
+        network = await self._login_limits.admit_client(client_ip)  # before any other work
         normalised = normalise_email(email)
-        await self._limits.take("login-account", normalised, policy.login_failures_per_account, client_ip)
+        admission = await self._login_limits.admit_account(normalised, network, client_ip)
         user = await self._users.by_email(normalised)
         matches = await self._hasher.verify(password, user.password_hash if user else None)
         if user is None or not matches or user.disabled:
@@ -79,7 +77,7 @@ class SessionService:
                 )
             )
             raise AuthError(ErrorCode.INVALID_CREDENTIALS)
-        await self._limits.give_back("login-account", normalised, policy.login_failures_per_account)
+        await self._login_limits.succeeded(admission)
         session_id, pair = await self.start_session(user)
         self._audit.record(
             AuditEvent(
@@ -185,7 +183,7 @@ class SessionService:
 
     def _network(self, client_ip: str) -> str:
         """What per-client limits count: the address, or an IPv6 client's whole network."""
-        return client_network(client_ip, self._policy.ipv6_limit_prefix)
+        return self._login_limits.network(client_ip)
 
     async def logout(self, caller: Principal) -> None:
         """Revokes the caller's session: its access and refresh tokens stop working at once."""
