@@ -88,6 +88,7 @@ class Running:
     clock: Clock
     usage: BatchedUsageRecorder
     port: int
+    cache: ValidationCache
 
 
 ServerFactory = Callable[..., Awaitable[Running]]
@@ -101,21 +102,23 @@ async def start_authsvc(
     started: list[tuple[grpc.aio.Server, grpc.aio.Channel]] = []
     listeners: list[asyncio.Task[None]] = []
 
-    async def start(clock: Clock | None = None, **overrides: object) -> Running:
+    async def start(clock: Clock | None = None, db: Database | None = None, **overrides: object) -> Running:
+        """`db`: the pool it runs on, if not the suite's; `overrides`: Settings fields."""
         chosen = replace(settings, **overrides)  # type: ignore[arg-type]
+        database_used = db or database
         the_clock = clock or FakeClock()
-        usage = BatchedUsageRecorder(database)
+        usage = BatchedUsageRecorder(database_used)
         cache = ValidationCache()
-        sync = ReplicaSync(database_url, database, cache)
+        sync = ReplicaSync(database_url, database_used, cache)
         listeners.extend(asyncio.create_task(run) for run in sync.tasks())
         await asyncio.wait_for(sync.listener.listening.wait(), 10)
-        services = build_services(chosen, database, TEST_SECRET, the_clock, usage, cache)
+        services = build_services(chosen, database_used, TEST_SECRET, the_clock, usage, cache, sync=sync)
         proxies = TrustedProxies(chosen.proxy_tokens, chosen.trusted_proxies)
         server, port = await start_server(services, "127.0.0.1:0", None, proxies)
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
         started.append((server, channel))
         stub = auth_pb2_grpc.AuthServiceStub(channel)
-        return Running(stub, services, chosen, the_clock, usage, port)
+        return Running(stub, services, chosen, the_clock, usage, port, cache)
 
     yield start
     for server, channel in started:

@@ -70,6 +70,7 @@ def policy_from(settings: Settings) -> Policy:
         refresh_grace=timedelta(seconds=settings.refresh_grace_seconds),
         leeway=settings.jwt_leeway_seconds,
         known_permissions=settings.permissions,
+        key_environments=settings.api_key_environments,
         login_per_ip=settings.login_rate_limit,
         refresh_per_user=settings.refresh_rate_limit,
         login_failures_per_account=settings.login_account_failure_limit,
@@ -86,6 +87,7 @@ def build_services(
     usage: BatchedUsageRecorder,
     cache: ValidationCache | None = None,
     audit: AuditLog | None = None,
+    sync: ReplicaSync | None = None,
 ) -> Services:
     """The use cases over PostgreSQL; with a cache, ValidateToken's lookups are answered from it.
 
@@ -108,8 +110,10 @@ def build_services(
     # Committed changes reach this replica's cache at once (the others' by NOTIFY).
     on_commit = cache.invalidate if cache is not None else None
 
+    expect = sync.expect if sync is not None else None
+
     def unit_of_work() -> PgUnitOfWork:
-        return PgUnitOfWork(database, on_commit)
+        return PgUnitOfWork(database, on_commit, expect)
 
     if cache is not None:
         users = CachedUserRepository(PgUserRepository(database), cache)
@@ -128,8 +132,10 @@ def build_services(
             unit_of_work,
             LoginLimits(limits, PgLoginNetworks(database), clock, policy),
         ),
-        authenticator=Authenticator(issuer, sessions, api_keys, usage, clock, verified),
-        api_keys=ApiKeyService(api_keys, usage, clock, policy, audit),
+        authenticator=Authenticator(
+            issuer, sessions, api_keys, usage, clock, verified, policy.key_environments
+        ),
+        api_keys=ApiKeyService(api_keys, usage, clock, policy, audit, unit_of_work),
         workspace_settings=WorkspaceSettingsService(workspaces, policy),
         users=UserService(users, workspaces, hasher, audit, clock),
         public_keys=PublicKeys(keys, clock),
@@ -171,7 +177,7 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
         sync = ReplicaSync(
             dsn, database, cache, keys=ring_reloader(store, ring), leeway_seconds=settings.jwt_leeway_seconds
         )
-        services = build_services(settings, database, ring, clock, usage, cache, audit)
+        services = build_services(settings, database, ring, clock, usage, cache, audit, sync)
         sweeper = Reloader(
             "expired rate limits and login networks", _sweeper(database, settings, clock), 600.0
         )

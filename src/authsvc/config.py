@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from authsvc.domain.api_key_format import ENVIRONMENTS
 from authsvc.domain.networks import DEFAULT_IPV6_PREFIX, Network, parse_networks
 from authsvc.domain.permissions import CORE_PERMISSIONS, DEFAULT_PERMISSIONS, is_well_formed
 from authsvc.domain.rate_limits import RateLimit
@@ -39,6 +40,7 @@ class Settings:
     db_pool_max: int = 10
     last_used_flush_seconds: float = 10.0
     permissions: tuple[str, ...] = DEFAULT_PERMISSIONS
+    api_key_environments: tuple[str, ...] = ENVIRONMENTS
     bootstrap_admin_email: str | None = None
     bootstrap_admin_password: str | None = field(default=None, repr=False)
     bootstrap_workspace: str = "default"
@@ -94,6 +96,9 @@ class Settings:
             if not is_well_formed(permission):
                 raise ConfigError(f"AUTHSVC_PERMISSIONS: {permission!r} is not resource:action")
         bcrypt_cost = number("BCRYPT_COST", 12, 10, 31)
+        environments = tuple(e.strip() for e in (get("API_KEY_ENVIRONMENTS") or "").split(",") if e.strip())
+        if not set(environments) <= set(ENVIRONMENTS):
+            raise ConfigError("AUTHSVC_API_KEY_ENVIRONMENTS lists live, test or both (e.g. live)")
 
         def rate(name: str, default: str) -> RateLimit:
             try:
@@ -140,6 +145,7 @@ class Settings:
             permissions=tuple(dict.fromkeys(permissions + CORE_PERMISSIONS))
             if permissions
             else DEFAULT_PERMISSIONS,
+            api_key_environments=tuple(dict.fromkeys(environments)) or ENVIRONMENTS,
             bootstrap_admin_email=get("BOOTSTRAP_ADMIN_EMAIL"),
             bootstrap_admin_password=get("BOOTSTRAP_ADMIN_PASSWORD"),
             bootstrap_workspace=get("BOOTSTRAP_WORKSPACE") or "default",

@@ -109,6 +109,12 @@ _IDENTITY = {
 _IDENTITY_HEADERS = {
     name: {"required": True, "description": text, "schema": {"type": "string"}}
     for name, text in _IDENTITY.items()
+} | {
+    "X-Auth-Environment": {
+        "required": False,
+        "description": 'For API keys only: "live" or "test"',
+        "schema": {"type": "string", "enum": ["live", "test"]},
+    }
 }
 _VERIFY = _operation(
     "Forward auth for gateways (nginx auth_request, Traefik ForwardAuth): is the token good for "

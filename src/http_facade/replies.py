@@ -35,18 +35,27 @@ def principal(value: auth_pb2.Principal) -> dict[str, Any]:
         "session_id": value.session_id or None,
         "api_key_id": value.api_key_id or None,
         "expires_at": moment(value, "expires_at"),
+        "environment": value.environment or None,
     }
 
 
 def identity_headers(value: auth_pb2.Principal) -> dict[str, str]:
-    """The principal as the headers a gateway hands to the app behind it (forward auth)."""
-    return {
+    """The principal as the headers a gateway hands to the app behind it (forward auth).
+
+    X-Auth-Environment only for API keys: gateways that copy these headers (nginx
+    `auth_request_set` + `proxy_set_header`, Traefik `authResponseHeaders`) replace, or drop, what
+    a client sent under the same name, so an absent header cannot be forged either.
+    """
+    headers = {
         "X-Auth-Subject": value.subject_id,
         "X-Auth-Kind": KINDS.get(value.kind, "unspecified"),
         "X-Auth-User": value.user_id,
         "X-Auth-Workspace": value.workspace_id,
         "X-Auth-Permissions": ",".join(value.permissions),
     }
+    if value.environment:
+        headers["X-Auth-Environment"] = value.environment
+    return headers
 
 
 def jwk_set(reply: auth_pb2.GetJwksResponse) -> dict[str, Any]:
@@ -70,6 +79,7 @@ def api_key(value: auth_pb2.ApiKey) -> dict[str, Any]:
         "last_used_at": moment(value, "last_used_at"),
         "revoked_at": moment(value, "revoked_at"),
         "created_by": value.created_by,
+        "created_by_key_id": value.created_by_key_id or None,
     }
 
 
@@ -99,6 +109,10 @@ _API_KEY = {
     "last_used_at": _MOMENT,
     "revoked_at": _MOMENT,
     "created_by": {**_TEXT, "description": "The user who created the key"},
+    "created_by_key_id": {
+        "type": ["string", "null"],
+        "description": "The API key this key was created with, if any: revoking that key revokes this one",
+    },
 }
 SCHEMAS: dict[str, Any] = {
     "Error": _object({"detail": _TEXT}),
@@ -120,6 +134,11 @@ SCHEMAS: dict[str, Any] = {
             "session_id": {"type": ["string", "null"], "description": "Set for users"},
             "api_key_id": {"type": ["string", "null"], "description": "Set for API keys"},
             "expires_at": {**_MOMENT, "description": "When the access token expires; null for API keys"},
+            "environment": {
+                "type": ["string", "null"],
+                "enum": ["live", "test", None],
+                "description": "An API key's environment; null for users",
+            },
         }
     ),
     "ApiKey": _object(_API_KEY),

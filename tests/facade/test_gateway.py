@@ -21,7 +21,14 @@ from tests.support.clock import FakeClock
 from tests.support.nginx import Guard, NginxUnavailable, ensure_nginx, gateway_config, running_nginx
 
 pytestmark = pytest.mark.timeout(600)  # the first one may install nginx
-IDENTITY = ("X-Auth-Subject", "X-Auth-Kind", "X-Auth-User", "X-Auth-Workspace", "X-Auth-Permissions")
+IDENTITY = (
+    "X-Auth-Subject",
+    "X-Auth-Kind",
+    "X-Auth-User",
+    "X-Auth-Workspace",
+    "X-Auth-Permissions",
+    "X-Auth-Environment",
+)
 
 
 @pytest.fixture(scope="session")
@@ -84,7 +91,11 @@ async def test_a_valid_key_reaches_the_app_with_who_it_is(
         Guard("/admin/", facade.base_url, "geofences:write,workspace:admin"),
     ]
     async with running_nginx(nginx_binary, gateway_config(app.url, guards)) as nginx:
-        forged = {"X-Auth-Subject": "someone-else", "X-Auth-Permissions": "workspace:admin"}
+        forged = {
+            "X-Auth-Subject": "someone-else",
+            "X-Auth-Permissions": "workspace:admin",
+            "X-Auth-Environment": "test",
+        }
         reply = await _call(
             http, f"{nginx.url}/geofences/7?near=1", headers={**_bearer(key["key"]), **forged}
         )
@@ -96,6 +107,7 @@ async def test_a_valid_key_reaches_the_app_with_who_it_is(
             "X-Auth-User": [account.user_id],
             "X-Auth-Workspace": [account.workspace_id],
             "X-Auth-Permissions": ["geofences:read"],
+            "X-Auth-Environment": ["live"],
         }
         assert reply.json["request_id"]  # nginx's $request_id, also sent to the facade
 
@@ -104,8 +116,10 @@ async def test_a_valid_key_reaches_the_app_with_who_it_is(
         assert posted.status == 200 and posted.json["method"] == "POST" and posted.json["body"] == "{}"
 
         # A user's access token holding both permissions passes /admin/, as a user.
-        admin = await _call(http, f"{nginx.url}/admin/settings", headers=_bearer(token))
+        posing = {**_bearer(token), "X-Auth-Environment": "live"}
+        admin = await _call(http, f"{nginx.url}/admin/settings", headers=posing)
         assert admin.status == 200
+        assert admin.json["identity"]["X-Auth-Environment"] == []  # a user has none: the forgery is gone
         assert admin.json["identity"]["X-Auth-Kind"] == ["user"]
         assert admin.json["identity"]["X-Auth-Subject"] == [account.user_id]
         assert len(app.seen) == 3

@@ -159,3 +159,44 @@ def test_a_full_key_cache_drops_its_oldest_keys_not_all_of_them() -> None:
     cache.invalidate("api_key:key-43")  # a revocation still finds its digest
     assert ValidationCache.missing(cache.lookup_key(b"d43"))
     assert cache.lookup_key(b"d44") == records[44]
+
+
+LIVE, OTHER = bytes(32), b"\x01" * 32
+
+
+def test_live_digests_refuse_any_other_key_without_asking() -> None:
+    cache = ValidationCache()
+    assert ValidationCache.missing(cache.lookup_key(OTHER))  # not listening: ask
+    cache.set_listening(True)
+    epoch = cache.begin_index_load()
+    assert ValidationCache.missing(cache.lookup_key(OTHER))  # listening, digests not read yet: ask
+    cache.finish_index_load(epoch, [], [], [], [LIVE])
+    assert cache.lookup_key(OTHER) is None  # no live key has it: refused, no query
+    assert ValidationCache.missing(cache.lookup_key(LIVE))  # a live key not cached yet: ask
+    cache.set_listening(False)
+    assert ValidationCache.missing(cache.lookup_key(OTHER))
+
+
+def test_a_created_key_is_live_as_soon_as_it_is_announced_even_during_a_load() -> None:
+    new, later = b"\x02" * 32, b"\x03" * 32
+    cache = ValidationCache()
+    cache.set_listening(True)
+    cache.finish_index_load(cache.begin_index_load(), [], [], [], [LIVE])
+    assert cache.invalidate(f"api_key_created:k1:{new.hex()}") is True
+    assert ValidationCache.missing(cache.lookup_key(new))
+    epoch = cache.begin_index_load()
+    cache.invalidate(f"api_key_created:k2:{later.hex()}")  # committed after the load's snapshot
+    cache.finish_index_load(epoch, [], [], [], [LIVE])
+    assert ValidationCache.missing(cache.lookup_key(later))
+    assert cache.lookup_key(OTHER) is None
+
+
+def test_a_creation_announced_without_its_digest_makes_misses_ask_until_reloaded() -> None:
+    cache = ValidationCache()
+    cache.set_listening(True)
+    cache.finish_index_load(cache.begin_index_load(), [], [], [], [LIVE])
+    assert cache.invalidate("api_key_created:from-an-older-release") is False  # the caller reloads
+    assert ValidationCache.missing(cache.lookup_key(OTHER))
+    cache.finish_index_load(cache.begin_index_load(), [], [], [], [LIVE, OTHER])
+    assert ValidationCache.missing(cache.lookup_key(OTHER))  # live now, and asked for
+    assert cache.lookup_key(b"\x04" * 32) is None

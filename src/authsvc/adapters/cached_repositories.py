@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import cast
 
+from authsvc.adapters import invalidation_messages as messages
 from authsvc.adapters.pg_api_keys import PgApiKeyRepository
 from authsvc.adapters.pg_sessions import PgSessionRepository
 from authsvc.adapters.pg_users import PgUserRepository
@@ -49,17 +50,6 @@ class CachedApiKeyRepository:
         self._cache.remember_key(digest, record, generation)
         return record
 
-    async def revoke(self, workspace_id: str, key_id: str, now: datetime) -> ApiKeyRecord | None:
-        record = await self._inner.revoke(workspace_id, key_id, now)
-        if record is not None:
-            self._cache.invalidate(f"api_key:{record.id}")
-        return record
-
-    async def create(self, record: ApiKeyRecord, digest: bytes) -> None:
-        generation = self._cache.generation
-        await self._inner.create(record, digest)
-        self._cache.remember_key(digest, record, generation)  # its first use needs no query
-
     async def list(self, workspace_id: str) -> Sequence[ApiKeyRecord]:
         return await self._inner.list(workspace_id)
 
@@ -74,7 +64,7 @@ class CachedUserRepository:
     async def disable(self, email: str) -> str | None:
         user_id = await self._inner.disable(email)
         if user_id is not None:
-            self._cache.invalidate(f"user:{user_id}")
+            self._cache.invalidate(messages.user_disabled(user_id))
         return user_id
 
     async def by_email(self, email: str) -> UserRecord | None:

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
-from authsvc.adapters.database import Database
+from authsvc.adapters import invalidation_messages as messages
+from authsvc.adapters.database import Database, Executor
 from authsvc.adapters.ids import parse_uuid
-from authsvc.adapters.invalidation import notify
 from authsvc.domain.errors import AuthError
 from authsvc.service.ports import ApiKeyRecord
 
 log = logging.getLogger(__name__)
-KEY_CREATED = "api_key_created"
 _COLUMNS = (
     "k.id, k.workspace_id, k.created_by, k.name, k.prefix, k.permissions, k.environment, "
-    "k.created_at, k.last_used_at, k.revoked_at"
+    "k.created_at, k.last_used_at, k.revoked_at, k.created_by_key_id"
 )
 
 
@@ -35,29 +35,13 @@ def _record(row: asyncpg.Record) -> ApiKeyRecord:
         created_at=row["created_at"],
         last_used_at=row["last_used_at"],
         revoked_at=row["revoked_at"],
+        created_by_key_id=str(row["created_by_key_id"]) if row["created_by_key_id"] else None,
     )
 
 
 class PgApiKeyRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
-
-    async def create(self, record: ApiKeyRecord, digest: bytes) -> None:
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO api_keys (id, workspace_id, created_by, name, prefix, key_hash, "
-                "permissions, environment, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                record.id,
-                record.workspace_id,
-                record.created_by,
-                record.name,
-                record.prefix,
-                digest,
-                sorted(record.permissions),
-                record.environment,
-                record.created_at,
-            )
-            await notify(conn, f"{KEY_CREATED}:{record.id}")  # other replicas warm their caches
 
     async def with_digest(self, key_id: str) -> tuple[bytes, ApiKeyRecord] | None:
         """A live key by id, with its digest (to warm a cache after another replica created it)."""
@@ -96,22 +80,92 @@ class PgApiKeyRepository:
         )
         return [_record(r) for r in rows]
 
-    async def revoke(self, workspace_id: str, key_id: str, now: datetime) -> ApiKeyRecord | None:
+    async def live_digests(self) -> Sequence[bytes]:
+        """The digest of every key that validates (live, its creator enabled): what a replica
+        needs to refuse any other key without asking."""
+        rows = await self._db.fetch(
+            "SELECT k.key_hash FROM api_keys k JOIN users u ON u.id = k.created_by "
+            "WHERE k.revoked_at IS NULL AND u.disabled_at IS NULL"
+        )
+        return [bytes(r["key_hash"]) for r in rows]
+
+
+class PgApiKeyStore:
+    """The API key statements of a unit of work, on its connection; `announce` queues an
+    invalidation message for when it commits."""
+
+    def __init__(self, conn: Executor, announce: Callable[[str], None]) -> None:
+        self._conn = conn
+        self._announce = announce
+
+    async def create(self, record: ApiKeyRecord, digest: bytes) -> None:
+        await self._conn.execute(
+            "INSERT INTO api_keys (id, workspace_id, created_by, name, prefix, key_hash, "
+            "permissions, environment, created_at, created_by_key_id) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            record.id,
+            record.workspace_id,
+            record.created_by,
+            record.name,
+            record.prefix,
+            digest,
+            sorted(record.permissions),
+            record.environment,
+            record.created_at,
+            record.created_by_key_id,
+        )
+        self._announce(messages.key_created(record.id, digest))  # every replica adds its digest
+
+    async def hold_live(self, key_id: str) -> bool:
+        """Whether the key is live, holding it so until the unit of work ends: a key cannot be
+        revoked while a key it creates is being written (and so escape the revocation)."""
         kid = parse_uuid(key_id)
         if kid is None:
+            return False
+        live = await self._conn.fetchval(
+            "SELECT true FROM api_keys WHERE id = $1 AND revoked_at IS NULL FOR SHARE", kid
+        )
+        return bool(live)
+
+    async def for_change(self, workspace_id: str, key_id: str) -> ApiKeyRecord | None:
+        """The key, locked until the unit of work ends, if it is one of the workspace's."""
+        kid, wid = parse_uuid(key_id), parse_uuid(workspace_id)
+        if kid is None or wid is None:
             return None
-        async with self._db.transaction() as conn:
-            row = await conn.fetchrow(
-                f"UPDATE api_keys k SET revoked_at = $3 WHERE k.id = $1 AND k.workspace_id = $2 "
-                f"AND k.revoked_at IS NULL RETURNING {_COLUMNS}",
-                kid,
-                workspace_id,
-                now,
-            )
-            if row is None:
-                return None
-            await notify(conn, f"api_key:{kid}")
-        return _record(row)
+        row = await self._conn.fetchrow(
+            f"SELECT {_COLUMNS} FROM api_keys k WHERE k.id = $1 AND k.workspace_id = $2 FOR UPDATE",
+            kid,
+            wid,
+        )
+        return _record(row) if row else None
+
+    async def revoke(self, key_ids: Sequence[str], now: datetime) -> list[str]:
+        """Revokes those of the keys that are live; returns their ids."""
+        rows = await self._conn.fetch(
+            "UPDATE api_keys SET revoked_at = $2 WHERE id = ANY($1::uuid[]) AND revoked_at IS NULL "
+            "RETURNING id",
+            list(key_ids),
+            now,
+        )
+        return self._revoked(rows)
+
+    async def revoke_created_with(self, key_ids: Sequence[str], now: datetime) -> list[str]:
+        """Revokes the live keys created with any of `key_ids`; returns their ids. (Each call is a
+        statement of its own, so it sees keys whose creation committed while the previous call
+        waited for their parent's lock.)"""
+        rows = await self._conn.fetch(
+            "UPDATE api_keys SET revoked_at = $2 WHERE created_by_key_id = ANY($1::uuid[]) "
+            "AND revoked_at IS NULL RETURNING id",
+            list(key_ids),
+            now,
+        )
+        return self._revoked(rows)
+
+    def _revoked(self, rows: Sequence[Any]) -> list[str]:
+        ids = [str(row["id"]) for row in rows]
+        for key_id in ids:
+            self._announce(messages.key_revoked(key_id))
+        return ids
 
 
 class BatchedUsageRecorder:

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
+from authsvc.adapters import invalidation_messages as messages
 from authsvc.adapters.database import Database, Executor
 from authsvc.adapters.ids import parse_uuid
 from authsvc.domain.permissions import Role
@@ -25,7 +26,6 @@ WHERE s.id = (SELECT session_id FROM refresh_tokens WHERE jti = $1)
 FOR NO KEY UPDATE OF s
 """
 _INSERT_TOKEN = "INSERT INTO refresh_tokens (jti, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)"
-SESSION_REVOKED = "session"  # the invalidation message "session:<id>"
 
 
 class PgSessionRepository:
@@ -171,4 +171,4 @@ class PgSessionStore:
             reason,
         )
         if status != "UPDATE 0":
-            self._announce(f"{SESSION_REVOKED}:{sid}")
+            self._announce(messages.session_revoked(sid))

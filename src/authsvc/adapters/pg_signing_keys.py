@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from authsvc.adapters import invalidation_messages as messages
 from authsvc.adapters.database import Database
 from authsvc.adapters.invalidation import notify
 from authsvc.adapters.keyring import EDDSA, HS256, KeyRing, SigningKey, b64url, root_kid
@@ -27,7 +28,7 @@ from authsvc.adapters.reloading import Reloader
 
 log = logging.getLogger(__name__)
 
-SIGNING_KEYS_MESSAGE = "signing_keys"
+SIGNING_KEYS_MESSAGE = messages.SIGNING_KEYS_CHANGED
 _SELECT = "SELECT kid, algorithm, material, public_jwk, active_from, retire_after FROM signing_keys"
 _LOCK_ID = 0x6B65_7973  # serialises first-start key creation across replicas
 

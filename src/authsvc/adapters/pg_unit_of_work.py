@@ -1,27 +1,40 @@
 """The unit of work on PostgreSQL: one pooled connection, one transaction, committed only when the
 use case says so. Invalidation messages queued inside go out by NOTIFY in the same transaction
-(PostgreSQL delivers them only if it commits) and, once it has, to this replica's own cache at once."""
+(PostgreSQL delivers them only if it commits) and, once it has, to this replica's own cache at once.
+Where `expect` asks for it (a key creation), the commit returns once the replica's own listener
+has heard the message, so the other replicas have heard it too (ReplicaSync.expect)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
 from authsvc.adapters.database import Database
 from authsvc.adapters.invalidation import notify
+from authsvc.adapters.pg_api_keys import PgApiKeyStore
 from authsvc.adapters.pg_rate_limiter import PgRateLimiter
 from authsvc.adapters.pg_sessions import PgSessionStore
+
+log = logging.getLogger(__name__)
+ECHO_TIMEOUT_SECONDS = 1.0  # a commit waits no longer for its announcements to come back
+Expect = Callable[[str], "asyncio.Future[None] | None"]
 
 
 class PgUnitOfWork:
     sessions: PgSessionStore
+    api_keys: PgApiKeyStore
     limiter: PgRateLimiter
 
-    def __init__(self, db: Database, on_commit: Callable[[str], object] | None = None) -> None:
+    def __init__(
+        self, db: Database, on_commit: Callable[[str], object] | None = None, expect: Expect | None = None
+    ) -> None:
         self._db = db
         self._on_commit = on_commit
+        self._expect = expect
         self._stack: contextlib.AsyncExitStack | None = None
         self._transaction: Any = None
         self._announced: list[str] = []
@@ -33,6 +46,7 @@ class PgUnitOfWork:
             await self._transaction.start()
             self._conn = conn
             self.sessions = PgSessionStore(conn, self._announced.append)
+            self.api_keys = PgApiKeyStore(conn, self._announced.append)
             self.limiter = PgRateLimiter(conn)
             self._stack = stack.pop_all()
         return self
@@ -40,11 +54,24 @@ class PgUnitOfWork:
     async def commit(self) -> None:
         for message in self._announced:
             await notify(self._conn, message)
-        await self._transaction.commit()
+        echoes = [self._expect(message) for message in self._announced] if self._expect else []
+        awaited = [echo for echo in echoes if echo is not None]
+        try:
+            await self._transaction.commit()
+        except BaseException:
+            for echo in awaited:
+                echo.cancel()
+            raise
         self._transaction = None
         if self._on_commit is not None:
             for message in self._announced:
                 self._on_commit(message)
+        if awaited:
+            _, late = await asyncio.wait(awaited, timeout=ECHO_TIMEOUT_SECONDS)
+            for echo in late:
+                echo.cancel()
+            if late:
+                log.warning("%d announcement(s) not heard back within %g s", len(late), ECHO_TIMEOUT_SECONDS)
 
     async def __aexit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None

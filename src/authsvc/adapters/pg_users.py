@@ -6,6 +6,7 @@ import uuid
 
 import asyncpg
 
+from authsvc.adapters import invalidation_messages as messages
 from authsvc.adapters.database import Database
 from authsvc.adapters.ids import parse_uuid
 from authsvc.adapters.invalidation import notify
@@ -77,7 +78,7 @@ class PgUserRepository:
             )
             if user_id is None:
                 return None
-            await notify(conn, f"user:{user_id}")  # its sessions and keys leave every cache
+            await notify(conn, messages.user_disabled(user_id))  # its sessions and keys leave every cache
         return str(user_id)
 
 

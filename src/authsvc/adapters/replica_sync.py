@@ -13,11 +13,11 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any
 
+from authsvc.adapters import invalidation_messages as messages
 from authsvc.adapters.database import Database
 from authsvc.adapters.invalidation import InvalidationListener
-from authsvc.adapters.pg_api_keys import KEY_CREATED, PgApiKeyRepository
+from authsvc.adapters.pg_api_keys import PgApiKeyRepository
 from authsvc.adapters.pg_sessions import PgSessionRepository
-from authsvc.adapters.pg_signing_keys import SIGNING_KEYS_MESSAGE
 from authsvc.adapters.reloading import Reloader
 from authsvc.adapters.validation_cache import ValidationCache
 from authsvc.domain.errors import AuthError
@@ -39,6 +39,7 @@ class ReplicaSync:
         self._sessions = PgSessionRepository(database)
         self._api_keys = PgApiKeyRepository(database)
         self._warming: set[asyncio.Task[None]] = set()
+        self._awaited: dict[str, asyncio.Future[None]] = {}
         self._cache = cache
         self._signing_keys = keys
         self.index = Reloader("revocation index", self._load_index, index_interval)
@@ -55,20 +56,38 @@ class ReplicaSync:
         epoch = self._cache.begin_index_load()
         sessions, users = await self._sessions.revoked_recently(self._leeway)
         keys = await self._api_keys.most_used(self._cache.capacity // 2)
-        self._cache.finish_index_load(epoch, sessions, users, keys)
+        digests = await self._api_keys.live_digests()
+        self._cache.finish_index_load(epoch, sessions, users, keys, digests)
+
+    def expect(self, message: str) -> asyncio.Future[None] | None:
+        """A future done when this replica's listener hears `message`, for a key creation about to
+        be committed (None for any other message, or while not listening).
+
+        Every replica's listener hears a notification at about the same moment, so once this one
+        has, the others have had it too: CreateApiKey waits for it before answering, and a key
+        used at once on another replica is already among the live digests there (which refuse,
+        without a query, any digest they do not hold)."""
+        if messages.parse(message).kind != messages.KEY_CREATED or not self.listener.listening.is_set():
+            return None
+        future = self._awaited[message] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(lambda _: self._awaited.pop(message, None))
+        return future
 
     def _on_message(self, message: str) -> None:
-        kind, _, ident = message.partition(":")
-        if message == SIGNING_KEYS_MESSAGE:
+        awaited = self._awaited.get(message)
+        if awaited is not None and not awaited.done():
+            awaited.set_result(None)
+        kind, ident, _ = messages.parse(message)
+        if kind == messages.SIGNING_KEYS_CHANGED:
             if self._signing_keys is not None:
                 self._signing_keys.soon()
-        elif kind == KEY_CREATED:
-            self._cache.invalidate(message)
+            return
+        if not self._cache.invalidate(message):
+            self.index.soon()  # a message we do not know (or a key without its digest): read all again
+        if kind == messages.KEY_CREATED:
             task = asyncio.get_running_loop().create_task(self._warm_key(ident))
             self._warming.add(task)
             task.add_done_callback(self._warming.discard)
-        elif not self._cache.invalidate(message):
-            self.index.soon()  # a message we do not know: read everything again
 
     async def _warm_key(self, key_id: str) -> None:
         generation = self._cache.generation

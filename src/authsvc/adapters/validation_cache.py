@@ -4,6 +4,10 @@
   and the disabled users. Loaded in full when the invalidation listener (re)connects and every
   few minutes, and kept current in between by notifications, so a valid JWT needs no query.
 - API-key lookups by digest (found or not), evicted by notifications and expiring after a TTL.
+- The digest of every live API key, read with the index and added to as creations are announced
+  (each announcement carries its key's digest): a key whose digest is not there is refused with
+  no query, however many made-up keys an attacker sends. Revoked keys stay in it until the next
+  full read (every few minutes): their lookups find nothing, and are remembered as such.
 
 Nothing here is used while the replica is not listening: validation then asks PostgreSQL, so a
 lost notification can never keep a revoked credential alive. Generation counters keep a key
@@ -18,6 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 
+from authsvc.adapters import invalidation_messages as messages
 from authsvc.service.ports import ApiKeyRecord
 
 _MISSING = object()
@@ -71,6 +76,10 @@ class ValidationCache:
         self._digest_of: dict[str, bytes] = {}
         self._revoked_sessions: set[str] = set()
         self._disabled_users: set[str] = set()
+        self._live_digests: set[bytes] = set()
+        # Whether _live_digests holds every live key (read since listening began, and no creation
+        # announced without its digest since, as an older release announces them).
+        self._digests_complete = False
         self._listening_epoch = 0
         self._heard_while_loading: list[str] | None = None
 
@@ -96,13 +105,16 @@ class ValidationCache:
         sessions: Iterable[str],
         users: Iterable[str],
         keys: Iterable[tuple[bytes, ApiKeyRecord]] = (),
+        live_digests: Iterable[bytes] | None = None,
     ) -> None:
         """Installs a freshly read index (and warms the key cache), plus whatever was notified
-        while it was being read."""
+        while it was being read. `live_digests`: every live key's digest (None: not read)."""
         heard, self._heard_while_loading = self._heard_while_loading or [], None
         if not self.enabled or epoch != self._listening_epoch:
             return  # the listener dropped meanwhile: that load may have missed something
         self._revoked_sessions, self._disabled_users = set(sessions), set(users)
+        self._live_digests = set(live_digests or ())
+        self._digests_complete = live_digests is not None
         for digest, record in keys:
             self.api_keys.put(digest, record)
             self._digest_of[record.id] = digest
@@ -133,31 +145,40 @@ class ValidationCache:
         if not self.enabled:
             return _MISSING
         found = self.api_keys.get(digest)
-        return found if found is not _MISSING else self.unknown_keys.get(digest)
+        if found is not _MISSING:
+            return found
+        if self.index_complete and self._digests_complete and digest not in self._live_digests:
+            return None  # no live key has this digest: no query needed
+        return self.unknown_keys.get(digest)
 
     # --- notifications and connection state -----------------------------------------------
     def invalidate(self, message: str) -> bool:
-        """Applies one notification: "session:<id>", "user:<id>" or "api_key:<id>". Returns False
-        for a message of another kind: then nothing here can be trusted any more (the index is
-        marked incomplete, so validation asks the database) until the caller reloads it."""
+        """Applies one notification (adapters.invalidation_messages). Returns False for a message
+        of another kind: then nothing here can be trusted any more (the index is marked
+        incomplete, so validation asks the database) until the caller reloads it."""
         if self._heard_while_loading is not None:
             self._heard_while_loading.append(message)
-        kind, _, ident = message.partition(":")
-        if kind == "session":
+        kind, ident, digest = messages.parse(message)
+        if kind == messages.SESSION_REVOKED:
             self._revoked_sessions.add(ident)
-        elif kind == "user":
+        elif kind == messages.USER_DISABLED:
             self._key_revocations += 1
             self._disabled_users.add(ident)
             self.api_keys.clear()  # the user's keys: their records do not say whose they are
             self._digest_of.clear()
-        elif kind == "api_key_created":
+        elif kind == messages.KEY_CREATED:
             self._key_creations += 1
             self.unknown_keys.clear()  # a digest looked up before it existed must be asked again
-        elif kind == "api_key":
-            self._key_revocations += 1
-            digest = self._digest_of.pop(ident, None)
             if digest is not None:
-                self.api_keys.pop(digest)
+                self._live_digests.add(digest)
+            else:  # announced by an older release: until the next full read, misses ask
+                self._digests_complete = False
+                return False
+        elif kind == messages.KEY_REVOKED:
+            self._key_revocations += 1
+            known = self._digest_of.pop(ident, None)
+            if known is not None:
+                self.api_keys.pop(known)
         else:
             self._key_revocations += 1
             self._key_creations += 1
@@ -181,3 +202,5 @@ class ValidationCache:
         self._digest_of.clear()
         self._revoked_sessions.clear()
         self._disabled_users.clear()
+        self._live_digests.clear()
+        self._digests_complete = False

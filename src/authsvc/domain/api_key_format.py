@@ -50,6 +50,11 @@ def looks_like_api_key(token: str) -> bool:
     return token.startswith(_PREFIXES)
 
 
+def prefixes(environments: tuple[str, ...]) -> tuple[str, ...]:
+    """The key prefixes of `environments` ("sf_live_", ...), for a quick startswith."""
+    return tuple(f"sf_{environment}_" for environment in environments)
+
+
 def generate(environment: str, random_bytes: Callable[[int], bytes] = secrets.token_bytes) -> str:
     if environment not in ENVIRONMENTS:
         raise ValueError(environment)

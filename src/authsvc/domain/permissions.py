@@ -16,8 +16,10 @@ DEFAULT_PERMISSIONS: tuple[str, ...] = (
     "workspace:admin",
 )
 ADMIN_PERMISSION = "workspace:admin"
+API_KEYS_READ = "api_keys:read"
+API_KEYS_WRITE = "api_keys:write"
 # The permissions the service itself checks: always known, whatever else is configured.
-CORE_PERMISSIONS: tuple[str, ...] = ("api_keys:read", "api_keys:write", ADMIN_PERMISSION)
+CORE_PERMISSIONS: tuple[str, ...] = (API_KEYS_READ, API_KEYS_WRITE, ADMIN_PERMISSION)
 _PERMISSION_SHAPE = re.compile(r"^[a-z][a-z0-9_]{0,39}:[a-z][a-z0-9_]{0,39}$")
 
 
@@ -42,3 +44,10 @@ def role_permissions(role: Role, known: Iterable[str]) -> frozenset[str]:
     if role is Role.MEMBER:
         return known_set - {ADMIN_PERMISSION}
     return frozenset(p for p in known_set if p.endswith(":read"))
+
+
+def may_change_key(caller: frozenset[str], key: frozenset[str]) -> bool:
+    """Whether a caller holding `caller` may revoke (or otherwise change) a key holding `key`:
+    only with every permission the key holds, or as a workspace admin. Otherwise a member, or a
+    key with `api_keys:write` and little else, could take away an admin's key."""
+    return ADMIN_PERMISSION in caller or key <= caller

@@ -22,12 +22,14 @@ class Principal:
     session_id: str | None = None
     api_key_id: str | None = None
     expires_at: datetime | None = None
+    environment: str | None = None  # an API key's ("live", "test"); None for users
     # Hashed once: principals key the reply cache on the ValidateToken hot path.
     _hash: int = field(init=False, repr=False, compare=False, default=0)
 
     def __post_init__(self) -> None:
         fields = (self.kind.value, self.subject_id, self.user_id, self.workspace_id, self.permissions)
-        object.__setattr__(self, "_hash", hash((*fields, self.session_id, self.api_key_id, self.expires_at)))
+        rest = (self.session_id, self.api_key_id, self.expires_at, self.environment)
+        object.__setattr__(self, "_hash", hash((*fields, *rest)))
 
     def __hash__(self) -> int:
         return self._hash

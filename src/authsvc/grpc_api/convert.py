@@ -35,6 +35,7 @@ def principal(value: Principal) -> auth_pb2.Principal:
         session_id=value.session_id or "",
         api_key_id=value.api_key_id or "",
         expires_at=timestamp(value.expires_at),
+        environment=value.environment or "",
     )
 
 
@@ -49,4 +50,5 @@ def api_key(record: ApiKeyRecord) -> auth_pb2.ApiKey:
         last_used_at=timestamp(record.last_used_at),
         revoked_at=timestamp(record.revoked_at),
         created_by=record.created_by,
+        created_by_key_id=record.created_by_key_id or "",
     )

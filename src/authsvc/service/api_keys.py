@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 
 from authsvc.domain import api_key_format
 from authsvc.domain.audit import AuditEvent, AuditKind
 from authsvc.domain.errors import AuthError, ErrorCode, invalid_argument
-from authsvc.domain.permissions import is_well_formed
-from authsvc.domain.principal import Principal
+from authsvc.domain.permissions import API_KEYS_READ, API_KEYS_WRITE, is_well_formed, may_change_key
+from authsvc.domain.principal import Principal, PrincipalKind
 from authsvc.domain.validation import check_name
 from authsvc.service.policy import Policy
-from authsvc.service.ports import ApiKeyRecord, ApiKeyRepository, AuditLog, Clock, UsageRecorder
-
-READ = "api_keys:read"
-WRITE = "api_keys:write"
+from authsvc.service.ports import (
+    ApiKeyRecord,
+    ApiKeyRepository,
+    AuditLog,
+    Clock,
+    UnitOfWorkFactory,
+    UsageRecorder,
+)
 
 
 def require(caller: Principal, permission: str) -> None:
@@ -25,13 +30,20 @@ def require(caller: Principal, permission: str) -> None:
 
 class ApiKeyService:
     def __init__(
-        self, keys: ApiKeyRepository, usage: UsageRecorder, clock: Clock, policy: Policy, audit: AuditLog
+        self,
+        keys: ApiKeyRepository,
+        usage: UsageRecorder,
+        clock: Clock,
+        policy: Policy,
+        audit: AuditLog,
+        unit_of_work: UnitOfWorkFactory,
     ) -> None:
         self._audit = audit
         self._keys = keys
         self._usage = usage
         self._clock = clock
         self._policy = policy
+        self._unit_of_work = unit_of_work
 
     async def create(
         self, caller: Principal, name: str, permissions: Sequence[str], environment: str
@@ -39,12 +51,15 @@ class ApiKeyService:
         """A new key and its secret, which is returned here once and stored only as a hash.
 
         The key may hold only permissions its creator holds, so no caller (user or key) can
-        mint itself broader access.
+        mint itself broader access. A key created with another key records it, and is revoked
+        with it: the parent is held live until the new key is written, so no revocation of the
+        parent can miss it.
         """
-        require(caller, WRITE)
+        require(caller, API_KEYS_WRITE)
         clean_name = check_name(name)
-        if environment not in api_key_format.ENVIRONMENTS:
-            raise invalid_argument("Environment must be 'live' or 'test'")
+        accepted = self._policy.key_environments
+        if environment not in accepted:
+            raise invalid_argument("Environment must be " + " or ".join(repr(e) for e in accepted))
         wanted = frozenset(permissions)
         if not wanted:
             raise invalid_argument("At least one permission is required")
@@ -54,6 +69,7 @@ class ApiKeyService:
                 raise invalid_argument(f"Unknown permission{shown}")
         if not wanted <= caller.permissions:
             raise AuthError(ErrorCode.PERMISSION_DENIED)
+        parent = caller.api_key_id if caller.kind is PrincipalKind.API_KEY else None
         secret = api_key_format.generate(environment)
         record = ApiKeyRecord(
             id=str(uuid.uuid4()),
@@ -66,8 +82,13 @@ class ApiKeyService:
             created_at=self._clock.now(),
             last_used_at=None,
             revoked_at=None,
+            created_by_key_id=parent,
         )
-        await self._keys.create(record, api_key_format.digest(secret))
+        async with self._unit_of_work() as uow:
+            if parent is not None and not await uow.api_keys.hold_live(parent):
+                raise AuthError(ErrorCode.TOKEN_INVALID)  # revoked since it was validated
+            await uow.api_keys.create(record, api_key_format.digest(secret))
+            await uow.commit()
         self._audit.record(
             AuditEvent(
                 AuditKind.API_KEY_CREATED,
@@ -81,28 +102,40 @@ class ApiKeyService:
         return record, secret
 
     async def list(self, caller: Principal) -> Sequence[ApiKeyRecord]:
-        require(caller, READ)
+        require(caller, API_KEYS_READ)
         await self._usage.flush()
         return await self._keys.list(caller.workspace_id)
 
     async def revoke(self, caller: Principal, key_id: str) -> ApiKeyRecord:
-        """Revokes a key of the caller's workspace; any other id is simply NOT_FOUND."""
-        require(caller, WRITE)
+        """Revokes a key of the caller's workspace, and every key created with it, transitively;
+        any other id is simply NOT_FOUND.
+
+        Security: revoking a key takes every permission it holds, or `workspace:admin`
+        (`may_change_key`), so lesser callers cannot take away a greater key.
+        """
+        require(caller, API_KEYS_WRITE)
         try:
             canonical = str(uuid.UUID(key_id))
         except ValueError:
             raise AuthError(ErrorCode.NOT_FOUND, "API key not found") from None
-        record = await self._keys.revoke(caller.workspace_id, canonical, self._clock.now())
-        if record is None:
-            raise AuthError(ErrorCode.NOT_FOUND, "API key not found")
-        self._audit.record(
-            AuditEvent(
-                AuditKind.API_KEY_REVOKED,
-                record.revoked_at or self._clock.now(),
-                caller.user_id,
-                caller.workspace_id,
-                record.id,
-                detail=f"by {caller.kind.value} {caller.subject_id}",
+        now = self._clock.now()
+        async with self._unit_of_work() as uow:
+            record = await uow.api_keys.for_change(caller.workspace_id, canonical)
+            if record is None or record.revoked_at is not None:
+                raise AuthError(ErrorCode.NOT_FOUND, "API key not found")
+            if not may_change_key(caller.permissions, record.permissions):
+                raise AuthError(ErrorCode.PERMISSION_DENIED)
+            await uow.api_keys.revoke([record.id], now)
+            descendants: list[str] = []
+            created = [record.id]
+            while created:  # each round a statement of its own: see ApiKeyStore.revoke_created_with
+                created = await uow.api_keys.revoke_created_with(created, now)
+                descendants += created
+            await uow.commit()
+        by = f"by {caller.kind.value} {caller.subject_id}"
+        for revoked, detail in [(record.id, by), *((d, f"{by}, with {record.id}") for d in descendants)]:
+            event = AuditEvent(
+                AuditKind.API_KEY_REVOKED, now, caller.user_id, caller.workspace_id, revoked, detail=detail
             )
-        )
-        return record
+            self._audit.record(event)
+        return dataclasses.replace(record, revoked_at=now)

@@ -27,7 +27,11 @@ class Authenticator:
         usage: UsageRecorder,
         clock: Clock,
         verified: VerifiedTokens | None = None,
+        key_environments: tuple[str, ...] = api_key_format.ENVIRONMENTS,
     ) -> None:
+        # Keys of other environments (a production deployment that must never see an sf_test_
+        # key) are refused before any parsing or lookup.
+        self._accepted_prefixes = api_key_format.prefixes(key_environments)
         self._verified = verified or VerifiedTokens(0, 0)
         self._issuer = issuer
         self._sessions = sessions
@@ -74,6 +78,8 @@ class Authenticator:
         return principal
 
     async def _api_key_principal(self, token: str) -> Principal:
+        if not token.startswith(self._accepted_prefixes):
+            raise AuthError(ErrorCode.TOKEN_INVALID)
         digest = api_key_format.checked_digest(token)
         if digest is None:
             raise AuthError(ErrorCode.TOKEN_INVALID)
@@ -91,6 +97,7 @@ class Authenticator:
             workspace_id=record.workspace_id,
             permissions=record.permissions,
             api_key_id=record.id,
+            environment=record.environment,
         )
         if len(self._key_principals) >= _MAX_KEY_PRINCIPALS:
             self._key_principals.clear()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from authsvc.domain.api_key_format import ENVIRONMENTS
 from authsvc.domain.networks import DEFAULT_IPV6_PREFIX
 from authsvc.domain.permissions import DEFAULT_PERMISSIONS
 from authsvc.domain.rate_limits import RateLimit
@@ -21,6 +22,7 @@ class Policy:
     refresh_grace: timedelta = timedelta(seconds=10)
     leeway: int = 30
     known_permissions: tuple[str, ...] = DEFAULT_PERMISSIONS
+    key_environments: tuple[str, ...] = ENVIRONMENTS  # the API key environments accepted here
     login_per_ip: RateLimit = RateLimit(5, 60)  # the public doc's promise
     refresh_per_user: RateLimit = RateLimit(10, 60)  # the public doc's promise
     login_failures_per_account: RateLimit = RateLimit(100, 3600)  # OWASP ASVS 2.2.1

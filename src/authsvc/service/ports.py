@@ -77,6 +77,7 @@ class ApiKeyRecord:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    created_by_key_id: str | None = None  # the key it was created with, if a key created it
 
 
 class UserRepository(Protocol):
@@ -152,15 +153,35 @@ class SessionStore(Protocol):
 
 
 class ApiKeyRepository(Protocol):
-    async def create(self, record: ApiKeyRecord, digest: bytes) -> None: ...
-
     async def by_digest(self, digest: bytes) -> ApiKeyRecord | None:
         """The key with this hash, unless it is revoked or its creator is disabled."""
         ...
 
     async def list(self, workspace_id: str) -> Sequence[ApiKeyRecord]: ...
 
-    async def revoke(self, workspace_id: str, key_id: str, now: datetime) -> ApiKeyRecord | None: ...
+
+class ApiKeyStore(Protocol):
+    """API keys inside a unit of work: reads and writes, no rules."""
+
+    async def create(self, record: ApiKeyRecord, digest: bytes) -> None:
+        """Stores the key; every replica hears of it (and its digest) when the unit of work commits."""
+        ...
+
+    async def hold_live(self, key_id: str) -> bool:
+        """Whether the key is live, holding it so (no revocation commits) until the unit of work ends."""
+        ...
+
+    async def for_change(self, workspace_id: str, key_id: str) -> ApiKeyRecord | None:
+        """The key, locked until the unit of work ends, if the workspace has it."""
+        ...
+
+    async def revoke(self, key_ids: Sequence[str], now: datetime) -> list[str]:
+        """Revokes the keys that are live; returns their ids."""
+        ...
+
+    async def revoke_created_with(self, key_ids: Sequence[str], now: datetime) -> list[str]:
+        """Revokes the live keys created with any of `key_ids`; returns their ids."""
+        ...
 
 
 class UnitOfWork(Protocol):
@@ -170,6 +191,9 @@ class UnitOfWork(Protocol):
 
     @property
     def sessions(self) -> SessionStore: ...
+
+    @property
+    def api_keys(self) -> ApiKeyStore: ...
 
     @property
     def limiter(self) -> RateLimiter: ...

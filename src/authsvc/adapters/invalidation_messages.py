@@ -1,0 +1,51 @@
+"""The invalidation messages replicas send each other (NOTIFY payloads), named and parsed here only.
+
+"<kind>:<id>", and for a new API key "api_key_created:<id>:<sha256 hex>": the digest lets every
+replica add the key to its set of live digests as it hears of it, so an unknown key can be refused
+without a query from the first moment. (A digest of a 190-bit random key gives nothing away; the
+table holds the same.) A creation message without a digest comes from an older release.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+SESSION_REVOKED = "session"
+USER_DISABLED = "user"
+KEY_REVOKED = "api_key"
+KEY_CREATED = "api_key_created"
+SIGNING_KEYS_CHANGED = "signing_keys"
+
+
+class Invalidation(NamedTuple):
+    kind: str
+    ident: str
+    digest: bytes | None = None
+
+
+def session_revoked(session_id: object) -> str:
+    return f"{SESSION_REVOKED}:{session_id}"
+
+
+def user_disabled(user_id: object) -> str:
+    return f"{USER_DISABLED}:{user_id}"
+
+
+def key_revoked(key_id: object) -> str:
+    return f"{KEY_REVOKED}:{key_id}"
+
+
+def key_created(key_id: object, digest: bytes) -> str:
+    return f"{KEY_CREATED}:{key_id}:{digest.hex()}"
+
+
+def parse(message: str) -> Invalidation:
+    kind, _, rest = message.partition(":")
+    if kind != KEY_CREATED:
+        return Invalidation(kind, rest)
+    ident, _, digest_hex = rest.partition(":")
+    try:
+        digest = bytes.fromhex(digest_hex) if digest_hex else None
+    except ValueError:
+        digest = None
+    return Invalidation(kind, ident, digest if digest is None or len(digest) == 32 else None)

@@ -1,0 +1,115 @@
+"""Unknown API keys cost no database round trip (review finding 12).
+
+Before: one unauthenticated ValidateTokens call with 512 well-formed unknown keys (right prefix,
+right checksum) made 512 queries. Each replica now holds the digest of every live key, so a key
+that matches none is refused from memory. The queries are counted by asyncpg's query logger on
+the real pool the service runs on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import asyncpg
+import grpc
+import pytest
+
+from authsvc.adapters.database import Database
+from authsvc.domain import api_key_format
+from authsvc.v1 import auth_pb2
+from tests.conftest import AccountFactory, Running, ServerFactory
+from tests.support.grpc_client import bearer
+
+
+class CountedPool:
+    """A real pool whose every statement is written down."""
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    async def attach(self, conn: asyncpg.Connection) -> None:
+        conn.add_query_logger(lambda record: self.statements.append(record.query))
+
+
+@pytest.fixture
+async def counted(database_url: str) -> AsyncIterator[tuple[Database, CountedPool]]:
+    log = CountedPool()
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4, init=log.attach)
+    yield Database(pool), log
+    await pool.close()
+
+
+async def _ready(running: Running) -> None:
+    """Until the replica's index (live key digests included) has been read."""
+    async with asyncio.timeout(10):
+        while not running.cache.index_complete:
+            await asyncio.sleep(0.02)
+
+
+async def _unknown_keys(count: int) -> list[str]:
+    return [api_key_format.generate("live") for _ in range(count)]
+
+
+async def test_512_unknown_keys_in_one_call_make_no_query(
+    start_authsvc: ServerFactory, counted: tuple[Database, CountedPool]
+) -> None:
+    db, log = counted
+    running = await start_authsvc(db=db)
+    await _ready(running)
+    log.statements.clear()
+
+    checks = [auth_pb2.ValidateTokenRequest(token=key) for key in await _unknown_keys(512)]
+    reply = await running.stub.ValidateTokens(auth_pb2.ValidateTokensRequest(checks=checks))
+
+    assert len(reply.verdicts) == 512
+    assert {v.refusal.code for v in reply.verdicts} == {grpc.StatusCode.UNAUTHENTICATED.value[0]}
+    assert log.statements == []
+
+
+async def test_known_keys_still_pass_and_revoked_ones_still_fail(
+    start_authsvc: ServerFactory, counted: tuple[Database, CountedPool], make_account: AccountFactory
+) -> None:
+    db, log = counted
+    running = await start_authsvc(db=db)
+    await _ready(running)
+    account = await make_account("admin")
+    pair = await running.stub.Login(auth_pb2.LoginRequest(email=account.email, password=account.password))
+    request = auth_pb2.CreateApiKeyRequest(name="real", permissions=["geofences:read"], environment="live")
+    created = await running.stub.CreateApiKey(request, metadata=bearer(pair.access_token))
+
+    principal = (
+        await running.stub.ValidateToken(auth_pb2.ValidateTokenRequest(token=created.secret))
+    ).principal
+    assert principal.api_key_id == created.api_key.id  # its digest was added as it was created
+
+    await running.stub.RevokeApiKey(
+        auth_pb2.RevokeApiKeyRequest(id=created.api_key.id), metadata=bearer(pair.access_token)
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await running.stub.ValidateToken(auth_pb2.ValidateTokenRequest(token=created.secret))
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+    log.statements.clear()
+    for key in await _unknown_keys(50):  # one at a time, too
+        with pytest.raises(grpc.aio.AioRpcError):
+            await running.stub.ValidateToken(auth_pb2.ValidateTokenRequest(token=key))
+    assert log.statements == []
+
+
+async def test_a_key_created_on_another_replica_is_known_here_at_once(
+    start_authsvc: ServerFactory, counted: tuple[Database, CountedPool], make_account: AccountFactory
+) -> None:
+    db, _ = counted
+    here = await start_authsvc(db=db)
+    there = await start_authsvc()
+    await _ready(here)
+    account = await make_account("admin")
+    pair = await there.stub.Login(auth_pb2.LoginRequest(email=account.email, password=account.password))
+    for n in range(10):
+        request = auth_pb2.CreateApiKeyRequest(
+            name=f"k{n}", permissions=["geofences:read"], environment="live"
+        )
+        created = await there.stub.CreateApiKey(request, metadata=bearer(pair.access_token))
+        reply = await here.stub.ValidateToken(auth_pb2.ValidateTokenRequest(token=created.secret))
+        assert reply.principal.api_key_id == created.api_key.id
