@@ -43,7 +43,7 @@ class PgUserRepository:
     async def by_email(self, email: str) -> UserRecord | None:
         row = await self._db.fetchrow(
             f"SELECT {_USER_COLUMNS} FROM users u JOIN workspaces w ON w.id = u.workspace_id "
-            "WHERE lower(u.email) = lower($1)",
+            "WHERE u.email = $1",  # stored in normal form, as `email` is given
             email,
         )
         return _user(row) if row else None
@@ -72,7 +72,7 @@ class PgUserRepository:
     async def disable(self, email: str) -> str | None:
         async with self._db.transaction() as conn:
             user_id = await conn.fetchval(
-                "UPDATE users SET disabled_at = now() WHERE lower(email) = lower($1) "
+                "UPDATE users SET disabled_at = now() WHERE email = $1 "
                 "AND disabled_at IS NULL RETURNING id",
                 email,
             )

@@ -15,12 +15,47 @@ MIN_PASSWORD_CHARS = 8
 MAX_NAME_LEN = 100
 
 
+# Scripts whose letters look alike: a label that mixes two of them ("a-\u0430dmin", a Cyrillic
+# "a" among Latin letters) is a look-alike of another address, the classic homograph (UTS #39 §5.2
+# refuses such mixes from its "moderately restrictive" level up).
+_LOOK_ALIKE_SCRIPTS = frozenset({"LATIN", "GREEK", "CYRILLIC", "ARMENIAN", "CHEROKEE", "COPTIC"})
+
+
+def email_normal_form(email: str) -> str:
+    """NFKC of the case-folded NFKC form: fullwidth and other compatibility letters become their
+    plain ones, and letter case is folded (ß to ss, too), so look-alikes share one form."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", email.strip()).casefold())
+
+
 def normalise_email(email: str) -> str:
-    """The stored form of an email; raises INVALID_ARGUMENT for anything that is not one."""
-    candidate = email.strip()
-    if len(candidate) > MAX_EMAIL_LEN or not _EMAIL.match(candidate):
+    """The stored form of an email, the one uniqueness holds on and logins look up; raises
+    INVALID_ARGUMENT for anything that is not one.
+
+    Security: addresses that only look like another are either the same account here or refused:
+    invisible characters (zero-width spaces, bidirectional controls) are refused, compatibility
+    forms and case are folded (`email_normal_form`), and a label mixing look-alike scripts is
+    refused.
+    """
+    if has_invisible(email.strip()):
         raise invalid_argument("Invalid email address")
-    return candidate.lower()
+    candidate = email_normal_form(email)
+    if len(candidate) > MAX_EMAIL_LEN or not _EMAIL.match(candidate) or mixes_scripts(candidate):
+        raise invalid_argument("Invalid email address")
+    return candidate
+
+
+def mixes_scripts(email: str) -> bool:
+    """Whether the local part or a label of the domain holds letters of two look-alike scripts."""
+    for label in re.split(r"[@.]", email):
+        scripts = {_script(c) for c in label if unicodedata.category(c).startswith("L")}
+        if len(scripts & _LOOK_ALIKE_SCRIPTS) > 1:
+            return True
+    return False
+
+
+def _script(letter: str) -> str:
+    # The script is the first word of a letter's Unicode name ("CYRILLIC SMALL LETTER A").
+    return unicodedata.name(letter, "UNKNOWN").split(" ", 1)[0]
 
 
 def check_new_password(password: str) -> None:
