@@ -90,3 +90,25 @@ async def test_reflection_refuses_undecodable_requests_alike(
             async for _ in call:
                 pass
     _assert_refused_plainly(caught.value, captured)
+
+
+async def test_health_watch_still_streams_and_refuses_undecodable_requests(
+    authsvc_with_health: str, captured: Capture
+) -> None:
+    async with grpc.aio.insecure_channel(authsvc_with_health) as channel:
+        watch = channel.unary_stream(
+            "/grpc.health.v1.Health/Watch",
+            request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+            response_deserializer=health_pb2.HealthCheckResponse.FromString,
+        )
+        call = watch(health_pb2.HealthCheckRequest(service="authsvc.v1.AuthService"), timeout=5)
+        first = await call.read()
+        call.cancel()
+        assert first.status == health_pb2.HealthCheckResponse.SERVING
+        raw = channel.unary_stream(
+            "/grpc.health.v1.Health/Watch", request_serializer=None, response_deserializer=None
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            async for _ in raw(BAD_UTF8, timeout=5):
+                pass
+    _assert_refused_plainly(caught.value, captured)

@@ -9,6 +9,7 @@ UNDECODABLE instead of raising, and the method's behaviour answers it.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -44,7 +45,7 @@ def tolerant(parse: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
 
 def _refusing(behaviour: Callable[..., Any], streaming_reply: bool) -> Callable[..., Any]:
     """A unary-request behaviour that answers UNDECODABLE with INVALID_ARGUMENT."""
-    if streaming_reply:
+    if streaming_reply and inspect.isasyncgenfunction(behaviour):
 
         async def stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
             if request is UNDECODABLE:
@@ -54,6 +55,7 @@ def _refusing(behaviour: Callable[..., Any], streaming_reply: bool) -> Callable[
 
         return stream
 
+    # A unary reply, or a stream written with context.write (grpc_health's Watch): a coroutine.
     async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         if request is UNDECODABLE:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, MALFORMED)
@@ -62,9 +64,9 @@ def _refusing(behaviour: Callable[..., Any], streaming_reply: bool) -> Callable[
     return unary
 
 
-def _refusing_stream(behaviour: Callable[..., Any], streaming_reply: bool) -> Callable[..., Any]:
-    """A streaming-request behaviour whose requests stop with INVALID_ARGUMENT at the first that
-    does not decode."""
+def _refusing_stream(behaviour: Callable[..., Any]) -> Callable[..., Any]:
+    """A stream-stream behaviour whose requests stop with INVALID_ARGUMENT at the first that does
+    not decode (reflection's; no served method streams requests into one reply)."""
 
     async def checked(requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
         async for request in requests:
@@ -72,7 +74,7 @@ def _refusing_stream(behaviour: Callable[..., Any], streaming_reply: bool) -> Ca
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, MALFORMED)
             yield request
 
-    if streaming_reply:
+    if inspect.isasyncgenfunction(behaviour):
 
         async def stream(requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
             async for reply in behaviour(checked(requests, context), context):
@@ -80,10 +82,10 @@ def _refusing_stream(behaviour: Callable[..., Any], streaming_reply: bool) -> Ca
 
         return stream
 
-    async def unary(requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+    async def written(requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         return await behaviour(checked(requests, context), context)
 
-    return unary
+    return written
 
 
 def safe(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
@@ -96,10 +98,10 @@ def safe(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         changes["unary_unary"] = _refusing(handler.unary_unary, streaming_reply=False)
     elif handler.unary_stream is not None:
         changes["unary_stream"] = _refusing(handler.unary_stream, streaming_reply=True)
-    elif handler.stream_unary is not None:
-        changes["stream_unary"] = _refusing_stream(handler.stream_unary, streaming_reply=False)
-    else:
-        changes["stream_stream"] = _refusing_stream(handler.stream_stream, streaming_reply=True)
+    elif handler.stream_stream is not None:
+        changes["stream_stream"] = _refusing_stream(handler.stream_stream)
+    else:  # stream-unary: no service served here has one; left as grpcio has it
+        return handler
     return handler._replace(**changes)
 
 
