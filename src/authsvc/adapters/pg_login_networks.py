@@ -17,14 +17,15 @@ class PgLoginNetworks:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def known(self, account: str, network: str, since: datetime) -> bool:
-        found = await self._db.fetchval(
-            "SELECT true FROM login_networks WHERE account = $1 AND network = $2 AND last_success_at >= $3",
+    async def last_success(self, account: str, network: str, since: datetime) -> datetime | None:
+        found: datetime | None = await self._db.fetchval(
+            "SELECT last_success_at FROM login_networks "
+            "WHERE account = $1 AND network = $2 AND last_success_at >= $3",
             _digest(account),
             _digest(network),
             since,
         )
-        return bool(found)
+        return found
 
     async def remember(self, account: str, network: str, at: datetime) -> None:
         await self._db.execute(

@@ -72,8 +72,7 @@ class PgUserRepository:
     async def disable(self, email: str) -> str | None:
         async with self._db.transaction() as conn:
             user_id = await conn.fetchval(
-                "UPDATE users SET disabled_at = now() WHERE email = $1 "
-                "AND disabled_at IS NULL RETURNING id",
+                "UPDATE users SET disabled_at = now() WHERE email = $1 AND disabled_at IS NULL RETURNING id",
                 email,
             )
             if user_id is None:

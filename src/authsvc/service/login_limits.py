@@ -14,12 +14,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from authsvc.domain.networks import client_network
 from authsvc.service.limits import Limits
 from authsvc.service.policy import Policy
 from authsvc.service.ports import Clock, LoginNetworks
+
+# A network's last success is written again at most this often: the window is days long, and
+# most logins come from networks that logged in lately (one write fewer on the login path).
+REMEMBER_EVERY = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +34,7 @@ class Admission:
     network: str
     bucket: str
     subject: str
+    last_success: datetime | None  # of the account from the network, within the known window
 
 
 class LoginLimits:
@@ -61,10 +66,11 @@ class LoginLimits:
         policy = self._policy
         window = policy.login_known_network_seconds
         since = self._clock.now() - timedelta(seconds=window)
-        if window > 0 and await self._networks.known(account, network, since):
-            admission = Admission(account, network, "login-account-network", f"{account} {network}")
+        last = await self._networks.last_success(account, network, since) if window > 0 else None
+        if last is not None:
+            admission = Admission(account, network, "login-account-network", f"{account} {network}", last)
         else:
-            admission = Admission(account, network, "login-account", account)
+            admission = Admission(account, network, "login-account", account, None)
         await self._limits.take(
             admission.bucket, admission.subject, policy.login_failures_per_account, client_ip
         )
@@ -75,5 +81,7 @@ class LoginLimits:
         await self._limits.give_back(
             admission.bucket, admission.subject, self._policy.login_failures_per_account
         )
-        if self._policy.login_known_network_seconds > 0:
-            await self._networks.remember(admission.account, admission.network, self._clock.now())
+        now = self._clock.now()
+        fresh = admission.last_success is not None and now - admission.last_success < REMEMBER_EVERY
+        if self._policy.login_known_network_seconds > 0 and not fresh:
+            await self._networks.remember(admission.account, admission.network, now)

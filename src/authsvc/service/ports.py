@@ -240,8 +240,8 @@ class RateLimiter(Protocol):
 class LoginNetworks(Protocol):
     """The client networks from which each account (a normalised email) logged in."""
 
-    async def known(self, account: str, network: str, since: datetime) -> bool:
-        """Whether `account` logged in from `network` at or after `since`."""
+    async def last_success(self, account: str, network: str, since: datetime) -> datetime | None:
+        """When `account` last logged in from `network`, if at or after `since`."""
         ...
 
     async def remember(self, account: str, network: str, at: datetime) -> None: ...
