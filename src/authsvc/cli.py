@@ -79,10 +79,10 @@ async def create_user(settings: Settings, email: str, role: str, workspace: str)
         print(f"created user {user.id} ({user.email}, {user.role.value}) in workspace {workspace}")
 
 
-async def disable_user(settings: Settings, email: str) -> None:
+async def disable_user(settings: Settings, email: str | None, user_id: str | None) -> None:
     async with open_runtime(settings) as runtime:
-        await runtime.services.users.disable(email)
-        print(f"disabled {email}: its sessions and API keys no longer validate")
+        await runtime.services.users.disable(email, user_id)
+        print(f"disabled {email or user_id}: its sessions and API keys no longer validate")
 
 
 async def rotate_keys(settings: Settings, algorithm: str) -> None:
@@ -126,7 +126,9 @@ def parser() -> argparse.ArgumentParser:
     rotate.add_argument("--algorithm", choices=["HS256", "EdDSA"], default=None)
     keys.add_parser("list", help="list signing keys (never their material)")
     disable = user.add_parser("disable", help="disable a user: logins, tokens and API keys stop working")
-    disable.add_argument("--email", required=True)
+    who = disable.add_mutually_exclusive_group(required=True)
+    who.add_argument("--email")
+    who.add_argument("--id", help="the user id (as `authsvc migrate` reports look-alike accounts)")
     return root
 
 
@@ -148,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "keys":
             run(list_keys(settings))
         elif args.action == "disable":
-            run(disable_user(settings, args.email))
+            run(disable_user(settings, args.email, args.id))
         else:
             run(create_user(settings, args.email, args.role, args.workspace))
     except AuthError as error:

@@ -1,6 +1,6 @@
 """Running a service's main coroutine: on uvloop where it is installed, else plain asyncio.
 
-uvloop is measurably faster for both grpc.aio and aiohttp here (see README, Benchmarks).
+uvloop is measurably faster for both grpc.aio and aiohttp here (see bench/README.md).
 """
 
 from __future__ import annotations

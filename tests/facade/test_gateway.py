@@ -1,4 +1,4 @@
-"""Forward auth behind a real nginx: the README's configuration, in front of a small app and the
+"""Forward auth behind a real nginx: docs/gateways.md's configuration, in front of a small app and the
 facade, in front of a real AuthService. nginx is installed when missing; if it cannot be, these
 tests fail."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 import grpc
@@ -197,3 +198,18 @@ async def test_tampered_keys_are_rejected(authsvc: Running, make_account: Accoun
     for candidate in (flipped, secret[:-1], secret + "0", secret.replace("sf_live_", "sf_test_")):
         error = await rpc_error(authsvc.stub.ValidateToken(auth_pb2.ValidateTokenRequest(token=candidate)))
         assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_usage_of_a_key_locked_elsewhere_is_written_later_never_waited_for(
+    authsvc: Running, make_account: AccountFactory, database: Database
+) -> None:
+    token = await _token(authsvc, make_account)
+    created = await _create(authsvc, token)
+    await authsvc.stub.ValidateToken(auth_pb2.ValidateTokenRequest(token=created.secret))
+    async with database.transaction() as conn:  # a revocation in progress holds the row
+        await conn.execute("SELECT 1 FROM api_keys WHERE id = $1 FOR UPDATE", created.api_key.id)
+        await asyncio.wait_for(authsvc.usage.flush(), 2)  # skips it instead of waiting
+    used = "SELECT last_used_at FROM api_keys WHERE id = $1"
+    assert await database.fetchval(used, created.api_key.id) is None
+    await authsvc.usage.flush()
+    assert await database.fetchval(used, created.api_key.id) is not None

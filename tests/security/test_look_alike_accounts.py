@@ -9,6 +9,8 @@ brings stored emails to the normal form reports, never merges, the ones that col
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import uuid
 from collections.abc import AsyncIterator
 
@@ -20,11 +22,12 @@ from authsvc.adapters.database import Database
 from authsvc.adapters.migrations import migrate
 from authsvc.domain.errors import AuthError, ErrorCode
 from authsvc.v1 import auth_pb2
-from tests.conftest import Running
+from tests.conftest import TEST_SECRET, Running
 from tests.facade.client import Facade
 from tests.security.conftest import Capture
 from tests.support.grpc_client import rpc_error
 from tests.support.postgres import with_database
+from tests.support.processes import clean_env
 
 PASSWORD = "a long enough password"
 
@@ -133,3 +136,21 @@ async def test_the_migration_reports_collisions_and_merges_nothing(
     assert str(ids["cyrillic-mix"]) in report
     assert str(ids["fine"]) not in report and str(ids["sharp-s"]) not in report
     assert "a-admin@a.test" not in report  # ids, not addresses, in the log
+
+    # The remedy the report names: disable an impostor by id (it has no acceptable email).
+    env = clean_env(AUTHSVC_DATABASE_URL=database_before_0009, AUTHSVC_JWT_SECRET=TEST_SECRET.hex())
+    for label in ("fullwidth", "cyrillic-mix"):
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "authsvc", "user", "disable", "--id", str(ids[label]),
+            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 0, err
+    conn = await asyncpg.connect(database_before_0009)
+    try:
+        disabled = {
+            str(r["id"]) for r in await conn.fetch("SELECT id FROM users WHERE disabled_at IS NOT NULL")
+        }
+    finally:
+        await conn.close()
+    assert disabled == {str(ids["fullwidth"]), str(ids["cyrillic-mix"])}  # and not the plain account

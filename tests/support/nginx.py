@@ -125,7 +125,7 @@ class Guard:
     permissions: str
 
 
-# The forward-auth configuration the README documents, split as a deployment would split it.
+# The forward-auth configuration docs/gateways.md documents, split as a deployment would split it.
 # In the protected location: ask the facade, pass who the caller is on, show refusals as JSON.
 FORWARD_AUTH = r"""
 auth_request_set $authsvc_subject     $upstream_http_x_auth_subject;

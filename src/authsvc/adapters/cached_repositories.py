@@ -61,8 +61,8 @@ class CachedUserRepository:
         self._inner = inner
         self._cache = cache
 
-    async def disable(self, email: str) -> str | None:
-        user_id = await self._inner.disable(email)
+    async def disable(self, email: str | None = None, user_id: str | None = None) -> str | None:
+        user_id = await self._inner.disable(email, user_id)
         if user_id is not None:
             self._cache.invalidate(messages.user_disabled(user_id))
         return user_id

@@ -47,8 +47,8 @@ async def normalise_stored_emails(conn: asyncpg.Connection) -> EmailReport:
             report.collisions.append(ids)
             log.warning(
                 "email collision: users %s have emails that differ only in case, width or invisible "
-                "characters; none was changed, and only one already in normal form can log in. "
-                "Resolve by hand (e.g. `authsvc user disable`)",
+                "characters; none was changed, and only one already in normal form can log in, though "
+                "the others' sessions and keys still work: resolve by hand (`authsvc user disable --id`)",
                 ", ".join(ids),
             )
             continue
@@ -59,7 +59,8 @@ async def normalise_stored_emails(conn: asyncpg.Connection) -> EmailReport:
             report.refused.append(str(row["id"]))
             log.warning(
                 "user %s: its email holds invisible characters or mixes look-alike scripts; it cannot "
-                "log in until changed by hand",
+                "log in, though its sessions and keys still work: `authsvc user disable --id` it, or "
+                "change its email by hand",
                 row["id"],
             )
             continue

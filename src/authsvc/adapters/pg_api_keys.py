@@ -183,10 +183,15 @@ class BatchedUsageRecorder:
             return
         batch, self._pending = self._pending, {}
         try:
-            await self._db.execute(
-                "UPDATE api_keys k SET last_used_at = v.at "
-                "FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, at) "
-                "WHERE k.id = v.id AND (k.last_used_at IS NULL OR k.last_used_at < v.at)",
+            # Rows locked elsewhere (a key being revoked with the keys it made) are skipped, not
+            # waited for: waiting on several rows in no set order could deadlock with that
+            # revocation. A skipped use is written at the next flush.
+            rows = await self._db.fetch(
+                "WITH v AS (SELECT * FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, at)), "
+                "free AS (SELECT k.id FROM api_keys k JOIN v ON v.id = k.id FOR UPDATE OF k SKIP LOCKED), "
+                "written AS (UPDATE api_keys k SET last_used_at = v.at FROM v, free "
+                "WHERE k.id = v.id AND k.id = free.id AND (k.last_used_at IS NULL OR k.last_used_at < v.at)) "
+                "SELECT id FROM free",
                 list(batch),
                 list(batch.values()),
             )
@@ -194,6 +199,10 @@ class BatchedUsageRecorder:
             for key_id, at in batch.items():  # keep them for the next flush
                 self._pending.setdefault(key_id, at)
             raise
+        locked = {str(row["id"]) for row in rows}
+        for key_id, at in batch.items():  # skipped: locked elsewhere, so next time
+            if key_id not in locked:
+                self._pending.setdefault(key_id, at)
 
     async def run(self, interval: float) -> None:
         """Flushes every `interval` seconds until cancelled."""

@@ -67,9 +67,11 @@ class PgUnitOfWork:
             for message in self._announced:
                 self._on_commit(message)
         if awaited:
-            _, late = await asyncio.wait(awaited, timeout=ECHO_TIMEOUT_SECONDS)
-            for echo in late:
-                echo.cancel()
+            try:
+                _, late = await asyncio.wait(awaited, timeout=ECHO_TIMEOUT_SECONDS)
+            finally:  # also when the caller is cancelled: no future outlives its wait
+                for echo in awaited:
+                    echo.cancel()
             if late:
                 log.warning("%d announcement(s) not heard back within %g s", len(late), ECHO_TIMEOUT_SECONDS)
 
@@ -78,8 +80,10 @@ class PgUnitOfWork:
     ) -> None:
         assert self._stack is not None
         stack, self._stack = self._stack, None
-        # Not committed: roll back (the pool's reset would too, but the connection goes back clean).
-        if self._transaction is not None and not self._conn.is_closed():
-            with contextlib.suppress(Exception):
-                await self._transaction.rollback()
-        await stack.__aexit__(kind, error, trace)  # returns the connection; maps driver errors
+        try:
+            # Not committed: roll back (the pool's reset would too, but the connection goes back clean).
+            if self._transaction is not None and not self._conn.is_closed():
+                with contextlib.suppress(Exception):
+                    await self._transaction.rollback()
+        finally:  # even if cancelled meanwhile: the connection always goes back to the pool
+            await stack.__aexit__(kind, error, trace)  # and driver errors become UNAVAILABLE

@@ -69,16 +69,20 @@ class PgUserRepository:
     async def count(self) -> int:
         return int(await self._db.fetchval("SELECT count(*) FROM users"))
 
-    async def disable(self, email: str) -> str | None:
+    async def disable(self, email: str | None = None, user_id: str | None = None) -> str | None:
+        column, value = ("id", parse_uuid(user_id or "")) if email is None else ("email", email)
+        if value is None:
+            return None
         async with self._db.transaction() as conn:
-            user_id = await conn.fetchval(
-                "UPDATE users SET disabled_at = now() WHERE email = $1 AND disabled_at IS NULL RETURNING id",
-                email,
+            disabled = await conn.fetchval(
+                f"UPDATE users SET disabled_at = now() WHERE {column} = $1 AND disabled_at IS NULL "
+                "RETURNING id",
+                value,
             )
-            if user_id is None:
+            if disabled is None:
                 return None
-            await notify(conn, messages.user_disabled(user_id))  # its sessions and keys leave every cache
-        return str(user_id)
+            await notify(conn, messages.user_disabled(disabled))  # its sessions and keys leave every cache
+        return str(disabled)
 
 
 class PgWorkspaceRepository:

@@ -36,7 +36,7 @@ def normalise_email(email: str) -> str:
     forms and case are folded (`email_normal_form`), and a label mixing look-alike scripts is
     refused.
     """
-    if has_invisible(email.strip()):
+    if len(email) > 4 * MAX_EMAIL_LEN or has_invisible(email.strip()):  # no normalising megabytes
         raise invalid_argument("Invalid email address")
     candidate = email_normal_form(email)
     if len(candidate) > MAX_EMAIL_LEN or not _EMAIL.match(candidate) or mixes_scripts(candidate):

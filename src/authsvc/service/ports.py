@@ -87,8 +87,9 @@ class UserRepository(Protocol):
 
     async def count(self) -> int: ...
 
-    async def disable(self, email: str) -> str | None:
-        """Disables the user: logins, sessions and API keys stop working. Its id, None if unknown."""
+    async def disable(self, email: str | None = None, user_id: str | None = None) -> str | None:
+        """Disables the user with this (normal form) email, or else this id: logins, sessions and
+        API keys stop working. Its id, None if unknown."""
         ...
 
 

@@ -135,6 +135,10 @@ class SessionService:
                 decision = decide(session.state, now, self._policy.refresh_grace)
             live: RefreshTokenRecord | None = None
             access_ends: datetime | None = None
+            if session is not None and decision is RefreshDecision.REPLAY:
+                live = await uow.sessions.live_token(session, now)
+                if live is None:  # the successor has expired too: a dead token after all
+                    decision = RefreshDecision.REJECT
             if session is not None and decision in (RefreshDecision.ROTATE, RefreshDecision.REPLAY):
                 limit = self._policy.refresh_per_user
                 await self._limits.take("refresh-user", session.user_id, limit, client_ip, uow.limiter)
@@ -143,9 +147,7 @@ class SessionService:
                     successor = self._issuer.new_refresh_record(now)
                     live = await uow.sessions.rotate(session, claims.jti, now, successor, access_ends)
                 else:
-                    live = await uow.sessions.live_token(session, now)
-                    if live is not None:
-                        await uow.sessions.extend_access(session.id, access_ends)
+                    await uow.sessions.extend_access(session.id, access_ends)
             elif session is not None and decision is RefreshDecision.REUSE:
                 await uow.sessions.revoke(session.id, now, "refresh_token_reuse")
             await uow.commit()

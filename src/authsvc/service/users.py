@@ -43,12 +43,21 @@ class UserService:
         password_hash = await self._hasher.hash(password)
         return await self._users.create(workspace.id, normalised, password_hash, parsed_role)
 
-    async def disable(self, email: str) -> None:
-        """Disables a user at once: its logins, access tokens and API keys all stop working."""
-        normalised = normalise_email(email)
-        if await self._users.disable(normalised) is None:
+    async def disable(self, email: str | None = None, user_id: str | None = None) -> None:
+        """Disables a user at once: its logins, access tokens and API keys all stop working.
+
+        By email (in its normal form), or by id: a row whose stored email is no longer accepted
+        (migration 0009 reports them by id) has no email to be found by.
+        """
+        if email is not None:
+            found = await self._users.disable(email=normalise_email(email))
+        else:
+            found = await self._users.disable(user_id=user_id)
+        if found is None:
             raise AuthError(ErrorCode.NOT_FOUND, "No such user")
-        self._audit.record(AuditEvent(AuditKind.USER_DISABLED, self._clock.now(), detail=normalised))
+        self._audit.record(
+            AuditEvent(AuditKind.USER_DISABLED, self._clock.now(), user_id=found, detail=email or found)
+        )
 
     async def any_exist(self) -> bool:
         return await self._users.count() > 0
