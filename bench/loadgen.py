@@ -3,7 +3,7 @@
 Sends each request from a pool (round robin from `--offset`, or each body once), pipelining
 `--streams` calls on each of `--connections` connections like h2load's `-c`/`-m`, and reports
 the calls that completed in the measured window, their outcomes and latencies. One process on
-uvloop keeps up with h2load here (README, Benchmarks). `python -m bench.loadgen --help`.
+uvloop keeps up with h2load here (bench/README.md). `python -m bench.loadgen --help`.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ class Options:
     rounds: int = 3  # each figure alternates this many rounds with its floor: the host is noisy
     warmup: float = 0.5
     # 8 connections x 8 calls in flight: like 8 client services, each pipelining on one channel.
-    # Enough to keep one event loop busy; more only adds queueing latency (see README).
+    # Enough to keep one event loop busy; more only adds queueing latency (see bench/README.md).
     grpc: Concurrency = field(default_factory=lambda: Concurrency(8, 8))
     http: Concurrency = field(default_factory=lambda: Concurrency(32))  # wrk: keep-alive, one thread
     users: int = 4

@@ -74,7 +74,7 @@ async def loadgen(
     rate: float = 0.0,
     offset: int = 0,
 ) -> Measurement:
-    """bench.loadgen in one process (uvloop): enough here, see README's Benchmarks section."""
+    """bench.loadgen in one process (uvloop): enough here, see bench/README.md."""
     latencies_file = scratch / f"loadgen-{os.getpid()}-{time.monotonic_ns()}.f64"
     argv = [sys.executable, "-m", "bench.loadgen", "--port", str(port), "--path", path]
     argv += ["--bodies", str(bodies), "--offset", str(offset), "--latencies", str(latencies_file)]
