@@ -11,7 +11,7 @@ from authsvc.adapters.database import Database
 from authsvc.v1 import auth_pb2
 from tests.conftest import AccountFactory, Running, ServerFactory
 from tests.support.clock import FakeClock
-from tests.support.grpc_client import rpc_error
+from tests.support.grpc_client import rpc_error, status_of
 
 
 async def _login(running: Running, make_account: AccountFactory) -> auth_pb2.LoginResponse:
@@ -20,11 +20,7 @@ async def _login(running: Running, make_account: AccountFactory) -> auth_pb2.Log
 
 
 async def _validate(running: Running, token: str) -> grpc.StatusCode:
-    try:
-        await running.stub.ValidateToken(auth_pb2.ValidateTokenRequest(token=token))
-    except grpc.aio.AioRpcError as error:
-        return error.code()
-    return grpc.StatusCode.OK
+    return await status_of(running.stub.ValidateToken(auth_pb2.ValidateTokenRequest(token=token)))
 
 
 async def _live_tokens(database: Database, refresh_token: str) -> int:

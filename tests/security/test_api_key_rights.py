@@ -17,7 +17,7 @@ from authsvc.adapters.database import Database
 from authsvc.v1 import auth_pb2
 from tests.conftest import AccountFactory, Running, ServerFactory
 from tests.facade.client import Facade
-from tests.support.grpc_client import bearer, rpc_error
+from tests.support.grpc_client import bearer, rpc_error, status_of
 
 VERIFY = "/api/v1/auth/verify"
 
@@ -38,19 +38,12 @@ async def _create(
 
 
 async def _code(running: Running, token: str) -> grpc.StatusCode:
-    try:
-        await running.stub.ValidateToken(auth_pb2.ValidateTokenRequest(token=token))
-    except grpc.aio.AioRpcError as error:
-        return error.code()
-    return grpc.StatusCode.OK
+    return await status_of(running.stub.ValidateToken(auth_pb2.ValidateTokenRequest(token=token)))
 
 
 async def _revoke(running: Running, credential: str, key_id: str) -> grpc.StatusCode:
-    try:
-        await running.stub.RevokeApiKey(auth_pb2.RevokeApiKeyRequest(id=key_id), metadata=bearer(credential))
-    except grpc.aio.AioRpcError as error:
-        return error.code()
-    return grpc.StatusCode.OK
+    request = auth_pb2.RevokeApiKeyRequest(id=key_id)
+    return await status_of(running.stub.RevokeApiKey(request, metadata=bearer(credential)))
 
 
 # --- finding 11: revoking a key takes every permission it holds, or workspace:admin ------------

@@ -18,3 +18,12 @@ async def rpc_error(call: Awaitable[Any]) -> grpc.aio.AioRpcError:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await call
     return caught.value
+
+
+async def status_of(call: Awaitable[Any]) -> grpc.StatusCode:
+    """The status a call ends with: OK, or its error's code."""
+    try:
+        await call
+    except grpc.aio.AioRpcError as error:
+        return error.code()
+    return grpc.StatusCode.OK
