@@ -37,27 +37,36 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# Debian packages some tests and the bench drive as real peers (command:package), installed
+# through apt-get when missing (as root, else with sudo): fixtures only start them.
+TEST_TOOLS := nginx:nginx
+BENCH_TOOLS := h2load:nghttp2-client wrk:wrk
+define ensure_tools
+	@missing=""; for pair in $(1); do \
+		command -v $${pair%%:*} >/dev/null || [ -x /usr/sbin/$${pair%%:*} ] || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+		sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		echo "installing$$missing from Debian"; \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing \
+		|| { $$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; }; \
+	fi
+endef
+
 test: install lint typecheck
+	$(call ensure_tools,$(TEST_TOOLS))
 	$(BIN)/python -m pytest
 
 # The issue-6 benchmark (about 4.5 minutes on 2 cores): a table on stdout, bench/results/latest.json.
-# Installs the `bench` extra, and h2load (Debian nghttp2-client) and wrk when they are missing.
+# Installs the `bench` extra, and h2load (Debian nghttp2-client) and wrk (see ensure_tools).
 # `make bench BENCH_ARGS="--only 1a,1b --no-profile"`: see `python -m bench --help`.
 BENCH_STAMP := $(VENV)/.bench-installed
-BENCH_TOOLS := h2load:nghttp2-client wrk:wrk
 
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
 
 bench: install $(BENCH_STAMP)
-	@missing=""; for pair in $(BENCH_TOOLS); do \
-		command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
-	if [ -n "$$missing" ]; then \
-		sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
-		echo "installing$$missing from Debian"; \
-		$$sudo apt-get update && $$sudo apt-get install -y $$missing; \
-	fi
+	$(call ensure_tools,$(BENCH_TOOLS))
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:

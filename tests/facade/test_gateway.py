@@ -18,7 +18,7 @@ from tests.facade.client import Facade, Reply
 from tests.facade.conftest import FacadeFactory
 from tests.facade.scripted import Script, Scripted
 from tests.support.clock import FakeClock
-from tests.support.nginx import Guard, NginxUnavailable, ensure_nginx, gateway_config, running_nginx
+from tests.support.nginx import Guard, NginxUnavailable, gateway_config, nginx_binary_path, running_nginx
 
 pytestmark = pytest.mark.timeout(600)  # the first one may install nginx
 IDENTITY = (
@@ -32,9 +32,9 @@ IDENTITY = (
 
 
 @pytest.fixture(scope="session")
-async def nginx_binary() -> str:
+def nginx_binary() -> str:
     try:
-        return await ensure_nginx()
+        return nginx_binary_path()
     except NginxUnavailable as error:
         pytest.fail(str(error), pytrace=False)
 

@@ -1,4 +1,4 @@
-"""A real nginx (the Debian package, installed when missing) on loopback, as a child process.
+"""A real nginx (the Debian package, which `make test` installs) on loopback, as a child process.
 
 Each instance runs in the foreground (`daemon off; master_process off;`) in a temporary prefix of
 its own: config, pid, logs and temp files. Whatever happens inside `running_nginx`, the process is
@@ -24,7 +24,7 @@ STOP_TIMEOUT_SECONDS = 10.0
 
 
 class NginxUnavailable(RuntimeError):
-    """nginx is missing and could not be installed: the gateway tests must fail, not skip."""
+    """nginx is missing: the gateway tests must fail, not skip."""
 
 
 def _installed() -> str | None:
@@ -33,34 +33,13 @@ def _installed() -> str | None:
     )
 
 
-async def _run(argv: Sequence[str]) -> tuple[int, str]:
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    process = await asyncio.create_subprocess_exec(
-        *argv, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-    )
-    output, _ = await process.communicate()
-    return await process.wait(), output.decode(errors="replace")
-
-
-async def ensure_nginx() -> str:
-    """The nginx binary; installs the Debian package first when there is none (as root, or with
-    passwordless sudo). Raises NginxUnavailable, with apt's output, when that fails."""
+def nginx_binary_path() -> str:
+    """The nginx binary, which `make test` installs (Debian's package) when it is missing. Raises
+    NginxUnavailable otherwise: the gateway tests must fail, not skip."""
     found = _installed()
-    if found:
-        return found
-    if shutil.which("apt-get") is None:
-        raise NginxUnavailable(f"nginx is not installed and there is no apt-get to install {PACKAGE}")
-    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
-    install = [*sudo, "apt-get", "install", "-y", "--no-install-recommends", PACKAGE]
-    transcript = []
-    # The package lists of a fresh machine may be missing or stale: update them only if needed.
-    for argv in (install, [*sudo, "apt-get", "update"], install):
-        status, output = await _run(argv)
-        transcript.append(f"$ {' '.join(argv)} -> {status}\n{output[-2000:]}")
-        found = _installed()
-        if found:
-            return found
-    raise NginxUnavailable(f"could not install {PACKAGE}:\n" + "\n".join(transcript))
+    if found is None:
+        raise NginxUnavailable(f"nginx is not installed: `make test` installs Debian's {PACKAGE}")
+    return found
 
 
 @dataclass
