@@ -16,12 +16,12 @@ from authsvc import logs, metrics
 from authsvc.bootstrap import ensure_first_admin, open_runtime
 from authsvc.config import Settings
 from authsvc.domain.errors import AuthError
+from authsvc.domain.tokens import MAX_ACCESS_TTL
 from authsvc.env_config import ConfigError
 from authsvc.event_loop import run
 from authsvc.grpc_api.health import DatabaseHealth
 from authsvc.grpc_api.peers import TrustedProxies
 from authsvc.grpc_api.server import start_server
-from authsvc.service.policy import MAX_ACCESS_TTL
 
 log = logging.getLogger("authsvc")
 

@@ -29,6 +29,7 @@ class Settings:
         env = os.environ if env is None else env
 
         read = EnvReader("HTTP_FACADE_", env)
+        d = cls()  # each default is written once, on the fields above
 
         def get(name: str, default: str) -> str:
             return read.text(name) or default
@@ -37,20 +38,20 @@ class Settings:
             trusted_proxies = parse_networks(get("TRUSTED_PROXIES", ""))
         except ValueError as error:
             raise ConfigError(f"HTTP_FACADE_TRUSTED_PROXIES: {error}") from None
-        log_level = get("LOG_LEVEL", "INFO").upper()
+        log_level = get("LOG_LEVEL", d.log_level).upper()
         if log_level not in logging.getLevelNamesMapping():
             raise ConfigError("HTTP_FACADE_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
         tokens = read.tokens("PROXY_TOKEN")
         if len(tokens) > 1:
             raise ConfigError("HTTP_FACADE_PROXY_TOKEN is one token (AuthService may accept several)")
         return cls(
-            host=get("HOST", "127.0.0.1"),
-            port=read.whole("PORT", 8080, 0, 65535),
-            authsvc_target=get("AUTHSVC_TARGET", "127.0.0.1:50051"),
-            call_timeout_seconds=read.number("CALL_TIMEOUT_SECONDS", 5.0, 0.001, 300),
+            host=get("HOST", d.host),
+            port=read.whole("PORT", d.port, 0, 65535),
+            authsvc_target=get("AUTHSVC_TARGET", d.authsvc_target),
+            call_timeout_seconds=read.number("CALL_TIMEOUT_SECONDS", d.call_timeout_seconds, 0.001, 300),
             trusted_proxies=trusted_proxies,
             proxy_token=tokens[0] if tokens else None,
-            max_body_bytes=read.whole("MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
-            shutdown_grace_seconds=read.number("SHUTDOWN_GRACE_SECONDS", 10.0, 0, 300),
+            max_body_bytes=read.whole("MAX_BODY_BYTES", d.max_body_bytes, 1024, 16 * 1024 * 1024),
+            shutdown_grace_seconds=read.number("SHUTDOWN_GRACE_SECONDS", d.shutdown_grace_seconds, 0, 300),
             log_level=log_level,
         )

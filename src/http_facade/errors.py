@@ -1,26 +1,21 @@
-"""The one gRPC status → HTTP table, and the one middleware that turns every failure into
-`{"detail": ...}` JSON: AuthService's statuses, the facade's own refusals and aiohttp's errors."""
+"""The one middleware that turns every failure into `{"detail": ...}` JSON: AuthService's
+statuses (by the table of authsvc.client.http_errors), the facade's own refusals and aiohttp's."""
 
 from __future__ import annotations
 
 import logging
 import math
-import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from http import HTTPStatus
 
 import grpc
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from authsvc.client.errors import AuthClientError  # a check refused inside a batch: the same table
+from authsvc.client.http_errors import INTERNAL, bearer_challenge, outcome
 
 log = logging.getLogger(__name__)
-INTERNAL = "Internal server error"
 DEFAULT_RETRY_AFTER = 60
-# RFC 6750 §3: error_description is %x20-21 / %x23-5B / %x5D-7E.
-_DESCRIPTION = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]+")
 
 
 class FacadeError(Exception):
@@ -33,36 +28,6 @@ class FacadeError(Exception):
         self.headers = dict(headers or {})
 
 
-@dataclass(frozen=True)
-class Outcome:
-    status: int
-    # A fixed text, or None to show the status message: AuthService keeps those caller-safe (the
-    # public doc's texts, "API key not found"...). Statuses that grpcio itself may raise, with
-    # addresses or exception text in the message, always get a fixed text.
-    detail: str | None
-
-
-# The mapping grpc-gateway and Envoy share.
-OUTCOMES: dict[grpc.StatusCode, Outcome] = {
-    grpc.StatusCode.CANCELLED: Outcome(499, "Request cancelled"),
-    grpc.StatusCode.UNKNOWN: Outcome(500, INTERNAL),
-    grpc.StatusCode.INVALID_ARGUMENT: Outcome(400, None),
-    grpc.StatusCode.DEADLINE_EXCEEDED: Outcome(504, "Upstream timeout"),
-    grpc.StatusCode.NOT_FOUND: Outcome(404, None),
-    grpc.StatusCode.ALREADY_EXISTS: Outcome(409, None),
-    grpc.StatusCode.PERMISSION_DENIED: Outcome(403, "Insufficient permissions"),
-    grpc.StatusCode.UNAUTHENTICATED: Outcome(401, None),
-    grpc.StatusCode.RESOURCE_EXHAUSTED: Outcome(429, "Rate limit exceeded"),
-    grpc.StatusCode.FAILED_PRECONDITION: Outcome(400, None),
-    grpc.StatusCode.ABORTED: Outcome(409, None),
-    grpc.StatusCode.OUT_OF_RANGE: Outcome(400, None),
-    grpc.StatusCode.UNIMPLEMENTED: Outcome(501, "Not implemented"),
-    grpc.StatusCode.INTERNAL: Outcome(500, INTERNAL),
-    grpc.StatusCode.UNAVAILABLE: Outcome(503, "Service unavailable"),
-    grpc.StatusCode.DATA_LOSS: Outcome(500, INTERNAL),
-}
-
-
 def error_response(status: int, detail: str, headers: Mapping[str, str] | None = None) -> web.Response:
     return web.json_response({"detail": detail}, status=status, headers=headers)
 
@@ -73,32 +38,20 @@ def from_status(
     trailers: Iterable[tuple[str, object]] | None,
     request: web.Request,
 ) -> web.Response:
-    outcome = OUTCOMES.get(code, Outcome(500, INTERNAL))
-    if outcome.status >= 500:
+    mapped = outcome(code)
+    if mapped.status >= 500:
         log.warning("AuthService call failed: %s %s", code.name, details)
-    detail = outcome.detail or details or HTTPStatus(outcome.status).phrase
+    detail = mapped.text(details)
     headers: dict[str, str] = {}
-    if outcome.status == 401:
+    if mapped.status == 401:
         # RFC 6750 §3: name the error only when a token was presented.
         presented = "Authorization" in request.headers
         headers["WWW-Authenticate"] = bearer_challenge("invalid_token", detail) if presented else "Bearer"
-    elif outcome.status == 403:
+    elif mapped.status == 403:
         headers["WWW-Authenticate"] = bearer_challenge("insufficient_scope", detail)
-    elif outcome.status == 429:
+    elif mapped.status == 429:
         headers["Retry-After"] = str(retry_after(trailers))
-    return error_response(outcome.status, detail, headers)
-
-
-def bearer_challenge(error: str, detail: str) -> str:
-    """`Bearer error="...", error_description="<detail>"` (RFC 6750 §3).
-
-    The description repeats the JSON detail for clients and gateways that see only headers: nginx
-    `auth_request` drops the body of a refusal but keeps this header. RFC 6750 allows only
-    printable ASCII without `"` and `\\` there; any other detail is left out of the header.
-    """
-    if _DESCRIPTION.fullmatch(detail):
-        return f'Bearer error="{error}", error_description="{detail}"'
-    return f'Bearer error="{error}"'
+    return error_response(mapped.status, detail, headers)
 
 
 def retry_after(trailers: Iterable[tuple[str, object]] | None) -> int:

@@ -6,6 +6,7 @@ import grpc
 from aiohttp import web
 from grpc_health.v1 import health_pb2
 
+from authsvc.domain.tokens import MAX_ACCESS_TTL, MIN_ACCESS_TTL
 from authsvc.v1 import auth_pb2
 from http_facade import replies
 from http_facade.bodies import Body, Field, read_json
@@ -42,7 +43,7 @@ AUTH_SETTINGS = Body(
         "access_token_ttl_seconds": Field(
             "int64",
             "Lifetime of access tokens issued from now on in this workspace",
-            {"minimum": 300, "maximum": 2_592_000},
+            {"minimum": MIN_ACCESS_TTL, "maximum": MAX_ACCESS_TTL},
         )
     }
 )

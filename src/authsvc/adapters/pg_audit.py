@@ -32,7 +32,7 @@ def _count(event: AuditEvent) -> None:
     elif event.kind is AuditKind.REFRESH_TOKEN_REUSE:
         metrics.REFRESH_REUSE.inc()
     elif event.kind is AuditKind.RATE_LIMIT_REFUSED:
-        bucket = (event.subject_id or "").split(":", 1)[0]
+        bucket = event.bucket or "unknown"
         metrics.RATE_LIMITED.labels(bucket).inc()
         if bucket.startswith("login"):
             metrics.LOGINS.labels("rate_limited").inc()

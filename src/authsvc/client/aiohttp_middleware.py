@@ -5,25 +5,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import grpc
 from aiohttp import web
 
 from authsvc.client.client import AuthClient
 from authsvc.client.errors import AuthClientError
+from authsvc.client.http_errors import bearer_challenge, outcome
 from authsvc.domain.bearer import bearer_credentials
 from authsvc.v1 import auth_pb2
 
 PRINCIPAL_KEY = web.RequestKey("authsvc.principal", auth_pb2.Principal)
 _REQUIRED = "__authsvc_required__"
-_STATUS = {
-    grpc.StatusCode.UNAUTHENTICATED: 401,
-    grpc.StatusCode.PERMISSION_DENIED: 403,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
-    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
-}
-# What the REST facade says for the same failures (http_facade.errors), so that a service behind
-# this middleware and the public API word them alike.
-_FAILURE_DETAIL = {504: "Upstream timeout", 503: "Service unavailable"}
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[web.StreamResponse]])
 
 
@@ -57,14 +48,16 @@ def auth_middleware(client: AuthClient, public_paths: frozenset[str] = frozenset
         try:
             principal = await client.validate(token, getattr(handler, _REQUIRED, ()))
         except AuthClientError as error:
-            status = _STATUS.get(error.code, 503)
+            # The REST facade's table (http_errors): a service behind this middleware and the
+            # public API answer the same failures alike.
+            mapped = outcome(error.code)
+            detail = mapped.text(error.detail)
             challenge = None
-            if status == 401:
-                challenge = 'Bearer error="invalid_token"'
-            elif status == 403:
-                challenge = 'Bearer error="insufficient_scope"'
-            detail = error.detail if status in (401, 403, 429) else _FAILURE_DETAIL[status]
-            return _refusal(status, detail, challenge)
+            if mapped.status == 401:
+                challenge = bearer_challenge("invalid_token", detail)
+            elif mapped.status == 403:
+                challenge = bearer_challenge("insufficient_scope", detail)
+            return _refusal(mapped.status, detail, challenge)
         request[PRINCIPAL_KEY] = principal
         return await handler(request)
 

@@ -25,6 +25,8 @@ from typing import Any
 
 import aiohttp
 
+from authsvc.domain.errors import DEFAULT_DETAIL, ErrorCode
+
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 Random = Callable[[], float]
@@ -32,7 +34,7 @@ Reply = tuple[int, Any]
 
 LOGIN = "/api/v1/auth/login"
 REFRESH = "/api/v1/auth/refresh"
-TOKEN_EXPIRED = "Token expired"
+TOKEN_EXPIRED = DEFAULT_DETAIL[ErrorCode.TOKEN_EXPIRED]  # the public doc's 401 text
 _SECONDS = re.compile(r"[0-9]{1,9}")
 
 

@@ -27,3 +27,4 @@ class AuditEvent:
     subject_id: str | None = None  # the session, API key or rate-limit bucket concerned
     client_ip: str | None = None
     detail: str | None = None
+    bucket: str | None = None  # for RATE_LIMIT_REFUSED: which limit ("login-ip", "refresh-user"...)

@@ -36,6 +36,10 @@ class RateLimit:
     def tolerance(self) -> timedelta:
         return timedelta(seconds=self.period_seconds) - self.emission_interval
 
+    def spec(self) -> str:
+        """What `parse` reads back: "5/60"."""
+        return f"{self.count}/{self.period_seconds:g}"
+
     def __str__(self) -> str:
         return f"{self.count}/{self.period_seconds:g}s"
 

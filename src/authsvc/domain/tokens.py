@@ -18,6 +18,8 @@ ACCESS_TYP = "at+jwt"  # RFC 9068
 REFRESH_TYP = "rt+jwt"
 TOKEN_TYPE = "Bearer"
 MAX_TOKEN_CHARS = 4096  # anything longer is refused before any parsing
+MIN_ACCESS_TTL = 300  # 5 minutes: the bounds of any access-token lifetime, default or per workspace
+MAX_ACCESS_TTL = 30 * 24 * 3600  # 30 days
 ACCESS_REQUIRED_CLAIMS = ("exp", "iat", "nbf", "iss", "aud", "sub", "jti", "sid", "wid")
 REFRESH_REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub", "jti", "sid")
 

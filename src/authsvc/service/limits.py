@@ -30,6 +30,7 @@ class Limits:
                     subject_id=f"{bucket}:{limit}",
                     client_ip=client_ip,
                     detail=f"retry after {decision.retry_after}s",
+                    bucket=bucket,
                 )
             )
             raise AuthError(ErrorCode.RATE_LIMITED, retry_after=decision.retry_after)

@@ -10,9 +10,6 @@ from authsvc.domain.networks import DEFAULT_IPV6_PREFIX
 from authsvc.domain.permissions import DEFAULT_PERMISSIONS
 from authsvc.domain.rate_limits import RateLimit
 
-MIN_ACCESS_TTL = 300  # 5 minutes
-MAX_ACCESS_TTL = 30 * 24 * 3600  # 30 days
-
 
 @dataclass(frozen=True, slots=True)
 class Policy:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from authsvc.domain.errors import AuthError, ErrorCode, invalid_argument
 from authsvc.domain.permissions import ADMIN_PERMISSION
 from authsvc.domain.principal import Principal
-from authsvc.service.policy import MAX_ACCESS_TTL, MIN_ACCESS_TTL, Policy
+from authsvc.domain.tokens import MAX_ACCESS_TTL, MIN_ACCESS_TTL
+from authsvc.service.policy import Policy
 from authsvc.service.ports import Workspace, WorkspaceRepository
 
 
