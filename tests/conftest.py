@@ -28,14 +28,14 @@ from authsvc.service.ports import Clock
 from authsvc.v1 import auth_pb2_grpc
 from tests.support.addresses import TEST_PROXY_TOKEN
 from tests.support.clock import FakeClock
-from tests.support.postgres import test_database_url, with_database
+from tests.support.postgres import suite_database_url, with_database
 
 TEST_SECRET = secrets.token_bytes(32)
 
 
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
-    with test_database_url() as url:
+    with suite_database_url() as url:
         yield url
 
 

@@ -9,9 +9,7 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
-from authsvc.adapters import embedded_postgres
 from authsvc.adapters.cached_repositories import (
     CachedApiKeyRepository,
     CachedSessionRepository,
@@ -21,7 +19,6 @@ from authsvc.adapters.clock import SystemClock
 from authsvc.adapters.database import Database
 from authsvc.adapters.jwt_codec import JwtCodec
 from authsvc.adapters.keyring import KeyRing
-from authsvc.adapters.migrations import migrate
 from authsvc.adapters.passwords import BcryptHasher
 from authsvc.adapters.pg_api_keys import BatchedUsageRecorder, PgApiKeyRepository
 from authsvc.adapters.pg_audit import BufferedAuditLog
@@ -31,11 +28,12 @@ from authsvc.adapters.pg_sessions import PgSessionRepository
 from authsvc.adapters.pg_signing_keys import PgSigningKeyStore, ring_reloader
 from authsvc.adapters.pg_unit_of_work import PgUnitOfWork
 from authsvc.adapters.pg_users import PgUserRepository, PgWorkspaceRepository
+from authsvc.adapters.provision import database_for
 from authsvc.adapters.reloading import Reloader
 from authsvc.adapters.replica_sync import ReplicaSync
 from authsvc.adapters.validation_cache import ValidationCache
 from authsvc.config import Settings
-from authsvc.domain.errors import AuthError, ErrorCode
+from authsvc.domain.errors import AuthError
 from authsvc.service.api_keys import ApiKeyService
 from authsvc.service.authenticate import Authenticator
 from authsvc.service.container import Services
@@ -143,29 +141,6 @@ def build_services(
 
 
 @contextlib.asynccontextmanager
-async def database_for(settings: Settings) -> AsyncIterator[tuple[Database, bytes, str]]:
-    """The migrated database, the signing secret and the DSN: configured, or embedded."""
-    server: Any = None
-    if settings.database_url is not None:
-        dsn = settings.database_url
-        assert settings.jwt_secret is not None  # Settings.from_env refuses a deployment without one
-        secret = settings.jwt_secret
-    else:
-        server = await asyncio.to_thread(embedded_postgres.start, settings.data_dir)
-        dsn = embedded_postgres.dsn(server)
-        secret = settings.jwt_secret or embedded_postgres.load_or_create_secret(settings.data_dir)
-    database = await Database.connect(dsn, settings.db_pool_min, settings.db_pool_max)
-    try:
-        async with database.connection() as conn:
-            await migrate(conn)
-        yield database, secret, dsn
-    finally:
-        await database.close()
-        if server is not None:
-            await asyncio.to_thread(server.cleanup)
-
-
-@contextlib.asynccontextmanager
 async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncIterator[Runtime]:
     clock = clock or SystemClock()
     async with database_for(settings) as (database, secret, dsn):
@@ -212,26 +187,17 @@ def _sweeper(database: Database, settings: Settings, clock: Clock) -> Callable[[
 
 
 async def ensure_first_admin(runtime: Runtime) -> tuple[str, str] | None:
-    """On a database with no users, creates the bootstrap admin.
-
-    From AUTHSVC_BOOTSTRAP_ADMIN_EMAIL/PASSWORD when set; on the embedded default, otherwise, an
-    admin with a random password, returned so the caller can show it once. Returns None when
-    nothing was created, or when the configured password was used (it is never echoed).
-    """
-    settings, users = runtime.settings, runtime.services.users
-    if await users.any_exist():
-        return None
+    """On a database with no users, the bootstrap admin: AUTHSVC_BOOTSTRAP_ADMIN_EMAIL/PASSWORD
+    when set; on the embedded default, otherwise, admin@example.com with a random password, which
+    is returned for the caller to show once. None when nothing was created or the password was
+    configured (it is never echoed)."""
+    settings = runtime.settings
     email, password = settings.bootstrap_admin_email, settings.bootstrap_admin_password
-    generated = False
     if email is None or password is None:
         if not settings.embedded:
             return None
-        email, password, generated = EMBEDDED_ADMIN_EMAIL, secrets.token_urlsafe(18), True
-    try:
-        await users.create(email, password, "admin", settings.bootstrap_workspace)
-    except AuthError as error:
-        if error.code is ErrorCode.ALREADY_EXISTS:  # another replica got there first
-            return None
-        raise
-    log.info("created the bootstrap admin in workspace %s", settings.bootstrap_workspace)
-    return (email, password) if generated else None
+        email, password = EMBEDDED_ADMIN_EMAIL, None
+    made = await runtime.services.users.ensure_first_admin(
+        email, password, settings.bootstrap_workspace, lambda: secrets.token_urlsafe(18)
+    )
+    return (email, made) if made is not None else None

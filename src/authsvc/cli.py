@@ -19,7 +19,7 @@ from authsvc.domain.errors import AuthError
 from authsvc.domain.tokens import MAX_ACCESS_TTL
 from authsvc.env_config import ConfigError
 from authsvc.event_loop import run
-from authsvc.grpc_api.health import DatabaseHealth
+from authsvc.grpc_api.health import ServingHealth
 from authsvc.grpc_api.peers import TrustedProxies
 from authsvc.grpc_api.server import start_server
 
@@ -35,7 +35,7 @@ async def serve(settings: Settings) -> None:
                 f"Created the first admin (shown once, store it now): email={email} password={password}",
                 flush=True,
             )
-        health = DatabaseHealth(runtime.database)
+        health = ServingHealth(runtime.database.ping)
         await health.check_once()
         health_task = asyncio.create_task(health.run())
         try:
@@ -53,7 +53,7 @@ async def serve(settings: Settings) -> None:
             await asyncio.gather(health_task, return_exceptions=True)
 
 
-async def _until_stopped(server: grpc.aio.Server, health: DatabaseHealth, grace: float) -> None:
+async def _until_stopped(server: grpc.aio.Server, health: ServingHealth, grace: float) -> None:
     """Waits for SIGTERM/SIGINT, then stops taking calls and drains the ones in flight."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

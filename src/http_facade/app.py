@@ -12,8 +12,8 @@ from authsvc.client.batching import TokenChecks
 from authsvc.v1 import auth_pb2_grpc
 from http_facade.config import Settings
 from http_facade.errors import json_errors
-from http_facade.forwarding import with_request_id
 from http_facade.metrics import METRICS, HttpMetrics, measured
+from http_facade.request_ids import with_request_id
 from http_facade.routes import add_routes
 from http_facade.runner import name_no_software
 from http_facade.state import SETTINGS, UPSTREAM, Upstream

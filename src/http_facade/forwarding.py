@@ -1,71 +1,27 @@
-"""What the facade tells AuthService about a request: the caller's credentials, IP and request id."""
+"""What the facade tells AuthService about a request: its credentials, its client and its id, as
+the metadata of the one call it makes; and what a gateway asks of /verify."""
 
 from __future__ import annotations
 
 import re
 import urllib.parse
-import uuid
-from collections.abc import Iterable, Sequence
 from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
-from authsvc import logs
 from authsvc.call_metadata import FORWARDED_FOR, PROXY_TOKEN
 from authsvc.domain.bearer import bearer_credentials
-from authsvc.domain.networks import Network, parse_ip
+from http_facade.client_address import client_address
 from http_facade.errors import FacadeError
 from http_facade.state import REQUEST_ID, SETTINGS
 
-_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # gRPC metadata values may hold printable ASCII only; anything else would fail the call itself.
 _GRPC_VALUE = re.compile(r"[\x20-\x7e]*")
-
-
-def client_ip(peer: str | None, forwarded_for: Iterable[str], trusted: Sequence[Network]) -> str:
-    """The socket peer, or, when the peer is a trusted proxy, the right-most untrusted address of
-    X-Forwarded-For.
-
-    Security: each hop can only vouch for the one before it, so the chain is read from the right
-    and believed only while the hop that wrote it is trusted. Anything left of an untrusted hop may
-    be forged by the client; an unparsable entry stops the walk at the last trusted hop.
-    """
-    current = parse_ip(peer or "")
-    if current is None:
-        return ""
-    hops = [hop for header in forwarded_for for hop in header.split(",")]
-    while hops and any(current in network for network in trusted):
-        previous = parse_ip(hops.pop())
-        if previous is None:
-            break
-        current = previous
-    return str(current)
-
-
-def request_id(header: str | None) -> str:
-    """The caller's X-Request-ID when it is a short, plain token; a fresh one otherwise."""
-    if header is not None and _SANE_REQUEST_ID.fullmatch(header):
-        return header
-    return uuid.uuid4().hex
 
 
 def carriable(value: str) -> bool:
     """Whether gRPC metadata can carry `value` unchanged."""
     return _GRPC_VALUE.fullmatch(value) is not None
-
-
-@web.middleware
-async def with_request_id(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Gives every request an id, forwarded to AuthService and echoed as X-Request-ID."""
-    request[REQUEST_ID] = request_id(request.headers.get("X-Request-ID"))
-    logged = logs.REQUEST_ID.set(request[REQUEST_ID])  # on the facade's own log lines too
-    try:
-        response = await handler(request)
-    finally:
-        logs.REQUEST_ID.reset(logged)
-    response.headers["X-Request-ID"] = request[REQUEST_ID]
-    return response
 
 
 def call_options(request: web.Request) -> dict[str, Any]:
@@ -76,7 +32,9 @@ def call_options(request: web.Request) -> dict[str, Any]:
     """
     settings = request.app[SETTINGS]
     metadata = [("x-request-id", request[REQUEST_ID])]
-    ip = client_ip(request.remote, request.headers.getall("X-Forwarded-For", ()), settings.trusted_proxies)
+    ip = client_address(
+        request.remote, request.headers.getall("X-Forwarded-For", ()), settings.trusted_proxies
+    )
     if ip:
         metadata.append((FORWARDED_FOR, ip))
     if settings.proxy_token is not None:  # without it, AuthService takes the facade for the client

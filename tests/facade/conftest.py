@@ -11,7 +11,7 @@ from aiohttp import web
 from grpc_health.v1 import health_pb2
 
 from authsvc.adapters.database import Database
-from authsvc.grpc_api.health import DatabaseHealth
+from authsvc.grpc_api.health import ServingHealth
 from authsvc.grpc_api.peers import TrustedProxies
 from authsvc.grpc_api.server import start_server
 from http_facade.app import create_app
@@ -67,7 +67,7 @@ async def scripted() -> AsyncIterator[Scripted]:
 async def authsvc_with_health(authsvc: Running, database: Database) -> AsyncIterator[str]:
     """The test AuthService's use cases served again, with grpc.health.v1 tracking the test
     database; its target."""
-    checker = DatabaseHealth(database)
+    checker = ServingHealth(database.ping)
     assert await checker.check_once()
     proxies = TrustedProxies(authsvc.settings.proxy_tokens, authsvc.settings.trusted_proxies)
     server, port = await start_server(authsvc.services, "127.0.0.1:0", checker, proxies)

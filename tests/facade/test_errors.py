@@ -17,7 +17,7 @@ from authsvc.config import Settings as AuthSettings
 from authsvc.domain import api_key_format
 from authsvc.domain.networks import parse_networks
 from authsvc.domain.rate_limits import RateLimit
-from authsvc.grpc_api.health import DatabaseHealth
+from authsvc.grpc_api.health import ServingHealth
 from authsvc.grpc_api.server import start_server
 from tests.conftest import TEST_SECRET, AccountFactory, Running, ServerFactory
 from tests.facade.client import Facade, Reply
@@ -160,7 +160,7 @@ async def authsvc_without_database(settings: AuthSettings, closed_port: int) -> 
     dsn = f"postgresql://postgres@127.0.0.1:{closed_port}/nowhere"
     database = Database(await asyncpg.create_pool(dsn, min_size=0, max_size=2, timeout=2), acquire_timeout=2)
     services = build_services(settings, database, TEST_SECRET, FakeClock(), BatchedUsageRecorder(database))
-    health = DatabaseHealth(database)
+    health = ServingHealth(database.ping)
     assert await health.check_once() is False
     server, port = await start_server(services, "127.0.0.1:0", health)
     yield f"127.0.0.1:{port}"

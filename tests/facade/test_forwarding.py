@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from authsvc.domain.networks import parse_networks
-from http_facade.forwarding import client_ip
+from http_facade.client_address import client_address
 from tests.facade.client import Facade
 from tests.facade.conftest import FacadeFactory
 from tests.facade.scripted import Scripted
@@ -107,5 +107,5 @@ TRUSTED = parse_networks("10.0.0.0/8, 192.0.2.1, 2001:db8::/32")
         (None, ["198.51.100.1"], ""),
     ],
 )
-def test_client_ip(peer: str | None, headers: list[str], expected: str) -> None:
-    assert client_ip(peer, headers, TRUSTED) == expected
+def test_client_address(peer: str | None, headers: list[str], expected: str) -> None:
+    assert client_address(peer, headers, TRUSTED) == expected

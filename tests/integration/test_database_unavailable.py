@@ -16,7 +16,7 @@ from authsvc.adapters.pg_api_keys import BatchedUsageRecorder
 from authsvc.bootstrap import build_services
 from authsvc.config import Settings
 from authsvc.domain import api_key_format
-from authsvc.grpc_api.health import DatabaseHealth
+from authsvc.grpc_api.health import ServingHealth
 from authsvc.grpc_api.server import start_server
 from authsvc.v1 import auth_pb2, auth_pb2_grpc
 from tests.conftest import TEST_SECRET
@@ -49,7 +49,7 @@ async def channel_without_database(settings: Settings) -> AsyncIterator[grpc.aio
     pool = await asyncpg.create_pool(dsn, min_size=0, max_size=2, timeout=2)
     database = Database(pool, acquire_timeout=2)
     services = build_services(settings, database, TEST_SECRET, FakeClock(), BatchedUsageRecorder(database))
-    health = DatabaseHealth(database)
+    health = ServingHealth(database.ping)
     assert await health.check_once() is False
     server, port = await start_server(services, "127.0.0.1:0", health)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:

@@ -15,7 +15,7 @@ ENV_VAR = "AUTHSVC_TEST_DATABASE_URL"
 
 
 @contextmanager
-def test_database_url() -> Iterator[str]:
+def suite_database_url() -> Iterator[str]:
     configured = os.environ.get(ENV_VAR)
     if configured:
         yield configured

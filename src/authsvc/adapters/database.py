@@ -112,6 +112,10 @@ class Database:
             status: str = await conn.execute(query, *args)
             return status
 
+    async def ping(self) -> None:
+        """One round trip: the health probe."""
+        await self.fetchval("SELECT 1")
+
     async def close(self, within: float = 5.0) -> None:
         try:
             async with asyncio.timeout(within):

@@ -39,7 +39,7 @@ _NAMES: dict[grpc.StatusCode, str] = {
     status: status.name for status in grpc.StatusCode
 }  # Enum.name is slow on Python 3.11
 SERVICE = "authsvc.v1.AuthService"
-_NO_REPLY = b""  # see grpc_api.encoded.serialize
+_NO_REPLY = b""  # see grpc_api.encoded_replies.serialize
 _SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 Request = TypeVar("Request")
 Response = TypeVar("Response")

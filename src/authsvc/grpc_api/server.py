@@ -10,8 +10,8 @@ from grpc_health.v1 import health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from authsvc.grpc_api.decoding import SafeGenericHandler, tolerant
-from authsvc.grpc_api.encoded import serialize
-from authsvc.grpc_api.health import DatabaseHealth
+from authsvc.grpc_api.encoded_replies import serialize
+from authsvc.grpc_api.health import ServingHealth
 from authsvc.grpc_api.peers import NOBODY, TrustedProxies
 from authsvc.grpc_api.servicer import AuthServicer
 from authsvc.service.container import Services
@@ -21,7 +21,7 @@ from authsvc.v1 import auth_pb2
 async def start_server(
     services: Services,
     address: str,
-    health: DatabaseHealth | None = None,
+    health: ServingHealth | None = None,
     proxies: TrustedProxies = NOBODY,
 ) -> tuple[grpc.aio.Server, int]:
     """Starts AuthService, grpc.health.v1 (when given) and server reflection on `address`.
@@ -72,7 +72,7 @@ class GenericHandlersOnly:
 
 def _add_auth_service(servicer: AuthServicer, server: GenericHandlersOnly) -> str:
     """Registers every AuthService method as the generated code would, except that replies may
-    also be bytes already encoded (see grpc_api.encoded) and that a request which does not decode
+    also be bytes already encoded (see grpc_api.encoded_replies) and that a request which does not decode
     reaches the method as UNDECODABLE (grpc_api.decoding). Returns the service's full name."""
     service = auth_pb2.DESCRIPTOR.services_by_name["AuthService"]
     handlers = {}

@@ -10,7 +10,7 @@ from authsvc.domain.bearer import bearer_credentials
 from authsvc.domain.errors import AuthError, ErrorCode
 from authsvc.domain.principal import Principal
 from authsvc.grpc_api import convert
-from authsvc.grpc_api.encoded import EncodedReplies
+from authsvc.grpc_api.encoded_replies import EncodedReplies
 from authsvc.grpc_api.errors import edge_call, outcome_code
 from authsvc.grpc_api.peers import NOBODY, TrustedProxies, client_ip
 from authsvc.metrics import TOKEN_CHECKS
@@ -46,7 +46,7 @@ def _pair_fields(pair: TokenPair) -> dict[str, Any]:
 
 class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     def __init__(self, services: Services, proxies: TrustedProxies = NOBODY) -> None:
-        self._s = services
+        self._services = services
         self._proxies = proxies
         self._encoded = EncodedReplies()
 
@@ -54,21 +54,21 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         return client_ip(context.peer(), context.invocation_metadata(), self._proxies)
 
     async def _caller(self, context: Context) -> Principal:
-        return await self._s.authenticator.validate(bearer_token(context))
+        return await self._services.authenticator.validate(bearer_token(context))
 
     @edge_call
     async def Login(self, request: auth_pb2.LoginRequest, context: Context) -> auth_pb2.LoginResponse:
-        pair = await self._s.sessions.login(request.email, request.password, self._client_ip(context))
+        pair = await self._services.sessions.login(request.email, request.password, self._client_ip(context))
         return auth_pb2.LoginResponse(**_pair_fields(pair))
 
     @edge_call
     async def Refresh(self, request: auth_pb2.RefreshRequest, context: Context) -> auth_pb2.RefreshResponse:
-        pair = await self._s.sessions.refresh(request.refresh_token, self._client_ip(context))
+        pair = await self._services.sessions.refresh(request.refresh_token, self._client_ip(context))
         return auth_pb2.RefreshResponse(**_pair_fields(pair))
 
     @edge_call
     async def ValidateToken(self, request: auth_pb2.ValidateTokenRequest, context: Context) -> bytes:
-        found = await self._s.authenticator.validate(request.token, request.required_permissions)
+        found = await self._services.authenticator.validate(request.token, request.required_permissions)
         return self._encoded.principal(found)  # an encoded ValidateTokenResponse
 
     @edge_call
@@ -76,7 +76,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         checks = request.checks
         if len(checks) > MAX_CHECKS_PER_CALL:
             raise AuthError(ErrorCode.INVALID_ARGUMENT, f"At most {MAX_CHECKS_PER_CALL} checks per call")
-        validate = self._s.authenticator.validate
+        validate = self._services.authenticator.validate
         # Concurrently: a check that must ask the database does not hold up the others.
         outcomes = await asyncio.gather(
             *(validate(check.token, check.required_permissions) for check in checks), return_exceptions=True
@@ -93,7 +93,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         self, request: auth_pb2.CreateApiKeyRequest, context: Context
     ) -> auth_pb2.CreateApiKeyResponse:
         caller = await self._caller(context)
-        record, secret = await self._s.api_keys.create(
+        record, secret = await self._services.api_keys.create(
             caller, request.name, list(request.permissions), request.environment
         )
         return auth_pb2.CreateApiKeyResponse(api_key=convert.api_key(record), secret=secret)
@@ -102,26 +102,26 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def ListApiKeys(
         self, request: auth_pb2.ListApiKeysRequest, context: Context
     ) -> auth_pb2.ListApiKeysResponse:
-        records = await self._s.api_keys.list(await self._caller(context))
+        records = await self._services.api_keys.list(await self._caller(context))
         return auth_pb2.ListApiKeysResponse(api_keys=[convert.api_key(r) for r in records])
 
     @edge_call
     async def RevokeApiKey(
         self, request: auth_pb2.RevokeApiKeyRequest, context: Context
     ) -> auth_pb2.RevokeApiKeyResponse:
-        record = await self._s.api_keys.revoke(await self._caller(context), request.id)
+        record = await self._services.api_keys.revoke(await self._caller(context), request.id)
         return auth_pb2.RevokeApiKeyResponse(api_key=convert.api_key(record))
 
     @edge_call
     async def Logout(self, request: auth_pb2.LogoutRequest, context: Context) -> auth_pb2.LogoutResponse:
-        await self._s.sessions.logout(await self._caller(context))
+        await self._services.sessions.logout(await self._caller(context))
         return auth_pb2.LogoutResponse()
 
     @edge_call
     async def GetAuthSettings(
         self, request: auth_pb2.GetAuthSettingsRequest, context: Context
     ) -> auth_pb2.GetAuthSettingsResponse:
-        workspace, ttl = await self._s.workspace_settings.get(await self._caller(context))
+        workspace, ttl = await self._services.workspace_settings.get(await self._caller(context))
         settings = auth_pb2.AuthSettings(workspace_id=workspace.id, access_token_ttl_seconds=ttl)
         return auth_pb2.GetAuthSettingsResponse(settings=settings)
 
@@ -130,10 +130,14 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         self, request: auth_pb2.UpdateAuthSettingsRequest, context: Context
     ) -> auth_pb2.UpdateAuthSettingsResponse:
         caller = await self._caller(context)
-        workspace, ttl = await self._s.workspace_settings.update(caller, request.access_token_ttl_seconds)
+        workspace, ttl = await self._services.workspace_settings.update(
+            caller, request.access_token_ttl_seconds
+        )
         settings = auth_pb2.AuthSettings(workspace_id=workspace.id, access_token_ttl_seconds=ttl)
         return auth_pb2.UpdateAuthSettingsResponse(settings=settings)
 
     @edge_call
     async def GetJwks(self, request: auth_pb2.GetJwksRequest, context: Context) -> auth_pb2.GetJwksResponse:
-        return auth_pb2.GetJwksResponse(keys=[auth_pb2.Jwk(**key) for key in self._s.public_keys.jwks()])
+        return auth_pb2.GetJwksResponse(
+            keys=[auth_pb2.Jwk(**key) for key in self._services.public_keys.jwks()]
+        )

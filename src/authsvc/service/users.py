@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 from authsvc.domain.audit import AuditEvent, AuditKind
 from authsvc.domain.errors import AuthError, ErrorCode, invalid_argument
 from authsvc.domain.permissions import Role
@@ -14,6 +17,8 @@ from authsvc.service.ports import (
     UserRepository,
     WorkspaceRepository,
 )
+
+log = logging.getLogger(__name__)
 
 
 class UserService:
@@ -61,3 +66,24 @@ class UserService:
 
     async def any_exist(self) -> bool:
         return await self._users.count() > 0
+
+    async def ensure_first_admin(
+        self, email: str, password: str | None, workspace: str, make_password: Callable[[], str]
+    ) -> str | None:
+        """On a database with no users, creates an admin; returns its password if it was made here
+        (`make_password`, when none is given), for the caller to show once, never the given one.
+
+        None when users exist already, including when another replica starting at the same
+        moment created the admin first.
+        """
+        if await self.any_exist():
+            return None
+        made = make_password() if password is None else None
+        try:
+            await self.create(email, password or made or "", "admin", workspace)
+        except AuthError as error:
+            if error.code is ErrorCode.ALREADY_EXISTS:  # another replica got there first
+                return None
+            raise
+        log.info("created the first admin in workspace %s", workspace)
+        return made

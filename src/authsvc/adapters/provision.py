@@ -1,0 +1,37 @@
+"""The database a process runs on: the configured one, or an embedded PostgreSQL started for it;
+migrated; with the root secret that goes with it. Opened and closed in one place."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from authsvc.adapters import embedded_postgres
+from authsvc.adapters.database import Database
+from authsvc.adapters.migrations import migrate
+from authsvc.config import Settings
+
+
+@contextlib.asynccontextmanager
+async def database_for(settings: Settings) -> AsyncIterator[tuple[Database, bytes, str]]:
+    """The migrated database, the signing secret and the DSN: configured, or embedded."""
+    server: Any = None
+    if settings.database_url is not None:
+        dsn = settings.database_url
+        assert settings.jwt_secret is not None  # Settings.from_env refuses a deployment without one
+        secret = settings.jwt_secret
+    else:
+        server = await asyncio.to_thread(embedded_postgres.start, settings.data_dir)
+        dsn = embedded_postgres.dsn(server)
+        secret = settings.jwt_secret or embedded_postgres.load_or_create_secret(settings.data_dir)
+    database = await Database.connect(dsn, settings.db_pool_min, settings.db_pool_max)
+    try:
+        async with database.connection() as conn:
+            await migrate(conn)
+        yield database, secret, dsn
+    finally:
+        await database.close()
+        if server is not None:
+            await asyncio.to_thread(server.cleanup)
