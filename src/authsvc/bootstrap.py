@@ -13,7 +13,6 @@ from datetime import timedelta
 from authsvc.adapters.cached_repositories import (
     CachedApiKeyRepository,
     CachedSessionRepository,
-    CachedUserRepository,
 )
 from authsvc.adapters.clock import SystemClock
 from authsvc.adapters.database import Database
@@ -114,7 +113,6 @@ def build_services(
         return PgUnitOfWork(database, on_commit, expect)
 
     if cache is not None:
-        users = CachedUserRepository(PgUserRepository(database), cache)
         sessions = CachedSessionRepository(PgSessionRepository(database), cache)
         api_keys = CachedApiKeyRepository(PgApiKeyRepository(database), cache)
     return Services(
@@ -135,7 +133,7 @@ def build_services(
         ),
         api_keys=ApiKeyService(api_keys, usage, clock, policy, audit, unit_of_work),
         workspace_settings=WorkspaceSettingsService(workspaces, policy),
-        users=UserService(users, workspaces, hasher, audit, clock),
+        users=UserService(users, hasher, audit, clock, unit_of_work),
         public_keys=PublicKeys(keys, clock),
     )
 

@@ -32,29 +32,6 @@ class PgSessionRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def start(
-        self,
-        user_id: str,
-        session_expires_at: datetime,
-        token: RefreshTokenRecord,
-        access_expires_at: datetime,
-    ) -> str:
-        session_id = uuid.uuid4()
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO sessions (id, user_id, created_at, expires_at, current_jti, access_expires_at) "
-                "VALUES ($1, $2, $3, $4, $5, $6)",
-                session_id,
-                user_id,
-                token.issued_at,
-                session_expires_at,
-                token.jti,
-                access_expires_at,
-            )
-            expires_at = min(token.expires_at, session_expires_at)
-            await conn.execute(_INSERT_TOKEN, token.jti, session_id, token.issued_at, expires_at)
-        return str(session_id)
-
     async def is_live(self, session_id: str, user_id: str) -> bool:
         sid = parse_uuid(session_id)
         if sid is None:
@@ -87,6 +64,28 @@ class PgSessionStore:
     def __init__(self, conn: Executor, announce: Callable[[str], None]) -> None:
         self._conn = conn
         self._announce = announce
+
+    async def start(
+        self,
+        user_id: str,
+        session_expires_at: datetime,
+        token: RefreshTokenRecord,
+        access_expires_at: datetime,
+    ) -> str:
+        session_id = uuid.uuid4()
+        await self._conn.execute(
+            "INSERT INTO sessions (id, user_id, created_at, expires_at, current_jti, access_expires_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6)",
+            session_id,
+            uuid.UUID(user_id),
+            token.issued_at,
+            session_expires_at,
+            uuid.UUID(token.jti),
+            access_expires_at,
+        )
+        expires_at = min(token.expires_at, session_expires_at)
+        await self._conn.execute(_INSERT_TOKEN, uuid.UUID(token.jti), session_id, token.issued_at, expires_at)
+        return str(session_id)
 
     async def for_refresh(self, jti: str) -> RefreshingSession | None:
         token_id = parse_uuid(jti)

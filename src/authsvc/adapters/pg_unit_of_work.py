@@ -18,6 +18,7 @@ from authsvc.adapters.invalidation import notify
 from authsvc.adapters.pg_api_keys import PgApiKeyStore
 from authsvc.adapters.pg_rate_limiter import PgRateLimiter
 from authsvc.adapters.pg_sessions import PgSessionStore
+from authsvc.adapters.pg_users import PgUserStore
 
 log = logging.getLogger(__name__)
 ECHO_TIMEOUT_SECONDS = 1.0  # a commit waits no longer for its announcements to come back
@@ -27,6 +28,7 @@ Expect = Callable[[str], "asyncio.Future[None] | None"]
 class PgUnitOfWork:
     sessions: PgSessionStore
     api_keys: PgApiKeyStore
+    users: PgUserStore
     limiter: PgRateLimiter
 
     def __init__(
@@ -47,6 +49,7 @@ class PgUnitOfWork:
             self._conn = conn
             self.sessions = PgSessionStore(conn, self._announced.append)
             self.api_keys = PgApiKeyStore(conn, self._announced.append)
+            self.users = PgUserStore(conn, self._announced.append)
             self.limiter = PgRateLimiter(conn)
             self._stack = stack.pop_all()
         return self

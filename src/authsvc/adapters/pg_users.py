@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 import asyncpg
 
 from authsvc.adapters import invalidation_messages as messages
-from authsvc.adapters.database import Database
+from authsvc.adapters.database import Database, Executor
 from authsvc.adapters.ids import parse_uuid
-from authsvc.adapters.invalidation import notify
 from authsvc.domain.errors import AuthError, ErrorCode
 from authsvc.domain.permissions import Role
 from authsvc.service.ports import UserRecord, Workspace
@@ -48,49 +48,20 @@ class PgUserRepository:
         )
         return _user(row) if row else None
 
-    async def create(self, workspace_id: str, email: str, password_hash: str, role: Role) -> UserRecord:
-        try:
-            async with self._db.transaction() as conn:
-                await conn.execute(
-                    "INSERT INTO users (id, workspace_id, email, password_hash, role) "
-                    "VALUES ($1, $2, $3, $4, $5)",
-                    uuid.uuid4(),
-                    workspace_id,
-                    email,
-                    password_hash,
-                    role.value,
-                )
-        except asyncpg.UniqueViolationError:
-            raise AuthError(ErrorCode.ALREADY_EXISTS, "A user with this email already exists") from None
-        created = await self.by_email(email)
-        assert created is not None
-        return created
-
     async def count(self) -> int:
         return int(await self._db.fetchval("SELECT count(*) FROM users"))
 
-    async def disable(self, email: str | None = None, user_id: str | None = None) -> str | None:
-        column, value = ("id", parse_uuid(user_id or "")) if email is None else ("email", email)
-        if value is None:
-            return None
-        async with self._db.transaction() as conn:
-            disabled = await conn.fetchval(
-                f"UPDATE users SET disabled_at = now() WHERE {column} = $1 AND disabled_at IS NULL "
-                "RETURNING id",
-                value,
-            )
-            if disabled is None:
-                return None
-            await notify(conn, messages.user_disabled(disabled))  # its sessions and keys leave every cache
-        return str(disabled)
 
+class PgUserStore:
+    """The user and workspace statements of a unit of work, on its connection; `announce` queues
+    an invalidation message for when it commits."""
 
-class PgWorkspaceRepository:
-    def __init__(self, db: Database) -> None:
-        self._db = db
+    def __init__(self, conn: Executor, announce: Callable[[str], None]) -> None:
+        self._conn = conn
+        self._announce = announce
 
-    async def get_or_create(self, name: str) -> Workspace:
-        row = await self._db.fetchrow(
+    async def workspace_named(self, name: str) -> Workspace:
+        row = await self._conn.fetchrow(
             "INSERT INTO workspaces (id, name) VALUES ($1, $2) "
             "ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name "
             "RETURNING id, name, access_token_ttl_seconds",
@@ -99,6 +70,41 @@ class PgWorkspaceRepository:
         )
         assert row is not None
         return _workspace(row)
+
+    async def create(self, workspace: Workspace, email: str, password_hash: str, role: Role) -> UserRecord:
+        user_id = uuid.uuid4()
+        try:
+            await self._conn.execute(
+                "INSERT INTO users (id, workspace_id, email, password_hash, role) "
+                "VALUES ($1, $2, $3, $4, $5)",
+                user_id,
+                uuid.UUID(workspace.id),
+                email,
+                password_hash,
+                role.value,
+            )
+        except asyncpg.UniqueViolationError:
+            raise AuthError(ErrorCode.ALREADY_EXISTS, "A user with this email already exists") from None
+        return UserRecord(
+            str(user_id), workspace.id, email, password_hash, role, False, workspace.access_token_ttl
+        )
+
+    async def disable(self, email: str | None = None, user_id: str | None = None) -> str | None:
+        column, value = ("id", parse_uuid(user_id or "")) if email is None else ("email", email)
+        if value is None:
+            return None
+        disabled = await self._conn.fetchval(
+            f"UPDATE users SET disabled_at = now() WHERE {column} = $1 AND disabled_at IS NULL RETURNING id",
+            value,
+        )
+        if disabled is not None:
+            self._announce(messages.user_disabled(disabled))  # its sessions and keys leave every cache
+        return None if disabled is None else str(disabled)
+
+
+class PgWorkspaceRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def get(self, workspace_id: str) -> Workspace | None:
         wid = parse_uuid(workspace_id)

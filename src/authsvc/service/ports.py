@@ -83,25 +83,43 @@ class ApiKeyRecord:
 class UserRepository(Protocol):
     async def by_email(self, email: str) -> UserRecord | None: ...
 
-    async def create(self, workspace_id: str, email: str, password_hash: str, role: Role) -> UserRecord: ...
-
     async def count(self) -> int: ...
+
+
+class UserStore(Protocol):
+    """Users and workspaces inside a unit of work: reads and writes, no rules."""
+
+    async def workspace_named(self, name: str) -> Workspace:
+        """The workspace of this name, made if new."""
+        ...
+
+    async def create(self, workspace: Workspace, email: str, password_hash: str, role: Role) -> UserRecord:
+        """ALREADY_EXISTS for a taken email."""
+        ...
 
     async def disable(self, email: str | None = None, user_id: str | None = None) -> str | None:
         """Disables the user with this (normal form) email, or else this id: logins, sessions and
-        API keys stop working. Its id, None if unknown."""
+        API keys stop working, on every replica when the unit of work commits. Its id, None if
+        unknown or disabled already."""
         ...
 
 
 class WorkspaceRepository(Protocol):
-    async def get_or_create(self, name: str) -> Workspace: ...
-
     async def get(self, workspace_id: str) -> Workspace | None: ...
 
     async def set_access_token_ttl(self, workspace_id: str, ttl: int) -> Workspace | None: ...
 
 
 class SessionRepository(Protocol):
+    async def is_live(self, session_id: str, user_id: str) -> bool:
+        """False once the session is revoked or its user disabled. (Its absolute end needs no
+        check: no access token outlives its session.)"""
+        ...
+
+
+class SessionStore(Protocol):
+    """Sessions inside a unit of work: reads and writes, no rules."""
+
     async def start(
         self,
         user_id: str,
@@ -111,15 +129,6 @@ class SessionRepository(Protocol):
     ) -> str:
         """Creates a session whose live refresh token is `token`; returns the session id."""
         ...
-
-    async def is_live(self, session_id: str, user_id: str) -> bool:
-        """False once the session is revoked or its user disabled. (Its absolute end needs no
-        check: no access token outlives its session.)"""
-        ...
-
-
-class SessionStore(Protocol):
-    """Sessions inside a unit of work: reads and writes, no rules."""
 
     async def for_refresh(self, jti: str) -> RefreshingSession | None:
         """The session of refresh token `jti`, locked, so refreshes of one session run one after
@@ -195,6 +204,9 @@ class UnitOfWork(Protocol):
 
     @property
     def api_keys(self) -> ApiKeyStore: ...
+
+    @property
+    def users(self) -> UserStore: ...
 
     @property
     def limiter(self) -> RateLimiter: ...

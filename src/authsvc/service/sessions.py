@@ -98,7 +98,9 @@ class SessionService:
         session_ends = now + timedelta(seconds=self._policy.session_max_age)
         record = self._issuer.new_refresh_record(now)
         access_ends = self._issuer.access_expiry(user.access_token_ttl, session_ends)
-        session_id = await self._sessions.start(user.id, session_ends, record, access_ends)
+        async with self._unit_of_work() as uow:
+            session_id = await uow.sessions.start(user.id, session_ends, record, access_ends)
+            await uow.commit()
         pair = self._issuer.mint_pair(
             user_id=user.id,
             workspace_id=user.workspace_id,

@@ -13,9 +13,9 @@ from authsvc.service.ports import (
     AuditLog,
     Clock,
     PasswordHasher,
+    UnitOfWorkFactory,
     UserRecord,
     UserRepository,
-    WorkspaceRepository,
 )
 
 log = logging.getLogger(__name__)
@@ -25,16 +25,16 @@ class UserService:
     def __init__(
         self,
         users: UserRepository,
-        workspaces: WorkspaceRepository,
         hasher: PasswordHasher,
         audit: AuditLog,
         clock: Clock,
+        unit_of_work: UnitOfWorkFactory,
     ) -> None:
         self._audit = audit
         self._clock = clock
         self._users = users
-        self._workspaces = workspaces
         self._hasher = hasher
+        self._unit_of_work = unit_of_work
 
     async def create(self, email: str, password: str, role: str, workspace_name: str) -> UserRecord:
         """Creates a user in `workspace_name` (made if new); ALREADY_EXISTS for a taken email."""
@@ -44,9 +44,13 @@ class UserService:
             parsed_role = Role(role)
         except ValueError:
             raise invalid_argument("Role must be one of admin, member, viewer") from None
-        workspace = await self._workspaces.get_or_create(check_name(workspace_name))
-        password_hash = await self._hasher.hash(password)
-        return await self._users.create(workspace.id, normalised, password_hash, parsed_role)
+        name = check_name(workspace_name)
+        password_hash = await self._hasher.hash(password)  # before the transaction, not inside it
+        async with self._unit_of_work() as uow:  # a refused user leaves no new workspace behind
+            workspace = await uow.users.workspace_named(name)
+            user = await uow.users.create(workspace, normalised, password_hash, parsed_role)
+            await uow.commit()
+        return user
 
     async def disable(self, email: str | None = None, user_id: str | None = None) -> None:
         """Disables a user at once: its logins, access tokens and API keys all stop working.
@@ -54,10 +58,12 @@ class UserService:
         By email (in its normal form), or by id: a row whose stored email is no longer accepted
         (migration 0009 reports them by id) has no email to be found by.
         """
-        if email is not None:
-            found = await self._users.disable(email=normalise_email(email))
-        else:
-            found = await self._users.disable(user_id=user_id)
+        async with self._unit_of_work() as uow:
+            if email is not None:
+                found = await uow.users.disable(email=normalise_email(email))
+            else:
+                found = await uow.users.disable(user_id=user_id)
+            await uow.commit()
         if found is None:
             raise AuthError(ErrorCode.NOT_FOUND, "No such user")
         self._audit.record(
