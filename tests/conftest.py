@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 
 import grpc
+import hypothesis
 import pytest
 
 from authsvc.adapters.database import Database
@@ -31,6 +33,11 @@ from tests.support.clock import FakeClock
 from tests.support.postgres import suite_database_url, with_database
 
 TEST_SECRET = secrets.token_bytes(32)
+
+# Property tests: a quick profile for `make test`, a thorough one for CI (.ci/run sets it).
+hypothesis.settings.register_profile("quick", max_examples=100, deadline=None, database=None)
+hypothesis.settings.register_profile("thorough", max_examples=2_000, deadline=None, database=None)
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "quick"))
 
 
 @pytest.fixture(scope="session")

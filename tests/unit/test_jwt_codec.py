@@ -10,7 +10,7 @@ import secrets
 from typing import Any
 
 import jwt
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from authsvc.adapters.jwt_codec import JwtCodec, _hs256_token
@@ -91,7 +91,6 @@ claim_values = st.one_of(
 )
 
 
-@settings(max_examples=400, deadline=None, database=None)
 @given(
     changes=st.dictionaries(st.sampled_from(sorted(GOOD)), claim_values, max_size=3),
     drop=st.sets(st.sampled_from(sorted(GOOD)), max_size=2),
@@ -102,7 +101,6 @@ def test_claims_are_judged_like_pyjwt(changes: dict[str, Any], drop: set[str]) -
     assert ours(token) == reference(token)
 
 
-@settings(max_examples=400, deadline=None, database=None)
 @given(position=st.integers(0, 400), replacement=st.sampled_from("AZaz09-_.=+/ \x00é"))
 def test_mutated_tokens_are_judged_like_pyjwt(position: int, replacement: str) -> None:
     token = sign(GOOD)
@@ -121,7 +119,6 @@ def test_header_rules() -> None:
 _JSON_SCALARS = st.one_of(st.integers(-(2**53), 2**53), st.text(max_size=30), st.booleans(), st.none())
 
 
-@settings(max_examples=2000, deadline=None)
 @given(
     payload=st.dictionaries(
         # Registered claims have types PyJWT enforces on encode; ours are always well typed.
