@@ -32,10 +32,10 @@ class EmptyAuthService(auth_pb2_grpc.AuthServiceServicer):
         return auth_pb2.ValidateTokenResponse()
 
     async def Refresh(self, request: Any, context: Any) -> Any:
-        return auth_pb2.RefreshResponse()
+        return auth_pb2.TokenPair()
 
     async def Login(self, request: Any, context: Any) -> Any:
-        return auth_pb2.LoginResponse()
+        return auth_pb2.TokenPair()
 
 
 async def _until_signalled() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import grpc
 from aiohttp import web
+from google.protobuf import field_mask_pb2
 from grpc_health.v1 import health_pb2
 
 from authsvc.domain.tokens import MAX_ACCESS_TTL, MIN_ACCESS_TTL
@@ -16,6 +17,7 @@ from http_facade.state import SETTINGS, UPSTREAM
 
 HEALTH_SERVICE = "authsvc.v1.AuthService"
 READY_TIMEOUT_SECONDS = 1.0
+LIST_PAGE_SIZE = 1000  # keys a ListApiKeys call asks for; the REST list is all of them
 # Replies that hold credentials must never be stored by a cache (RFC 6749 §5.1).
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 # A new signing key is published only seconds before it signs: caches must ask again every time.
@@ -88,16 +90,23 @@ async def jwks(request: web.Request) -> web.Response:
 
 async def create_api_key(request: web.Request) -> web.Response:
     body = await read_json(request, NEW_API_KEY)
-    message = auth_pb2.CreateApiKeyRequest(**body)
+    # An unknown environment travels as unspecified: AuthService answers with the accepted ones.
+    environment = replies.ENVIRONMENT_VALUES.get(body["environment"], auth_pb2.ENVIRONMENT_UNSPECIFIED)
+    message = auth_pb2.CreateApiKeyRequest(**{**body, "environment": environment})
     reply = await request.app[UPSTREAM].auth.CreateApiKey(message, **call_options(request))
     return web.json_response(replies.created_api_key(reply), status=201, headers=NO_STORE)
 
 
 async def list_api_keys(request: web.Request) -> web.Response:
-    reply = await request.app[UPSTREAM].auth.ListApiKeys(
-        auth_pb2.ListApiKeysRequest(), **call_options(request)
-    )
-    return web.json_response({"api_keys": [replies.api_key(key) for key in reply.api_keys]})
+    """Every key of the workspace: the pages AuthService hands out, one after the other."""
+    keys, token = [], ""
+    while True:
+        page = auth_pb2.ListApiKeysRequest(page_size=LIST_PAGE_SIZE, page_token=token)
+        reply = await request.app[UPSTREAM].auth.ListApiKeys(page, **call_options(request))
+        keys += [replies.api_key(key) for key in reply.api_keys]
+        token = reply.next_page_token
+        if not token:
+            return web.json_response({"api_keys": keys})
 
 
 async def revoke_api_key(request: web.Request) -> web.Response:
@@ -114,7 +123,9 @@ async def get_auth_settings(request: web.Request) -> web.Response:
 
 async def update_auth_settings(request: web.Request) -> web.Response:
     body = await read_json(request, AUTH_SETTINGS)
-    message = auth_pb2.UpdateAuthSettingsRequest(**body)
+    message = auth_pb2.UpdateAuthSettingsRequest(
+        settings=auth_pb2.AuthSettings(**body), update_mask=field_mask_pb2.FieldMask(paths=list(body))
+    )
     reply = await request.app[UPSTREAM].auth.UpdateAuthSettings(message, **call_options(request))
     return web.json_response(replies.auth_settings(reply.settings))
 

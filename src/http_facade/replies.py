@@ -10,6 +10,10 @@ from google.protobuf.message import Message
 from authsvc.v1 import auth_pb2
 
 KINDS = {auth_pb2.PRINCIPAL_KIND_USER: "user", auth_pb2.PRINCIPAL_KIND_API_KEY: "api_key"}
+# The public names of the proto's enums (the REST API keeps the strings it always had).
+ENVIRONMENTS: dict[int, str] = {auth_pb2.ENVIRONMENT_LIVE: "live", auth_pb2.ENVIRONMENT_TEST: "test"}
+ENVIRONMENT_VALUES: dict[str, int] = {name: value for value, name in ENVIRONMENTS.items()}
+TOKEN_TYPES: dict[int, str] = {auth_pb2.TOKEN_TYPE_BEARER: "Bearer"}
 
 
 def moment(message: Message, name: str) -> str | None:
@@ -17,12 +21,12 @@ def moment(message: Message, name: str) -> str | None:
     return getattr(message, name).ToJsonString() if message.HasField(name) else None
 
 
-def token_pair(reply: auth_pb2.LoginResponse | auth_pb2.RefreshResponse) -> dict[str, Any]:
+def token_pair(reply: auth_pb2.TokenPair) -> dict[str, Any]:
     return {
         "access_token": reply.access_token,
         "refresh_token": reply.refresh_token,
         "expires_in": reply.expires_in,
-        "token_type": reply.token_type,
+        "token_type": TOKEN_TYPES.get(reply.token_type, "Bearer"),
     }
 
 
@@ -35,7 +39,7 @@ def principal(value: auth_pb2.Principal) -> dict[str, Any]:
         "session_id": value.session_id or None,
         "api_key_id": value.api_key_id or None,
         "expires_at": moment(value, "expires_at"),
-        "environment": value.environment or None,
+        "environment": ENVIRONMENTS.get(value.environment),
     }
 
 
@@ -53,8 +57,8 @@ def identity_headers(value: auth_pb2.Principal) -> dict[str, str]:
         "X-Auth-Workspace": value.workspace_id,
         "X-Auth-Permissions": ",".join(value.permissions),
     }
-    if value.environment:
-        headers["X-Auth-Environment"] = value.environment
+    if value.environment in ENVIRONMENTS:
+        headers["X-Auth-Environment"] = ENVIRONMENTS[value.environment]
     return headers
 
 
@@ -74,7 +78,7 @@ def api_key(value: auth_pb2.ApiKey) -> dict[str, Any]:
         "name": value.name,
         "prefix": value.prefix,
         "permissions": list(value.permissions),
-        "environment": value.environment,
+        "environment": ENVIRONMENTS.get(value.environment),
         "created_at": moment(value, "created_at"),
         "last_used_at": moment(value, "last_used_at"),
         "revoked_at": moment(value, "revoked_at"),

@@ -105,7 +105,7 @@ async def test_200_concurrent_logins_on_two_replicas_pass_exactly_the_limit(
     request = auth_pb2.LoginRequest(email=account.email, password=account.password)
     calls = [(a if i % 2 else b).Login(request, metadata=forwarded_for(ip), timeout=60) for i in range(200)]
     outcomes = await asyncio.gather(*calls, return_exceptions=True)
-    passed = [o for o in outcomes if isinstance(o, auth_pb2.LoginResponse)]
+    passed = [o for o in outcomes if isinstance(o, auth_pb2.TokenPair)]
     codes = {o.code() for o in outcomes if isinstance(o, grpc.aio.AioRpcError)}
     assert len(passed) == 5
     assert codes == {grpc.StatusCode.RESOURCE_EXHAUSTED}
@@ -120,7 +120,9 @@ async def test_revocations_reach_the_other_replica_within_a_second(
     keys = []
     for name in ("first", "second"):
         created = await a.CreateApiKey(
-            auth_pb2.CreateApiKeyRequest(name=name, permissions=["geofences:read"], environment="live"),
+            auth_pb2.CreateApiKeyRequest(
+                name=name, permissions=["geofences:read"], environment=auth_pb2.ENVIRONMENT_LIVE
+            ),
             metadata=bearer(login.access_token),
         )
         keys.append(created)

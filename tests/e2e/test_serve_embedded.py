@@ -26,7 +26,7 @@ def data_dir() -> Iterator[Path]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-async def _login(port: int, email: str, password: str) -> auth_pb2.LoginResponse:
+async def _login(port: int, email: str, password: str) -> auth_pb2.TokenPair:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = auth_pb2_grpc.AuthServiceStub(channel)
         reply = await stub.Login(auth_pb2.LoginRequest(email=email, password=password), timeout=10)

@@ -46,12 +46,14 @@ class ScriptedAuthService(auth_pb2_grpc.AuthServiceServicer):
         return reply
 
     async def Login(self, request: Any, context: Context) -> Any:
-        pair = auth_pb2.LoginResponse(access_token="a", refresh_token="r", expires_in=60, token_type="Bearer")
+        pair = auth_pb2.TokenPair(
+            access_token="a", refresh_token="r", expires_in=60, token_type=auth_pb2.TOKEN_TYPE_BEARER
+        )
         return await self._answer(context, pair)
 
     async def Refresh(self, request: Any, context: Context) -> Any:
-        pair = auth_pb2.RefreshResponse(
-            access_token="a", refresh_token="r", expires_in=60, token_type="Bearer"
+        pair = auth_pb2.TokenPair(
+            access_token="a", refresh_token="r", expires_in=60, token_type=auth_pb2.TOKEN_TYPE_BEARER
         )
         return await self._answer(context, pair)
 

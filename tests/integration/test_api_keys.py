@@ -9,6 +9,7 @@ import grpc
 
 from authsvc.adapters.database import Database
 from authsvc.v1 import auth_pb2
+from http_facade.replies import ENVIRONMENT_VALUES as ENVIRONMENTS
 from tests.conftest import AccountFactory, Running
 from tests.support.grpc_client import bearer, rpc_error
 
@@ -25,7 +26,9 @@ async def _create(running: Running, token: str, **fields: object) -> auth_pb2.Cr
     request = auth_pb2.CreateApiKeyRequest(
         name=str(fields.get("name", "ci key")),
         permissions=list(fields.get("permissions", ["geofences:read"])),  # type: ignore[call-overload]
-        environment=str(fields.get("environment", "live")),
+        environment=ENVIRONMENTS.get(
+            str(fields.get("environment", "live")), auth_pb2.ENVIRONMENT_UNSPECIFIED
+        ),
     )
     return await running.stub.CreateApiKey(request, metadata=bearer(token))
 
@@ -42,7 +45,7 @@ async def test_created_key_is_returned_once_and_stored_only_as_a_hash(
 
     secret = created.secret
     assert secret.startswith("sf_test_") and len(secret) >= 40
-    assert created.api_key.prefix == secret[:12] and created.api_key.environment == "test"
+    assert created.api_key.prefix == secret[:12] and created.api_key.environment == auth_pb2.ENVIRONMENT_TEST
     assert created.api_key.name == "Production ingest"
     assert list(created.api_key.permissions) == ["geofences:read"]
     row = await database.fetchrow("SELECT * FROM api_keys WHERE id = $1", created.api_key.id)
@@ -213,3 +216,30 @@ async def test_usage_of_a_key_locked_elsewhere_is_written_later_never_waited_for
     assert await database.fetchval(used, created.api_key.id) is None
     await authsvc.usage.flush()
     assert await database.fetchval(used, created.api_key.id) is not None
+
+
+async def test_keys_are_listed_a_page_at_a_time_oldest_first(
+    authsvc: Running, make_account: AccountFactory
+) -> None:
+    token = await _token(authsvc, make_account)
+    made = [(await _create(authsvc, token, name=f"k{n}")).api_key.id for n in range(5)]
+    seen, page_token, pages = [], "", 0
+    while True:
+        page = await authsvc.stub.ListApiKeys(
+            auth_pb2.ListApiKeysRequest(page_size=2, page_token=page_token), metadata=bearer(token)
+        )
+        pages += 1
+        assert len(page.api_keys) <= 2
+        seen += [key.id for key in page.api_keys]
+        page_token = page.next_page_token
+        if not page_token:
+            break
+    everything = await authsvc.stub.ListApiKeys(auth_pb2.ListApiKeysRequest(), metadata=bearer(token))
+    assert everything.next_page_token == "" and sorted(seen) == sorted(made) and pages == 3
+    assert seen == [key.id for key in everything.api_keys]  # the pages, in order, are the whole list
+    assert [(k.created_at.ToDatetime(), k.id) for k in everything.api_keys] == sorted(
+        (k.created_at.ToDatetime(), k.id) for k in everything.api_keys
+    )
+    for bad in (auth_pb2.ListApiKeysRequest(page_size=-1), auth_pb2.ListApiKeysRequest(page_token="%%%")):
+        error = await rpc_error(authsvc.stub.ListApiKeys(bad, metadata=bearer(token)))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT

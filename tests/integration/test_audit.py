@@ -27,7 +27,9 @@ async def test_security_events_reach_the_audit_table(
     )
     pair = await authsvc.stub.Login(auth_pb2.LoginRequest(email=account.email, password=account.password))
     key = await authsvc.stub.CreateApiKey(
-        auth_pb2.CreateApiKeyRequest(name="audited", permissions=["geofences:read"], environment="live"),
+        auth_pb2.CreateApiKeyRequest(
+            name="audited", permissions=["geofences:read"], environment=auth_pb2.ENVIRONMENT_LIVE
+        ),
         metadata=bearer(pair.access_token),
     )
     await authsvc.stub.RevokeApiKey(

@@ -30,7 +30,9 @@ async def _key(running: Running, make_account: AccountFactory, permissions: list
     account = await make_account("admin")
     login = await running.stub.Login(auth_pb2.LoginRequest(email=account.email, password=account.password))
     created = await running.stub.CreateApiKey(
-        auth_pb2.CreateApiKeyRequest(name="sdk", permissions=permissions, environment="test"),
+        auth_pb2.CreateApiKeyRequest(
+            name="sdk", permissions=permissions, environment=auth_pb2.ENVIRONMENT_TEST
+        ),
         metadata=bearer(login.access_token),
     )
     return created.secret

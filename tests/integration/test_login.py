@@ -6,6 +6,7 @@ import uuid
 
 import grpc
 import jwt
+from google.protobuf import field_mask_pb2
 
 from authsvc.v1 import auth_pb2
 from tests.conftest import TEST_SECRET, AccountFactory, Running
@@ -18,7 +19,7 @@ async def test_login_returns_a_bearer_pair_with_the_documented_fields(
     account = await make_account("member")
     reply = await authsvc.stub.Login(auth_pb2.LoginRequest(email=account.email, password=account.password))
 
-    assert reply.token_type == "Bearer"
+    assert reply.token_type == auth_pb2.TOKEN_TYPE_BEARER
     assert reply.expires_in == 24 * 3600
     assert reply.access_token.startswith("eyJ") and reply.refresh_token.startswith("eyJ")
     header = jwt.get_unverified_header(reply.access_token)
@@ -93,7 +94,8 @@ async def test_workspace_ttl_change_is_reflected_in_expires_in(
     login = await authsvc.stub.Login(auth_pb2.LoginRequest(email=admin.email, password=admin.password))
 
     updated = await authsvc.stub.UpdateAuthSettings(
-        auth_pb2.UpdateAuthSettingsRequest(access_token_ttl_seconds=900), metadata=bearer(login.access_token)
+        auth_pb2.UpdateAuthSettingsRequest(settings=auth_pb2.AuthSettings(access_token_ttl_seconds=900)),
+        metadata=bearer(login.access_token),
     )
     assert updated.settings.access_token_ttl_seconds == 900
     got = await authsvc.stub.GetAuthSettings(
@@ -124,7 +126,8 @@ async def test_only_admins_change_settings_and_within_bounds(
 
     denied = await rpc_error(
         authsvc.stub.UpdateAuthSettings(
-            auth_pb2.UpdateAuthSettingsRequest(access_token_ttl_seconds=900), metadata=bearer(member_token)
+            auth_pb2.UpdateAuthSettingsRequest(settings=auth_pb2.AuthSettings(access_token_ttl_seconds=900)),
+            metadata=bearer(member_token),
         )
     )
     assert denied.code() == grpc.StatusCode.PERMISSION_DENIED
@@ -132,9 +135,34 @@ async def test_only_admins_change_settings_and_within_bounds(
     for ttl in (299, 30 * 24 * 3600 + 1, 0, -5):
         bad = await rpc_error(
             authsvc.stub.UpdateAuthSettings(
-                auth_pb2.UpdateAuthSettingsRequest(access_token_ttl_seconds=ttl), metadata=bearer(admin_token)
+                auth_pb2.UpdateAuthSettingsRequest(
+                    settings=auth_pb2.AuthSettings(access_token_ttl_seconds=ttl)
+                ),
+                metadata=bearer(admin_token),
             )
         )
         assert bad.code() == grpc.StatusCode.INVALID_ARGUMENT
     got = await authsvc.stub.GetAuthSettings(auth_pb2.GetAuthSettingsRequest(), metadata=bearer(admin_token))
     assert got.settings.access_token_ttl_seconds == 24 * 3600
+
+
+async def test_settings_change_only_the_fields_their_mask_names(
+    authsvc: Running, make_account: AccountFactory
+) -> None:
+    account = await make_account("admin")
+    login = await authsvc.stub.Login(auth_pb2.LoginRequest(email=account.email, password=account.password))
+    meta = bearer(login.access_token)
+
+    def update(ttl: int, *paths: str) -> auth_pb2.UpdateAuthSettingsRequest:
+        return auth_pb2.UpdateAuthSettingsRequest(
+            settings=auth_pb2.AuthSettings(access_token_ttl_seconds=ttl),
+            update_mask=field_mask_pb2.FieldMask(paths=list(paths)),
+        )
+
+    changed = await authsvc.stub.UpdateAuthSettings(update(1200, "access_token_ttl_seconds"), metadata=meta)
+    assert changed.settings.access_token_ttl_seconds == 1200
+    for path in ("password", "workspace_id"):  # no field it may change: refused, nothing written
+        error = await rpc_error(authsvc.stub.UpdateAuthSettings(update(900, path), metadata=meta))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and path in error.details()
+    got = await authsvc.stub.GetAuthSettings(auth_pb2.GetAuthSettingsRequest(), metadata=meta)
+    assert got.settings.access_token_ttl_seconds == 1200

@@ -62,7 +62,7 @@ async def test_concurrent_logins_from_one_ip_pass_exactly_the_limit(
     request = auth_pb2.LoginRequest(email=account.email, password=account.password)
     calls = [running.stub.Login(request, metadata=forwarded_for(ip), timeout=60) for _ in range(200)]
     outcomes = await asyncio.gather(*calls, return_exceptions=True)
-    passed = [o for o in outcomes if isinstance(o, auth_pb2.LoginResponse)]
+    passed = [o for o in outcomes if isinstance(o, auth_pb2.TokenPair)]
     refused = [o for o in outcomes if isinstance(o, grpc.aio.AioRpcError)]
     assert len(passed) == 5
     assert len(refused) == 195

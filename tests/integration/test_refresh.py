@@ -14,7 +14,7 @@ from tests.support.clock import FakeClock
 from tests.support.grpc_client import rpc_error, status_of
 
 
-async def _login(running: Running, make_account: AccountFactory) -> auth_pb2.LoginResponse:
+async def _login(running: Running, make_account: AccountFactory) -> auth_pb2.TokenPair:
     account = await make_account("member")
     return await running.stub.Login(auth_pb2.LoginRequest(email=account.email, password=account.password))
 
@@ -38,7 +38,7 @@ async def test_refresh_rotates_the_pair_and_retires_the_old_token(
     first = await _login(authsvc, make_account)
     second = await authsvc.stub.Refresh(auth_pb2.RefreshRequest(refresh_token=first.refresh_token))
 
-    assert second.token_type == "Bearer" and second.expires_in == 24 * 3600
+    assert second.token_type == auth_pb2.TOKEN_TYPE_BEARER and second.expires_in == 24 * 3600
     assert second.refresh_token != first.refresh_token
     assert second.access_token != first.access_token
     assert await _validate(authsvc, second.access_token) == grpc.StatusCode.OK

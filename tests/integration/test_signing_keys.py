@@ -36,7 +36,7 @@ async def keyed(keyed_authsvc: KeyedAuthsvc) -> AsyncIterator[KeyedService]:
         yield KeyedService(**parts, stub=auth_pb2_grpc.AuthServiceStub(channel))
 
 
-async def _login(keyed: KeyedService) -> auth_pb2.LoginResponse:
+async def _login(keyed: KeyedService) -> auth_pb2.TokenPair:
     email = f"keys-{uuid.uuid4().hex[:8]}@example.com"
     await keyed.services.users.create(email, "a long password", "admin", "keys")
     return await keyed.stub.Login(auth_pb2.LoginRequest(email=email, password="a long password"))

@@ -16,9 +16,7 @@ from tests.support.grpc_client import bearer, rpc_error
 from tests.support.tokens import forge
 
 
-async def _pair(
-    running: Running, make_account: AccountFactory, role: str = "member"
-) -> auth_pb2.LoginResponse:
+async def _pair(running: Running, make_account: AccountFactory, role: str = "member") -> auth_pb2.TokenPair:
     account = await make_account(role)
     return await running.stub.Login(auth_pb2.LoginRequest(email=account.email, password=account.password))
 

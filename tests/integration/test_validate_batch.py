@@ -29,7 +29,9 @@ async def test_each_check_gets_what_validate_token_says_in_order(
     admin = await _login(authsvc, make_account, "admin")
     viewer = await _login(authsvc, make_account, "viewer")
     key = await authsvc.stub.CreateApiKey(
-        auth_pb2.CreateApiKeyRequest(name="batch", permissions=["geofences:read"], environment="live"),
+        auth_pb2.CreateApiKeyRequest(
+            name="batch", permissions=["geofences:read"], environment=auth_pb2.ENVIRONMENT_LIVE
+        ),
         metadata=bearer(admin),
     )
     head, _, _ = viewer.rpartition(".")

@@ -15,6 +15,7 @@ import grpc
 
 from authsvc.adapters.database import Database
 from authsvc.v1 import auth_pb2
+from http_facade.replies import ENVIRONMENT_VALUES
 from tests.conftest import AccountFactory, Running, ServerFactory
 from tests.facade.client import Facade
 from tests.support.grpc_client import bearer, rpc_error, status_of
@@ -33,7 +34,9 @@ async def _login(
 async def _create(
     running: Running, credential: str, permissions: list[str], environment: str = "live", name: str = "k"
 ) -> auth_pb2.CreateApiKeyResponse:
-    request = auth_pb2.CreateApiKeyRequest(name=name, permissions=permissions, environment=environment)
+    request = auth_pb2.CreateApiKeyRequest(
+        name=name, permissions=permissions, environment=ENVIRONMENT_VALUES[environment]
+    )
     return await running.stub.CreateApiKey(request, metadata=bearer(credential))
 
 
@@ -128,7 +131,7 @@ async def test_no_key_created_while_its_parent_is_revoked_survives_it(
     creations = [
         running.stub.CreateApiKey(
             auth_pb2.CreateApiKeyRequest(
-                name=f"race {n}", permissions=["geofences:read"], environment="live"
+                name=f"race {n}", permissions=["geofences:read"], environment=auth_pb2.ENVIRONMENT_LIVE
             ),
             metadata=bearer(parent.secret),
         )
@@ -179,7 +182,7 @@ async def test_the_environment_reaches_the_principal_me_and_forward_auth(
         principal = (
             await authsvc.stub.ValidateToken(auth_pb2.ValidateTokenRequest(token=key["key"]))
         ).principal
-        assert principal.environment == environment
+        assert principal.environment == ENVIRONMENT_VALUES[environment]
         assert (await facade.call("GET", "/api/v1/auth/me", token=key["key"])).json[
             "environment"
         ] == environment

@@ -41,7 +41,9 @@ async def test_key_names_with_invisible_characters_are_refused_over_grpc(
     authsvc: Running, make_account: AccountFactory, name: str
 ) -> None:
     token, _ = await _admin_token(authsvc, make_account)
-    request = auth_pb2.CreateApiKeyRequest(name=name, permissions=["geofences:read"], environment="live")
+    request = auth_pb2.CreateApiKeyRequest(
+        name=name, permissions=["geofences:read"], environment=auth_pb2.ENVIRONMENT_LIVE
+    )
     error = await rpc_error(authsvc.stub.CreateApiKey(request, metadata=bearer(token)))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert error.details() == "Name must not contain control or invisible characters"
@@ -65,7 +67,9 @@ async def test_key_names_with_invisible_characters_are_refused_over_rest(
 async def test_visible_names_in_any_script_are_kept(authsvc: Running, make_account: AccountFactory) -> None:
     token, _ = await _admin_token(authsvc, make_account)
     for name in ("Ingest (prod) 🚀", "Überweisung", "סוד", "ключ", "鍵 キー"):
-        request = auth_pb2.CreateApiKeyRequest(name=name, permissions=["geofences:read"], environment="live")
+        request = auth_pb2.CreateApiKeyRequest(
+            name=name, permissions=["geofences:read"], environment=auth_pb2.ENVIRONMENT_LIVE
+        )
         created = await authsvc.stub.CreateApiKey(request, metadata=bearer(token))
         assert created.api_key.name == name
 

@@ -40,7 +40,9 @@ async def test_security_events_are_logged_without_secrets(
     assert limited.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     rotated = await stub.Refresh(auth_pb2.RefreshRequest(refresh_token=pair.refresh_token))
     key = await stub.CreateApiKey(
-        auth_pb2.CreateApiKeyRequest(name="logged", permissions=["geofences:read"], environment="test"),
+        auth_pb2.CreateApiKeyRequest(
+            name="logged", permissions=["geofences:read"], environment=auth_pb2.ENVIRONMENT_TEST
+        ),
         metadata=bearer(rotated.access_token),
     )
     await stub.ValidateToken(auth_pb2.ValidateTokenRequest(token=key.secret))

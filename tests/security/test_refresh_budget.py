@@ -25,7 +25,7 @@ def _budget() -> RateLimit:
     return RateLimit(10, 60 + random.random())  # the documented 10/min, in buckets of this test's own
 
 
-async def _login(running: Running, email: str, password: str) -> auth_pb2.LoginResponse:
+async def _login(running: Running, email: str, password: str) -> auth_pb2.TokenPair:
     request = auth_pb2.LoginRequest(email=email, password=password)
     return await running.stub.Login(request, metadata=forwarded_for(unique_client_ip()))
 

@@ -146,7 +146,9 @@ async def test_tokens_of_a_disabled_user_stop_working(authsvc: Running, make_acc
     account = await make_account("admin")
     pair = await authsvc.stub.Login(auth_pb2.LoginRequest(email=account.email, password=account.password))
     key = await authsvc.stub.CreateApiKey(
-        auth_pb2.CreateApiKeyRequest(name="k", permissions=["geofences:read"], environment="live"),
+        auth_pb2.CreateApiKeyRequest(
+            name="k", permissions=["geofences:read"], environment=auth_pb2.ENVIRONMENT_LIVE
+        ),
         metadata=(("authorization", f"Bearer {pair.access_token}"),),
     )
     for token in (pair.access_token, key.secret):

@@ -20,6 +20,7 @@ from typing import Self
 
 from authsvc.domain.audit import AuditEvent
 from authsvc.domain.errors import AuthError, ErrorCode
+from authsvc.domain.pages import Cursor
 from authsvc.domain.permissions import Role
 from authsvc.domain.rate_limits import RateDecision, RateLimit, retry_after_seconds
 from authsvc.domain.refresh_rules import RefreshState
@@ -281,8 +282,14 @@ class _Reads:
                 return record
         return None
 
-    async def list(self, workspace_id: str) -> Sequence[ApiKeyRecord]:
-        return [r for r, _ in self._world.state.keys.values() if r.workspace_id == workspace_id]
+    async def list(self, workspace_id: str, after: Cursor | None, limit: int) -> Sequence[ApiKeyRecord]:
+        mine = sorted(
+            (r for r, _ in self._world.state.keys.values() if r.workspace_id == workspace_id),
+            key=lambda r: (r.created_at, r.id),
+        )
+        return [r for r in mine if after is None or (r.created_at, r.id) > (after.created_at, after.id)][
+            :limit
+        ]
 
     async def get(self, workspace_id: str) -> Workspace | None:
         return self._world.state.workspaces.get(workspace_id)

@@ -8,6 +8,7 @@ from typing import cast
 from authsvc.adapters.pg_api_keys import PgApiKeyRepository
 from authsvc.adapters.pg_sessions import PgSessionRepository
 from authsvc.adapters.validation_cache import ValidationCache
+from authsvc.domain.pages import Cursor
 from authsvc.service.ports import ApiKeyRecord
 
 
@@ -37,5 +38,5 @@ class CachedApiKeyRepository:
         self._cache.remember_key(digest, record, generation)
         return record
 
-    async def list(self, workspace_id: str) -> Sequence[ApiKeyRecord]:
-        return await self._inner.list(workspace_id)
+    async def list(self, workspace_id: str, after: Cursor | None, limit: int) -> Sequence[ApiKeyRecord]:
+        return await self._inner.list(workspace_id, after, limit)

@@ -14,6 +14,7 @@ from authsvc.adapters import invalidation_messages as messages
 from authsvc.adapters.database import Database, Executor
 from authsvc.adapters.ids import parse_uuid
 from authsvc.domain.errors import AuthError
+from authsvc.domain.pages import Cursor
 from authsvc.service.ports import ApiKeyRecord
 
 log = logging.getLogger(__name__)
@@ -73,10 +74,20 @@ class PgApiKeyRepository:
         )
         return [(bytes(r["key_hash"]), _record(r)) for r in rows]
 
-    async def list(self, workspace_id: str) -> Sequence[ApiKeyRecord]:
+    async def list(self, workspace_id: str, after: Cursor | None, limit: int) -> Sequence[ApiKeyRecord]:
+        wid = parse_uuid(workspace_id)
+        if wid is None:
+            return []
+        start = (after.created_at, parse_uuid(after.id)) if after is not None else (None, None)
+        if after is not None and start[1] is None:
+            return []  # a cursor naming no key: nothing comes after it
         rows = await self._db.fetch(
-            f"SELECT {_COLUMNS} FROM api_keys k WHERE k.workspace_id = $1 ORDER BY k.created_at, k.id",
-            workspace_id,
+            f"SELECT {_COLUMNS} FROM api_keys k WHERE k.workspace_id = $1 "
+            "AND ($2::timestamptz IS NULL OR (k.created_at, k.id) > ($2, $3::uuid)) "
+            "ORDER BY k.created_at, k.id LIMIT $4",
+            wid,
+            *start,
+            limit,
         )
         return [_record(r) for r in rows]
 

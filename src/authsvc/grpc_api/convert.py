@@ -8,6 +8,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from authsvc.domain.principal import Principal, PrincipalKind
 from authsvc.service.ports import ApiKeyRecord
+from authsvc.service.tokens import TokenPair
 from authsvc.v1 import auth_pb2
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -15,6 +16,25 @@ _KIND = {
     PrincipalKind.USER: auth_pb2.PRINCIPAL_KIND_USER,
     PrincipalKind.API_KEY: auth_pb2.PRINCIPAL_KIND_API_KEY,
 }
+ENVIRONMENTS: dict[str, auth_pb2.Environment] = {
+    "live": auth_pb2.ENVIRONMENT_LIVE,
+    "test": auth_pb2.ENVIRONMENT_TEST,
+}
+_ENVIRONMENT_NAMES: dict[int, str] = {value: name for name, value in ENVIRONMENTS.items()}
+
+
+def environment_name(value: int) -> str:
+    """An Environment as the domain names it; "" for unspecified (refused where it is required)."""
+    return _ENVIRONMENT_NAMES.get(value, "")
+
+
+def token_pair(pair: TokenPair) -> auth_pb2.TokenPair:
+    return auth_pb2.TokenPair(
+        access_token=pair.access_token,
+        refresh_token=pair.refresh_token,
+        expires_in=pair.expires_in,
+        token_type=auth_pb2.TOKEN_TYPE_BEARER,
+    )
 
 
 def timestamp(moment: datetime | None) -> Timestamp | None:
@@ -35,7 +55,7 @@ def principal(value: Principal) -> auth_pb2.Principal:
         session_id=value.session_id or "",
         api_key_id=value.api_key_id or "",
         expires_at=timestamp(value.expires_at),
-        environment=value.environment or "",
+        environment=ENVIRONMENTS.get(value.environment or "", auth_pb2.ENVIRONMENT_UNSPECIFIED),
     )
 
 
@@ -45,7 +65,7 @@ def api_key(record: ApiKeyRecord) -> auth_pb2.ApiKey:
         name=record.name,
         prefix=record.prefix,
         permissions=sorted(record.permissions),
-        environment=record.environment,
+        environment=ENVIRONMENTS.get(record.environment, auth_pb2.ENVIRONMENT_UNSPECIFIED),
         created_at=timestamp(record.created_at),
         last_used_at=timestamp(record.last_used_at),
         revoked_at=timestamp(record.revoked_at),

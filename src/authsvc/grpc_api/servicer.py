@@ -15,7 +15,6 @@ from authsvc.grpc_api.errors import edge_call, outcome_code
 from authsvc.grpc_api.peers import NOBODY, TrustedProxies, client_ip
 from authsvc.metrics import TOKEN_CHECKS
 from authsvc.service.container import Services
-from authsvc.service.tokens import TokenPair
 from authsvc.v1 import auth_pb2, auth_pb2_grpc
 
 # grpcio ships no type information, so its context is Any to the type checker.
@@ -35,15 +34,6 @@ def bearer_token(context: Context) -> str:
     raise AuthError(ErrorCode.UNAUTHENTICATED)
 
 
-def _pair_fields(pair: TokenPair) -> dict[str, Any]:
-    return {
-        "access_token": pair.access_token,
-        "refresh_token": pair.refresh_token,
-        "expires_in": pair.expires_in,
-        "token_type": pair.token_type,
-    }
-
-
 class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     def __init__(self, services: Services, proxies: TrustedProxies = NOBODY) -> None:
         self._services = services
@@ -57,14 +47,14 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         return await self._services.authenticator.validate(bearer_token(context))
 
     @edge_call
-    async def Login(self, request: auth_pb2.LoginRequest, context: Context) -> auth_pb2.LoginResponse:
+    async def Login(self, request: auth_pb2.LoginRequest, context: Context) -> auth_pb2.TokenPair:
         pair = await self._services.sessions.login(request.email, request.password, self._client_ip(context))
-        return auth_pb2.LoginResponse(**_pair_fields(pair))
+        return convert.token_pair(pair)
 
     @edge_call
-    async def Refresh(self, request: auth_pb2.RefreshRequest, context: Context) -> auth_pb2.RefreshResponse:
+    async def Refresh(self, request: auth_pb2.RefreshRequest, context: Context) -> auth_pb2.TokenPair:
         pair = await self._services.sessions.refresh(request.refresh_token, self._client_ip(context))
-        return auth_pb2.RefreshResponse(**_pair_fields(pair))
+        return convert.token_pair(pair)
 
     @edge_call
     async def ValidateToken(self, request: auth_pb2.ValidateTokenRequest, context: Context) -> bytes:
@@ -94,7 +84,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     ) -> auth_pb2.CreateApiKeyResponse:
         caller = await self._caller(context)
         record, secret = await self._services.api_keys.create(
-            caller, request.name, list(request.permissions), request.environment
+            caller, request.name, list(request.permissions), convert.environment_name(request.environment)
         )
         return auth_pb2.CreateApiKeyResponse(api_key=convert.api_key(record), secret=secret)
 
@@ -102,8 +92,11 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def ListApiKeys(
         self, request: auth_pb2.ListApiKeysRequest, context: Context
     ) -> auth_pb2.ListApiKeysResponse:
-        records = await self._services.api_keys.list(await self._caller(context))
-        return auth_pb2.ListApiKeysResponse(api_keys=[convert.api_key(r) for r in records])
+        caller = await self._caller(context)
+        page = await self._services.api_keys.list(caller, request.page_size, request.page_token)
+        return auth_pb2.ListApiKeysResponse(
+            api_keys=[convert.api_key(r) for r in page.records], next_page_token=page.next_token
+        )
 
     @edge_call
     async def RevokeApiKey(
@@ -131,7 +124,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     ) -> auth_pb2.UpdateAuthSettingsResponse:
         caller = await self._caller(context)
         workspace, ttl = await self._services.workspace_settings.update(
-            caller, request.access_token_ttl_seconds
+            caller, request.settings.access_token_ttl_seconds, request.update_mask.paths
         )
         settings = auth_pb2.AuthSettings(workspace_id=workspace.id, access_token_ttl_seconds=ttl)
         return auth_pb2.UpdateAuthSettingsResponse(settings=settings)

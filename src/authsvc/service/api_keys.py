@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from authsvc.domain import api_key_format
+from authsvc.domain import api_key_format, pages
 from authsvc.domain.audit import AuditEvent, AuditKind
 from authsvc.domain.errors import AuthError, ErrorCode, invalid_argument
 from authsvc.domain.permissions import API_KEYS_READ, API_KEYS_WRITE, is_well_formed, may_change_key
@@ -21,6 +22,12 @@ from authsvc.service.ports import (
     UnitOfWorkFactory,
     UsageRecorder,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyPage:
+    records: Sequence[ApiKeyRecord]
+    next_token: str  # "" on the last page
 
 
 def require(caller: Principal, permission: str) -> None:
@@ -101,10 +108,16 @@ class ApiKeyService:
         )
         return record, secret
 
-    async def list(self, caller: Principal) -> Sequence[ApiKeyRecord]:
+    async def list(self, caller: Principal, size: int = 0, token: str = "") -> ApiKeyPage:
+        """A page of the caller's workspace's keys, oldest first (AIP-158)."""
         require(caller, API_KEYS_READ)
+        limit, after = pages.page_size(size), pages.decode(token)
         await self._usage.flush()
-        return await self._keys.list(caller.workspace_id)
+        records = await self._keys.list(caller.workspace_id, after, limit + 1)
+        if len(records) <= limit:
+            return ApiKeyPage(records, "")
+        last = records[limit - 1]
+        return ApiKeyPage(records[:limit], pages.encode(pages.Cursor(last.created_at, last.id)))
 
     async def revoke(self, caller: Principal, key_id: str) -> ApiKeyRecord:
         """Revokes a key of the caller's workspace, and every key created with it, transitively;

@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from authsvc.domain.audit import AuditEvent
+from authsvc.domain.pages import Cursor
 from authsvc.domain.permissions import Role
 from authsvc.domain.rate_limits import RateDecision, RateLimit
 from authsvc.domain.refresh_rules import RefreshState
@@ -167,7 +168,9 @@ class ApiKeyRepository(Protocol):
         """The key with this hash, unless it is revoked or its creator is disabled."""
         ...
 
-    async def list(self, workspace_id: str) -> Sequence[ApiKeyRecord]: ...
+    async def list(self, workspace_id: str, after: Cursor | None, limit: int) -> Sequence[ApiKeyRecord]:
+        """The workspace's keys after `after`, oldest first (creation time, then id), at most `limit`."""
+        ...
 
 
 class ApiKeyStore(Protocol):
