@@ -7,7 +7,7 @@ import os
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import grpc
 import hypothesis
@@ -111,7 +111,7 @@ async def start_authsvc(
 
     async def start(clock: Clock | None = None, db: Database | None = None, **overrides: object) -> Running:
         """`db`: the pool it runs on, if not the suite's; `overrides`: Settings fields."""
-        chosen = replace(settings, **overrides)  # type: ignore[arg-type]
+        chosen = settings.model_copy(update=overrides)
         database_used = db or database
         the_clock = clock or FakeClock()
         usage = BatchedUsageRecorder(database_used)

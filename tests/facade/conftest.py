@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
 
 import aiohttp
 import pytest
@@ -39,7 +38,7 @@ async def start_facade(http: aiohttp.ClientSession) -> AsyncIterator[FacadeFacto
     async def start(target: str, **overrides: object) -> Facade:
         # Like `make run`: the facade proves itself to AuthService with the proxy token.
         default = Settings(authsvc_target=target, port=0, proxy_token=TEST_PROXY_TOKEN)
-        settings = replace(default, **overrides)  # type: ignore[arg-type]
+        settings = default.model_copy(update=overrides)
         runner = FacadeRunner(create_app(settings), shutdown_timeout=1)
         await runner.setup()
         runners.append(runner)

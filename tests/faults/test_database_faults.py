@@ -7,7 +7,6 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +103,11 @@ async def test_a_saturated_pool_fails_calls_by_their_deadline(
     account = await make_account()
     small = await Database.connect(database_url, min_size=2, max_size=2)
     services = build_services(
-        replace(settings, bcrypt_cost=10), small, TEST_SECRET, FakeClock(), BatchedUsageRecorder(small)
+        settings.model_copy(update={"bcrypt_cost": 10}),
+        small,
+        TEST_SECRET,
+        FakeClock(),
+        BatchedUsageRecorder(small),
     )
     server, port = await start_server(services, "127.0.0.1:0")
     try:
