@@ -1,95 +1,75 @@
-"""Request bodies: the JSON shape of each one, checked on the way in and described in OpenAPI.
+"""Request bodies: pydantic models that check each JSON body on the way in and describe it in the
+OpenAPI document.
 
 Only the transport is checked here (UTF-8, JSON, an object with the right fields of the right
-JSON types, values protobuf can carry); what the values mean is AuthService's business.
+JSON types, values protobuf can carry); what the values mean is AuthService's business, so enums
+and bounds in `json_schema_extra` document what it accepts without refusing anything here.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, TypeVar
 
 from aiohttp import web
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from authsvc.domain.tokens import MAX_ACCESS_TTL, MIN_ACCESS_TTL
 from http_facade.errors import FacadeError
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-Kind = Literal["string", "int64", "strings"]
 
 
-@dataclass(frozen=True)
-class Field:
-    kind: Kind
-    description: str
-    # Documentation only (an enum, bounds, an example): AuthService enforces the meaning.
-    documented: Mapping[str, Any] = field(default_factory=dict)
-
-    def accepts(self, value: object) -> bool:
-        if self.kind == "string":
-            return _is_text(value)
-        if self.kind == "int64":
-            return isinstance(value, int) and not isinstance(value, bool) and INT64_MIN <= value <= INT64_MAX
-        return isinstance(value, list) and all(_is_text(item) for item in value)
-
-    def json_schema(self) -> dict[str, Any]:
-        return {**_SCHEMAS[self.kind], "description": self.description, **self.documented}
-
-
-@dataclass(frozen=True)
-class Body:
-    """A JSON object whose fields are all required and which allows no others."""
-
-    fields: Mapping[str, Field]
-
-    def json_schema(self) -> dict[str, Any]:
-        return {
-            "type": "object",
-            "properties": {name: spec.json_schema() for name, spec in self.fields.items()},
-            "required": list(self.fields),
-            "additionalProperties": False,
-        }
-
-    def check(self, document: object) -> dict[str, Any]:
-        if not isinstance(document, dict):
-            raise FacadeError(400, "Request body must be a JSON object")
-        for name in document:
-            if name not in self.fields:
-                raise FacadeError(400, f"Unknown field: {name[:64]}")
-        for name, spec in self.fields.items():
-            if name not in document:
-                raise FacadeError(400, f"Missing field: {name}")
-            if not spec.accepts(document[name]):
-                raise FacadeError(400, f"Field {name} must be {_WANTED[spec.kind]}")
-        return document
-
-
-_SCHEMAS: dict[Kind, dict[str, Any]] = {
-    "string": {"type": "string"},
-    "int64": {"type": "integer", "format": "int64", "minimum": INT64_MIN, "maximum": INT64_MAX},
-    "strings": {"type": "array", "items": {"type": "string"}},
-}
-_WANTED: dict[Kind, str] = {
-    "string": "a string",
-    "int64": "a whole number",
-    "strings": "a list of strings",
-}
-
-
-def _is_text(value: object) -> bool:
+def _utf8(value: str) -> str:
     """A JSON string protobuf can carry: "\\ud800" decodes to a lone surrogate, which is not UTF-8."""
-    if not isinstance(value, str):
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    value.encode("utf-8")  # UnicodeEncodeError is a ValueError: pydantic reports the field
+    return value
 
 
-async def read_json(request: web.Request, body: Body) -> dict[str, Any]:
-    """The request's JSON body, checked against `body`; 415, 413 or 400 otherwise."""
+Text = Annotated[str, AfterValidator(_utf8)]
+Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX, json_schema_extra={"format": "int64"})]
+
+
+class RequestBody(BaseModel):
+    """A JSON object whose fields are all required, of exactly their JSON type, and no others."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class LoginRequest(RequestBody):
+    email: Text = Field(description="The account's email address", json_schema_extra={"format": "email"})
+    password: Text = Field(description="The account's password")
+
+
+class RefreshRequest(RequestBody):
+    refresh_token: Text = Field(description="The refresh token of the last login or refresh")
+
+
+class NewApiKeyRequest(RequestBody):
+    name: Text = Field(description="A label to recognise the key by", examples=["Production ingest"])
+    permissions: list[Text] = Field(
+        description="What the key may do: a subset of the caller's own permissions",
+        json_schema_extra={"minItems": 1},
+    )
+    environment: Text = Field(
+        description="Where the key is meant to be used", json_schema_extra={"enum": ["live", "test"]}
+    )
+
+
+class AuthSettingsUpdate(RequestBody):
+    access_token_ttl_seconds: Int64 = Field(
+        description="Lifetime of access tokens issued from now on in this workspace",
+        json_schema_extra={"minimum": MIN_ACCESS_TTL, "maximum": MAX_ACCESS_TTL},
+    )
+
+
+_WANTED = {"string": "a string", "integer": "a whole number", "array": "a list of strings"}
+Body = TypeVar("Body", bound=RequestBody)
+
+
+async def read_json(request: web.Request, model: type[Body]) -> Body:
+    """The request's JSON body as `model`; 415, 413 or 400 otherwise."""
     if request.content_type != "application/json" or (request.charset or "utf-8").lower() != "utf-8":
         raise FacadeError(415, "Content-Type must be application/json")
     raw = await request.read()  # aiohttp answers 413 beyond the app's client_max_size
@@ -101,7 +81,31 @@ async def read_json(request: web.Request, body: Body) -> dict[str, Any]:
         document = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
     except (ValueError, RecursionError):  # JSONDecodeError, our refusals below, absurd nesting
         raise FacadeError(400, "Request body must be valid JSON") from None
-    return body.check(document)
+    if not isinstance(document, dict):
+        raise FacadeError(400, "Request body must be a JSON object")
+    try:
+        return model.model_validate(document)
+    except ValidationError as error:
+        raise FacadeError(400, _refusal(model, error)) from None
+
+
+def _refusal(model: type[RequestBody], error: ValidationError) -> str:
+    """The one problem to name: an unknown field first, then the fields in their declared order."""
+    problems = error.errors(include_url=False, include_context=False, include_input=False)
+    unknown = [problem for problem in problems if problem["type"] == "extra_forbidden"]
+    if unknown:
+        return f"Unknown field: {str(unknown[0]['loc'][0])[:64]}"
+    name = str(problems[0]["loc"][0])
+    if problems[0]["type"] == "missing":
+        return f"Missing field: {name}"
+    return f"Field {name} must be {_wanted(model)[name]}"
+
+
+@functools.cache
+def _wanted(model: type[RequestBody]) -> dict[str, str]:
+    """ "a string", "a whole number"... for each field, by its JSON type."""
+    properties = model.model_json_schema()["properties"]
+    return {name: _WANTED[schema["type"]] for name, schema in properties.items()}
 
 
 def _refuse_constant(name: str) -> object:

@@ -7,10 +7,15 @@ from aiohttp import web
 from google.protobuf import field_mask_pb2
 from grpc_health.v1 import health_pb2
 
-from authsvc.domain.tokens import MAX_ACCESS_TTL, MIN_ACCESS_TTL
 from authsvc.v1 import auth_pb2
 from http_facade import replies
-from http_facade.bodies import Body, Field, read_json
+from http_facade.bodies import (
+    AuthSettingsUpdate,
+    LoginRequest,
+    NewApiKeyRequest,
+    RefreshRequest,
+    read_json,
+)
 from http_facade.errors import FacadeError
 from http_facade.forwarding import bearer_token, call_options, required_permissions
 from http_facade.state import SETTINGS, UPSTREAM
@@ -24,42 +29,18 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 # Verifiers keep their own copy (PyJWKClient does, and refetches on an unknown kid).
 REVALIDATE = {"Cache-Control": "no-cache"}
 
-LOGIN = Body(
-    {
-        "email": Field("string", "The account's email address", {"format": "email"}),
-        "password": Field("string", "The account's password"),
-    }
-)
-REFRESH = Body({"refresh_token": Field("string", "The refresh token of the last login or refresh")})
-NEW_API_KEY = Body(
-    {
-        "name": Field("string", "A label to recognise the key by", {"examples": ["Production ingest"]}),
-        "permissions": Field(
-            "strings", "What the key may do: a subset of the caller's own permissions", {"minItems": 1}
-        ),
-        "environment": Field("string", "Where the key is meant to be used", {"enum": ["live", "test"]}),
-    }
-)
-AUTH_SETTINGS = Body(
-    {
-        "access_token_ttl_seconds": Field(
-            "int64",
-            "Lifetime of access tokens issued from now on in this workspace",
-            {"minimum": MIN_ACCESS_TTL, "maximum": MAX_ACCESS_TTL},
-        )
-    }
-)
-
 
 async def login(request: web.Request) -> web.Response:
-    body = await read_json(request, LOGIN)
-    reply = await request.app[UPSTREAM].auth.Login(auth_pb2.LoginRequest(**body), **call_options(request))
+    body = await read_json(request, LoginRequest)
+    message = auth_pb2.LoginRequest(email=body.email, password=body.password)
+    reply = await request.app[UPSTREAM].auth.Login(message, **call_options(request))
     return web.json_response(replies.token_pair(reply), headers=NO_STORE)
 
 
 async def refresh(request: web.Request) -> web.Response:
-    body = await read_json(request, REFRESH)
-    reply = await request.app[UPSTREAM].auth.Refresh(auth_pb2.RefreshRequest(**body), **call_options(request))
+    body = await read_json(request, RefreshRequest)
+    message = auth_pb2.RefreshRequest(refresh_token=body.refresh_token)
+    reply = await request.app[UPSTREAM].auth.Refresh(message, **call_options(request))
     return web.json_response(replies.token_pair(reply), headers=NO_STORE)
 
 
@@ -89,24 +70,28 @@ async def jwks(request: web.Request) -> web.Response:
 
 
 async def create_api_key(request: web.Request) -> web.Response:
-    body = await read_json(request, NEW_API_KEY)
+    body = await read_json(request, NewApiKeyRequest)
     # An unknown environment travels as unspecified: AuthService answers with the accepted ones.
-    environment = replies.ENVIRONMENT_VALUES.get(body["environment"], auth_pb2.ENVIRONMENT_UNSPECIFIED)
-    message = auth_pb2.CreateApiKeyRequest(**{**body, "environment": environment})
+    environment = replies.ENVIRONMENT_VALUES.get(body.environment, auth_pb2.ENVIRONMENT_UNSPECIFIED)
+    message = auth_pb2.CreateApiKeyRequest(
+        name=body.name, permissions=body.permissions, environment=environment
+    )
     reply = await request.app[UPSTREAM].auth.CreateApiKey(message, **call_options(request))
     return web.json_response(replies.created_api_key(reply), status=201, headers=NO_STORE)
 
 
 async def list_api_keys(request: web.Request) -> web.Response:
     """Every key of the workspace: the pages AuthService hands out, one after the other."""
-    keys, token = [], ""
+    keys: list[replies.ApiKey] = []
+    token = ""
     while True:
         page = auth_pb2.ListApiKeysRequest(page_size=LIST_PAGE_SIZE, page_token=token)
         reply = await request.app[UPSTREAM].auth.ListApiKeys(page, **call_options(request))
         keys += [replies.api_key(key) for key in reply.api_keys]
         token = reply.next_page_token
         if not token:
-            return web.json_response({"api_keys": keys})
+            listed: replies.ApiKeyList = {"api_keys": keys}
+            return web.json_response(listed)
 
 
 async def revoke_api_key(request: web.Request) -> web.Response:
@@ -122,9 +107,10 @@ async def get_auth_settings(request: web.Request) -> web.Response:
 
 
 async def update_auth_settings(request: web.Request) -> web.Response:
-    body = await read_json(request, AUTH_SETTINGS)
+    body = await read_json(request, AuthSettingsUpdate)
+    fields = body.model_dump()
     message = auth_pb2.UpdateAuthSettingsRequest(
-        settings=auth_pb2.AuthSettings(**body), update_mask=field_mask_pb2.FieldMask(paths=list(body))
+        settings=auth_pb2.AuthSettings(**fields), update_mask=field_mask_pb2.FieldMask(paths=list(fields))
     )
     reply = await request.app[UPSTREAM].auth.UpdateAuthSettings(message, **call_options(request))
     return web.json_response(replies.auth_settings(reply.settings))

@@ -1,13 +1,27 @@
-"""The public paths and their handlers, registered on the router."""
+"""The public paths: each one's handler and what /openapi.json says of it, in one entry, so the
+document is built from the router and cannot name a path the router lacks (or miss one)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
-from http_facade import handlers, metrics, openapi
+from http_facade import bodies, handlers, metrics, openapi, replies
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The success answer: its status, what it means and its body (a `replies` shape, or None)."""
+
+    status: int
+    description: str
+    shape: Any = None
+    media_type: str = "application/json"
+    headers: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -15,26 +29,98 @@ class Route:
     method: str
     path: str
     handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    summary: str
+    reply: Reply
+    errors: tuple[int, ...] = ()  # besides those every AuthService call may answer (openapi.UPSTREAM)
+    body: type[bodies.RequestBody] | None = None
+    authed: bool = False
+    upstream: bool = True  # the handler calls AuthService
+    query: tuple[Mapping[str, Any], ...] = ()
+
+
+async def _openapi(request: web.Request) -> web.Response:
+    return web.Response(body=_DOCUMENT, content_type="application/json")
+
+
+def _verify(method: str) -> Route:
+    return Route(
+        method, "/api/v1/auth/verify", handlers.verify,
+        "Forward auth for gateways (nginx auth_request, Traefik ForwardAuth): is the token good for "
+        "these permissions? HEAD answers as GET does",
+        Reply(204, "Allowed; who the caller is, in headers", headers=openapi.IDENTITY_HEADERS), (400, 403),
+        authed=True, query=(openapi.PERMISSIONS_QUERY,),
+    )  # fmt: skip
 
 
 ROUTES = (
-    Route("POST", "/api/v1/auth/login", handlers.login),
-    Route("POST", "/api/v1/auth/refresh", handlers.refresh),
-    Route("POST", "/api/v1/auth/logout", handlers.logout),
-    Route("GET", "/api/v1/auth/me", handlers.me),
-    Route("GET", "/api/v1/auth/verify", handlers.verify),
-    Route("HEAD", "/api/v1/auth/verify", handlers.verify),  # some gateways ask with the client's method
-    Route("GET", "/api/v1/auth/settings", handlers.get_auth_settings),
-    Route("PATCH", "/api/v1/auth/settings", handlers.update_auth_settings),
-    Route("POST", "/api/v1/api-keys", handlers.create_api_key),
-    Route("GET", "/api/v1/api-keys", handlers.list_api_keys),
-    Route("DELETE", "/api/v1/api-keys/{id}", handlers.revoke_api_key),
-    Route("GET", "/healthz", handlers.healthz),
-    Route("GET", "/readyz", handlers.readyz),
-    Route("GET", "/.well-known/jwks.json", handlers.jwks),
-    Route("GET", "/metrics", metrics.serve),
-    Route("GET", "/openapi.json", openapi.serve),
-)
+    Route(
+        "POST", "/api/v1/auth/login", handlers.login, "Log in with an email and password",
+        Reply(200, "A token pair", replies.TokenPair), (401,), body=bodies.LoginRequest,
+    ),
+    Route(
+        "POST", "/api/v1/auth/refresh", handlers.refresh,
+        "Exchange a refresh token for a new pair (the old one is retired)",
+        Reply(200, "A token pair", replies.TokenPair), (401,), body=bodies.RefreshRequest,
+    ),
+    Route(
+        "POST", "/api/v1/auth/logout", handlers.logout, "End the session of the access token",
+        Reply(204, "Logged out"), authed=True,
+    ),
+    Route(
+        "GET", "/api/v1/auth/me", handlers.me, "Who the access token or API key stands for",
+        Reply(200, "The principal", replies.Principal), authed=True,
+    ),
+    _verify("GET"),
+    _verify("HEAD"),  # some gateways ask with the client's method
+    Route(
+        "GET", "/api/v1/auth/settings", handlers.get_auth_settings,
+        "The workspace's authentication settings (workspace admins)",
+        Reply(200, "The settings", replies.AuthSettings), (403, 404), authed=True,
+    ),
+    Route(
+        "PATCH", "/api/v1/auth/settings", handlers.update_auth_settings,
+        "Change the workspace's access-token lifetime (workspace admins)",
+        Reply(200, "The settings", replies.AuthSettings), (403, 404), body=bodies.AuthSettingsUpdate,
+        authed=True,
+    ),
+    Route(
+        "POST", "/api/v1/api-keys", handlers.create_api_key,
+        "Create an API key (api_keys:write); its secret is returned this once",
+        Reply(201, "The new key and its secret", replies.NewApiKey), (403,), body=bodies.NewApiKeyRequest,
+        authed=True,
+    ),
+    Route(
+        "GET", "/api/v1/api-keys", handlers.list_api_keys,
+        "The workspace's API keys (api_keys:read), never their secrets",
+        Reply(200, "The keys", replies.ApiKeyList), (403,), authed=True,
+    ),
+    Route(
+        "DELETE", "/api/v1/api-keys/{id}", handlers.revoke_api_key, "Revoke an API key (api_keys:write)",
+        Reply(204, "Revoked"), (403, 404), authed=True,
+    ),
+    Route(
+        "GET", "/healthz", handlers.healthz, "Liveness: the process runs",
+        Reply(200, "Alive", replies.Status), upstream=False,
+    ),
+    Route(
+        "GET", "/readyz", handlers.readyz, "Readiness: AuthService answers and its database is up",
+        Reply(200, "Ready", replies.Status), (503,), upstream=False,
+    ),
+    Route(
+        "GET", "/.well-known/jwks.json", handlers.jwks,
+        "The public keys of the EdDSA signing keys, for verifying access tokens offline",
+        Reply(200, "A JWK set", replies.JwkSet),
+    ),
+    Route(
+        "GET", "/metrics", metrics.serve, "The facade's Prometheus metrics",
+        Reply(200, "The text exposition format", str, media_type="text/plain"), upstream=False,
+    ),
+    Route(
+        "GET", "/openapi.json", _openapi, "This document",
+        Reply(200, "The OpenAPI document", dict[str, Any]), upstream=False,
+    ),
+)  # fmt: skip
+_DOCUMENT = json.dumps(openapi.document(ROUTES)).encode()
 
 
 def add_routes(app: web.Application) -> None:
