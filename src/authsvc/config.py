@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,12 +15,11 @@ from authsvc.domain.networks import Network, parse_networks
 from authsvc.domain.permissions import CORE_PERMISSIONS, DEFAULT_PERMISSIONS, is_well_formed
 from authsvc.domain.rate_limits import RateLimit
 from authsvc.domain.tokens import MAX_ACCESS_TTL, MIN_ACCESS_TTL
-from authsvc.env_config import EnvSettings, check_tokens, comma_separated
+from authsvc.env_config import EnvSettings, LogLevel, check_tokens, comma_separated
 from authsvc.service.policy import Policy
 
 _POLICY = Policy()  # the use cases' numbers: their defaults are the settings' defaults
 _YEAR = 365 * 86_400
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def _default_data_dir(env: Mapping[str, str] = os.environ) -> Path:
@@ -63,7 +61,7 @@ class Settings(EnvSettings):
     bootstrap_admin_email: str | None = None
     bootstrap_admin_password: str | None = Field(None, repr=False)
     bootstrap_workspace: str = "default"
-    log_level: str = "INFO"
+    log_level: LogLevel = "INFO"
     metrics_address: str = "127.0.0.1:9464"
     signing_algorithm: Literal["HS256", "EdDSA"] = "HS256"
     key_activation_seconds: float = _seconds(5.0)
@@ -113,13 +111,6 @@ class Settings(EnvSettings):
         if not set(listed) <= set(ENVIRONMENTS):
             raise ValueError("lists live, test or both (e.g. live)")
         return listed or ENVIRONMENTS
-
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _log_level(cls, value: Any) -> Any:
-        if isinstance(value, str) and value.upper() not in logging.getLevelNamesMapping():
-            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
-        return value.upper() if isinstance(value, str) else value
 
     @field_validator("login_rate_limit", "refresh_rate_limit", "login_account_failure_limit", mode="before")
     @classmethod

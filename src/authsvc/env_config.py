@@ -11,11 +11,12 @@ never quoting the value (it may be a secret).
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
-from typing import Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import ValidationError
+from pydantic import BeforeValidator, ValidationError
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -110,3 +111,15 @@ def check_tokens(tokens: tuple[str, ...], min_chars: int = 32) -> tuple[str, ...
                 "(e.g. `openssl rand -hex 32`)"
             )
     return tokens
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level(value: Any) -> Any:
+    if isinstance(value, str) and value.upper() not in logging.getLevelNamesMapping():
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+    return value.upper() if isinstance(value, str) else value
+
+
+LogLevel = Annotated[str, BeforeValidator(_log_level)]  # a logging level's name, in any case

@@ -3,16 +3,13 @@ written once, read at start and then frozen."""
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from authsvc.domain.networks import Network, parse_networks
-from authsvc.env_config import EnvSettings, check_tokens, comma_separated
-
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+from authsvc.env_config import EnvSettings, LogLevel, check_tokens, comma_separated
 
 
 class Settings(EnvSettings):
@@ -29,7 +26,7 @@ class Settings(EnvSettings):
     proxy_token: str | None = Field(None, repr=False)
     max_body_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
     shutdown_grace_seconds: float = Field(10.0, ge=0, le=300, allow_inf_nan=False)
-    log_level: str = "INFO"
+    log_level: LogLevel = "INFO"
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -45,10 +42,3 @@ class Settings(EnvSettings):
         if len(tokens) != 1:
             raise ValueError("must be one token (AuthService may accept several)")
         return tokens[0]
-
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _log_level(cls, value: Any) -> Any:
-        if isinstance(value, str) and value.upper() not in logging.getLevelNamesMapping():
-            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
-        return value.upper() if isinstance(value, str) else value
