@@ -73,6 +73,7 @@ def policy_from(settings: Settings) -> Policy:
         login_failures_per_account=settings.login_account_failure_limit,
         login_known_network_seconds=settings.login_known_network_seconds,
         ipv6_limit_prefix=settings.ipv6_limit_prefix,
+        api_key_max_lifetime=settings.api_key_max_lifetime_seconds,
     )
 
 

@@ -76,6 +76,7 @@ class Settings(EnvSettings):
     proxy_tokens: Annotated[tuple[str, ...], NoDecode] = Field((), repr=False)
     # ...from these networks only (None: from any address).
     trusted_proxies: Annotated[tuple[Network, ...] | None, NoDecode] = None
+    api_key_max_lifetime_seconds: int = _whole(_POLICY.api_key_max_lifetime, 60, 10 * _YEAR)
     ipv6_limit_prefix: int = _whole(_POLICY.ipv6_limit_prefix, 32, 128)
 
     @property

@@ -55,6 +55,16 @@ class NewApiKeyRequest(RequestBody):
     environment: Text = Field(
         description="Where the key is meant to be used", json_schema_extra={"enum": ["live", "test"]}
     )
+    # At most one of these two (neither: the key never expires), within the deployment's maximum
+    # lifetime (a year by default).
+    expires_at: Text | None = Field(
+        None,
+        description="When the key stops validating (RFC 3339); not with expires_in_seconds",
+        json_schema_extra={"format": "date-time"},
+    )
+    expires_in_seconds: Int64 | None = Field(
+        None, description="Seconds until the key stops validating; not with expires_at"
+    )
 
 
 class AuthSettingsUpdate(RequestBody):
@@ -104,8 +114,11 @@ def _refusal(model: type[RequestBody], error: ValidationError) -> str:
 @functools.cache
 def _wanted(model: type[RequestBody]) -> dict[str, str]:
     """ "a string", "a whole number"... for each field, by its JSON type."""
-    properties = model.model_json_schema()["properties"]
-    return {name: _WANTED[schema["type"]] for name, schema in properties.items()}
+    wanted = {}
+    for name, schema in model.model_json_schema()["properties"].items():
+        kinds = [schema, *schema.get("anyOf", [])]  # an optional field: its type, or null
+        wanted[name] = next(_WANTED[kind["type"]] for kind in kinds if kind.get("type") in _WANTED)
+    return wanted
 
 
 def _refuse_constant(name: str) -> object:

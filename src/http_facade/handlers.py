@@ -76,6 +76,15 @@ async def create_api_key(request: web.Request) -> web.Response:
     message = auth_pb2.CreateApiKeyRequest(
         name=body.name, permissions=body.permissions, environment=environment
     )
+    if body.expires_at is not None and body.expires_in_seconds is not None:
+        raise FacadeError(400, "Give expires_at or expires_in_seconds, not both")
+    if body.expires_at is not None:
+        try:
+            message.expires_at.FromJsonString(body.expires_at)
+        except ValueError:
+            raise FacadeError(400, "Field expires_at must be an RFC 3339 time") from None
+    elif body.expires_in_seconds is not None:
+        message.expires_in_seconds = body.expires_in_seconds
     reply = await request.app[UPSTREAM].auth.CreateApiKey(message, **call_options(request))
     return web.json_response(replies.created_api_key(reply), status=201, headers=NO_STORE)
 

@@ -53,7 +53,9 @@ class Principal(TypedDict):
     permissions: list[str]
     session_id: Annotated[str | None, _described("Set for users")]
     api_key_id: Annotated[str | None, _described("Set for API keys")]
-    expires_at: Annotated[Moment, _described("When the access token expires; null for API keys")]
+    expires_at: Annotated[
+        Moment, _described("When the access token expires; for an API key, when the key does (null: never)")
+    ]
     environment: Annotated[Environment | None, _described("An API key's environment; null for users")]
 
 
@@ -71,6 +73,7 @@ class ApiKey(TypedDict):
         str | None,
         _described("The API key this key was created with, if any: revoking that key revokes this one"),
     ]
+    expires_at: Annotated[Moment, _described("When the key stops validating; null: never")]
 
 
 class NewApiKey(ApiKey):
@@ -172,6 +175,7 @@ def api_key(value: auth_pb2.ApiKey) -> ApiKey:
         "revoked_at": moment(value, "revoked_at"),
         "created_by": value.created_by,
         "created_by_key_id": value.created_by_key_id or None,
+        "expires_at": moment(value, "expires_at"),
     }
 
 

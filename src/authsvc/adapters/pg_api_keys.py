@@ -20,7 +20,7 @@ from authsvc.service.ports import ApiKeyRecord
 log = logging.getLogger(__name__)
 _COLUMNS = (
     "k.id, k.workspace_id, k.created_by, k.name, k.prefix, k.permissions, k.environment, "
-    "k.created_at, k.last_used_at, k.revoked_at, k.created_by_key_id"
+    "k.created_at, k.last_used_at, k.revoked_at, k.created_by_key_id, k.expires_at"
 )
 
 
@@ -37,6 +37,7 @@ def _record(row: asyncpg.Record) -> ApiKeyRecord:
         last_used_at=row["last_used_at"],
         revoked_at=row["revoked_at"],
         created_by_key_id=str(row["created_by_key_id"]) if row["created_by_key_id"] else None,
+        expires_at=row["expires_at"],
     )
 
 
@@ -112,8 +113,8 @@ class PgApiKeyStore:
     async def create(self, record: ApiKeyRecord, digest: bytes) -> None:
         await self._conn.execute(
             "INSERT INTO api_keys (id, workspace_id, created_by, name, prefix, key_hash, "
-            "permissions, environment, created_at, created_by_key_id) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "permissions, environment, created_at, created_by_key_id, expires_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             record.id,
             record.workspace_id,
             record.created_by,
@@ -124,6 +125,7 @@ class PgApiKeyStore:
             record.environment,
             record.created_at,
             record.created_by_key_id,
+            record.expires_at,
         )
         self._announce(messages.key_created(record.id, digest))  # every replica adds its digest
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from authsvc.domain.errors import invalid_argument
 from authsvc.domain.principal import Principal, PrincipalKind
 from authsvc.service.ports import ApiKeyRecord
 from authsvc.service.tokens import TokenPair
@@ -45,6 +46,14 @@ def timestamp(moment: datetime | None) -> Timestamp | None:
     return Timestamp(seconds=since.days * 86400 + since.seconds, nanos=since.microseconds * 1000)
 
 
+def moment(value: Timestamp, name: str) -> datetime:
+    """A Timestamp field as an aware datetime; INVALID_ARGUMENT when it is no real moment."""
+    try:
+        return value.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        raise invalid_argument(f"{name} must be a valid time") from None
+
+
 def principal(value: Principal) -> auth_pb2.Principal:
     return auth_pb2.Principal(
         kind=_KIND[value.kind],
@@ -71,4 +80,5 @@ def api_key(record: ApiKeyRecord) -> auth_pb2.ApiKey:
         revoked_at=timestamp(record.revoked_at),
         created_by=record.created_by,
         created_by_key_id=record.created_by_key_id or "",
+        expires_at=timestamp(record.expires_at),
     )

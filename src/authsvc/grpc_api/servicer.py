@@ -83,8 +83,14 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         self, request: auth_pb2.CreateApiKeyRequest, context: Context
     ) -> auth_pb2.CreateApiKeyResponse:
         caller = await self._caller(context)
+        which = request.WhichOneof("expiry")
         record, secret = await self._services.api_keys.create(
-            caller, request.name, list(request.permissions), convert.environment_name(request.environment)
+            caller,
+            request.name,
+            list(request.permissions),
+            convert.environment_name(request.environment),
+            expires_at=convert.moment(request.expires_at, "expires_at") if which == "expires_at" else None,
+            expires_in=request.expires_in_seconds if which == "expires_in_seconds" else None,
         )
         return auth_pb2.CreateApiKeyResponse(api_key=convert.api_key(record), secret=secret)
 

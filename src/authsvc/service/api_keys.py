@@ -6,8 +6,10 @@ import dataclasses
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from authsvc.domain import api_key_format, pages
+from authsvc.domain.api_key_lifetime import expiry
 from authsvc.domain.audit import AuditEvent, AuditKind
 from authsvc.domain.errors import AuthError, ErrorCode, invalid_argument
 from authsvc.domain.permissions import API_KEYS_READ, API_KEYS_WRITE, is_well_formed, may_change_key
@@ -53,7 +55,13 @@ class ApiKeyService:
         self._unit_of_work = unit_of_work
 
     async def create(
-        self, caller: Principal, name: str, permissions: Sequence[str], environment: str
+        self,
+        caller: Principal,
+        name: str,
+        permissions: Sequence[str],
+        environment: str,
+        expires_at: datetime | None = None,
+        expires_in: int | None = None,
     ) -> tuple[ApiKeyRecord, str]:
         """A new key and its secret, which is returned here once and stored only as a hash.
 
@@ -64,6 +72,8 @@ class ApiKeyService:
         """
         require(caller, API_KEYS_WRITE)
         clean_name = check_name(name)
+        now = self._clock.now()
+        expires = expiry(now, self._policy.api_key_max_lifetime, expires_at, expires_in)
         accepted = self._policy.key_environments
         if environment not in accepted:
             raise invalid_argument("Environment must be " + " or ".join(repr(e) for e in accepted))
@@ -86,10 +96,11 @@ class ApiKeyService:
             prefix=secret[: api_key_format.DISPLAY_PREFIX_LEN],
             permissions=wanted,
             environment=environment,
-            created_at=self._clock.now(),
+            created_at=now,
             last_used_at=None,
             revoked_at=None,
             created_by_key_id=parent,
+            expires_at=expires,
         )
         async with self._unit_of_work() as uow:
             if parent is not None and not await uow.api_keys.hold_live(parent):

@@ -7,6 +7,7 @@ from collections.abc import Coroutine, Iterable
 from typing import Any
 
 from authsvc.domain import api_key_format
+from authsvc.domain.api_key_lifetime import check_unexpired
 from authsvc.domain.errors import AuthError, ErrorCode
 from authsvc.domain.principal import Principal, PrincipalKind
 from authsvc.domain.tokens import MAX_TOKEN_CHARS
@@ -86,7 +87,9 @@ class Authenticator:
         record = await self._api_keys.by_digest(digest)
         if record is None:
             raise AuthError(ErrorCode.TOKEN_INVALID)
-        self._usage.mark_used(record.id, self._clock.now())
+        now = self._clock.now()
+        check_unexpired(record.expires_at, now)
+        self._usage.mark_used(record.id, now)
         known = self._key_principals.get(record.id)
         if known is not None and known[0] is record:
             return known[1]
@@ -97,6 +100,7 @@ class Authenticator:
             workspace_id=record.workspace_id,
             permissions=record.permissions,
             api_key_id=record.id,
+            expires_at=record.expires_at,
             environment=record.environment,
         )
         if len(self._key_principals) >= _MAX_KEY_PRINCIPALS:

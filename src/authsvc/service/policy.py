@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from authsvc.domain.api_key_format import ENVIRONMENTS
+from authsvc.domain.api_key_lifetime import YEAR
 from authsvc.domain.networks import DEFAULT_IPV6_PREFIX
 from authsvc.domain.permissions import DEFAULT_PERMISSIONS
 from authsvc.domain.rate_limits import RateLimit
@@ -24,4 +25,5 @@ class Policy:
     refresh_per_user: RateLimit = RateLimit(10, 60)  # the public doc's promise
     login_failures_per_account: RateLimit = RateLimit(100, 3600)  # OWASP ASVS 2.2.1
     login_known_network_seconds: int = 30 * 86400  # a network the account logged in from this lately
+    api_key_max_lifetime: int = YEAR  # the longest expiry a new API key may be given
     ipv6_limit_prefix: int = DEFAULT_IPV6_PREFIX  # per-client limits count an IPv6 client by this network

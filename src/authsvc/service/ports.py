@@ -79,6 +79,7 @@ class ApiKeyRecord:
     last_used_at: datetime | None
     revoked_at: datetime | None
     created_by_key_id: str | None = None  # the key it was created with, if a key created it
+    expires_at: datetime | None = None  # when it stops validating; None: never
 
 
 class UserRepository(Protocol):
