@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 from aiohttp import web
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from authsvc.domain.api_key_lifetime import MAX_OVERLAP
 from authsvc.domain.tokens import MAX_ACCESS_TTL, MIN_ACCESS_TTL
 from http_facade.errors import FacadeError
 
@@ -64,6 +65,13 @@ class NewApiKeyRequest(RequestBody):
     )
     expires_in_seconds: Int64 | None = Field(
         None, description="Seconds until the key stops validating; not with expires_at"
+    )
+
+
+class RotateRequest(RequestBody):
+    overlap_seconds: Int64 = Field(
+        description="How long the old secret keeps validating (0: not at all)",
+        json_schema_extra={"minimum": 0, "maximum": MAX_OVERLAP},
     )
 
 

@@ -14,6 +14,7 @@ from http_facade.bodies import (
     LoginRequest,
     NewApiKeyRequest,
     RefreshRequest,
+    RotateRequest,
     read_json,
 )
 from http_facade.errors import FacadeError
@@ -107,6 +108,13 @@ async def revoke_api_key(request: web.Request) -> web.Response:
     message = auth_pb2.RevokeApiKeyRequest(id=request.match_info["id"])
     await request.app[UPSTREAM].auth.RevokeApiKey(message, **call_options(request))
     return web.Response(status=204)
+
+
+async def rotate_api_key(request: web.Request) -> web.Response:
+    body = await read_json(request, RotateRequest)
+    message = auth_pb2.RotateApiKeyRequest(id=request.match_info["id"], overlap_seconds=body.overlap_seconds)
+    reply = await request.app[UPSTREAM].auth.RotateApiKey(message, **call_options(request))
+    return web.json_response(replies.rotated_api_key(reply), status=201, headers=NO_STORE)
 
 
 async def get_auth_settings(request: web.Request) -> web.Response:

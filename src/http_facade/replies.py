@@ -183,5 +183,9 @@ def created_api_key(reply: auth_pb2.CreateApiKeyResponse) -> NewApiKey:
     return {**api_key(reply.api_key), "key": reply.secret}
 
 
+def rotated_api_key(reply: auth_pb2.RotateApiKeyResponse) -> NewApiKey:
+    return {**api_key(reply.api_key), "key": reply.secret}
+
+
 def auth_settings(value: auth_pb2.AuthSettings) -> AuthSettings:
     return {"workspace_id": value.workspace_id, "access_token_ttl_seconds": value.access_token_ttl_seconds}

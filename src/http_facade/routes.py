@@ -99,6 +99,13 @@ ROUTES = (
         Reply(204, "Revoked"), (403, 404), authed=True,
     ),
     Route(
+        "POST", "/api/v1/api-keys/{id}/rotate", handlers.rotate_api_key,
+        "Give an API key a new secret, returned this once (what revoking it takes); the old secret "
+        "keeps validating for overlap_seconds",
+        Reply(201, "The key and its new secret", replies.NewApiKey), (403, 404), body=bodies.RotateRequest,
+        authed=True,
+    ),
+    Route(
         "GET", "/healthz", handlers.healthz, "Liveness: the process runs",
         Reply(200, "Alive", replies.Status), upstream=False,
     ),

@@ -185,6 +185,11 @@ class FakeApiKeyStore:
     async def revoke(self, key_ids: Sequence[str], now: datetime) -> list[str]:
         return self._revoke([k for k in key_ids if k in self._state.keys], now)
 
+    async def rotate(self, key_id: str, digest: bytes, prefix: str, previous_ends_at: datetime) -> None:
+        record, _ = self._state.keys[key_id]
+        self._state.keys[key_id] = (replace(record, prefix=prefix), digest)
+        self._announced += [f"api_key_created:{key_id}:{digest.hex()}", f"api_key:{key_id}"]
+
     async def revoke_created_with(self, key_ids: Sequence[str], now: datetime) -> list[str]:
         children = [k for k, (r, _) in self._state.keys.items() if r.created_by_key_id in set(key_ids)]
         return self._revoke(children, now)

@@ -35,6 +35,12 @@ def key_revoked(key_id: object) -> str:
     return f"{KEY_REVOKED}:{key_id}"
 
 
+def key_changed(key_id: object) -> str:
+    """A key's secrets changed (a rotation): replicas forget its cached records, as for a
+    revocation, and look it up again (so a release that predates rotation handles it too)."""
+    return key_revoked(key_id)
+
+
 def key_created(key_id: object, digest: bytes) -> str:
     return f"{KEY_CREATED}:{key_id}:{digest.hex()}"
 

@@ -38,6 +38,7 @@ def _record(row: asyncpg.Record) -> ApiKeyRecord:
         revoked_at=row["revoked_at"],
         created_by_key_id=str(row["created_by_key_id"]) if row["created_by_key_id"] else None,
         expires_at=row["expires_at"],
+        secret_ends_at=row.get("secret_ends_at"),
     )
 
 
@@ -58,9 +59,13 @@ class PgApiKeyRepository:
         return (bytes(row["key_hash"]), _record(row)) if row else None
 
     async def by_digest(self, digest: bytes) -> ApiKeyRecord | None:
+        """The live key whose current secret has this digest, or whose previous one (then with
+        `secret_ends_at`, the end of that secret's overlap: the caller's clock decides)."""
         row = await self._db.fetchrow(
-            f"SELECT {_COLUMNS} FROM api_keys k JOIN users u ON u.id = k.created_by "
-            "WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND u.disabled_at IS NULL",
+            f"SELECT {_COLUMNS}, CASE WHEN k.key_hash = $1 THEN NULL ELSE k.previous_expires_at END "
+            "AS secret_ends_at FROM api_keys k JOIN users u ON u.id = k.created_by "
+            "WHERE (k.key_hash = $1 OR k.previous_key_hash = $1) AND k.revoked_at IS NULL "
+            "AND u.disabled_at IS NULL",
             digest,
         )
         return _record(row) if row else None
@@ -96,10 +101,11 @@ class PgApiKeyRepository:
         """The digest of every key that validates (live, its creator enabled): what a replica
         needs to refuse any other key without asking."""
         rows = await self._db.fetch(
-            "SELECT k.key_hash FROM api_keys k JOIN users u ON u.id = k.created_by "
+            "SELECT k.key_hash, k.previous_key_hash FROM api_keys k JOIN users u ON u.id = k.created_by "
             "WHERE k.revoked_at IS NULL AND u.disabled_at IS NULL"
         )
-        return [bytes(r["key_hash"]) for r in rows]
+        current = [bytes(r["key_hash"]) for r in rows]
+        return current + [bytes(r["previous_key_hash"]) for r in rows if r["previous_key_hash"]]
 
 
 class PgApiKeyStore:
@@ -161,6 +167,18 @@ class PgApiKeyStore:
             now,
         )
         return self._revoked(rows)
+
+    async def rotate(self, key_id: str, digest: bytes, prefix: str, previous_ends_at: datetime) -> None:
+        await self._conn.execute(
+            "UPDATE api_keys SET previous_key_hash = key_hash, previous_expires_at = $4, "
+            "key_hash = $2, prefix = $3 WHERE id = $1",
+            parse_uuid(key_id),
+            digest,
+            prefix,
+            previous_ends_at,
+        )
+        self._announce(messages.key_created(key_id, digest))  # its new digest, on every replica
+        self._announce(messages.key_changed(key_id))  # and no cached record of its older secrets
 
     async def revoke_created_with(self, key_ids: Sequence[str], now: datetime) -> list[str]:
         """Revokes the live keys created with any of `key_ids`; returns their ids. (Each call is a

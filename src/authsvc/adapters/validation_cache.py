@@ -73,7 +73,9 @@ class ValidationCache:
         # Unknown digests live apart: anyone can make up keys with a valid checksum, and they must
         # not push the real keys out.
         self.unknown_keys = _Table(max(1, max_entries // 10), ttl, clock)
-        self._digest_of: dict[str, bytes] = {}
+        # The digests each cached key is cached under: its secret, and during a rotation's overlap
+        # the one before.
+        self._digests_of: dict[str, set[bytes]] = {}
         self._revoked_sessions: set[str] = set()
         self._disabled_users: set[str] = set()
         self._live_digests: set[bytes] = set()
@@ -117,7 +119,7 @@ class ValidationCache:
         self._digests_complete = live_digests is not None
         for digest, record in keys:
             self.api_keys.put(digest, record)
-            self._digest_of[record.id] = digest
+            self._digests_of.setdefault(record.id, set()).add(digest)
         if all([self.invalidate(message) for message in heard]):
             self.index_complete = True
 
@@ -135,10 +137,12 @@ class ValidationCache:
             if creations == self._key_creations:
                 self.unknown_keys.put(digest, None)
             return
-        if len(self._digest_of) >= 2 * self.capacity:  # ids of records the table has dropped since
-            self._digest_of = {cached.id: key for key, cached in self.api_keys.records()}
+        if len(self._digests_of) >= 2 * self.capacity:  # ids of records the table has dropped since
+            self._digests_of = {}
+            for key, cached in self.api_keys.records():
+                self._digests_of.setdefault(cached.id, set()).add(key)
         self.api_keys.put(digest, record)
-        self._digest_of[record.id] = digest
+        self._digests_of.setdefault(record.id, set()).add(digest)
 
     def lookup_key(self, digest: bytes) -> ApiKeyRecord | object | None:
         """The cached record, None for a digest known to match no live key, or MISSING."""
@@ -165,7 +169,7 @@ class ValidationCache:
             self._key_revocations += 1
             self._disabled_users.add(ident)
             self.api_keys.clear()  # the user's keys: their records do not say whose they are
-            self._digest_of.clear()
+            self._digests_of.clear()
         elif kind == messages.KEY_CREATED:
             self._key_creations += 1
             self.unknown_keys.clear()  # a digest looked up before it existed must be asked again
@@ -176,15 +180,14 @@ class ValidationCache:
                 return False
         elif kind == messages.KEY_REVOKED:
             self._key_revocations += 1
-            known = self._digest_of.pop(ident, None)
-            if known is not None:
+            for known in self._digests_of.pop(ident, ()):
                 self.api_keys.pop(known)
         else:
             self._key_revocations += 1
             self._key_creations += 1
             self.index_complete = False
             self.api_keys.clear()
-            self._digest_of.clear()
+            self._digests_of.clear()
             return False
         return True
 
@@ -199,7 +202,7 @@ class ValidationCache:
         self.index_complete = False
         self.api_keys.clear()
         self.unknown_keys.clear()
-        self._digest_of.clear()
+        self._digests_of.clear()
         self._revoked_sessions.clear()
         self._disabled_users.clear()
         self._live_digests.clear()

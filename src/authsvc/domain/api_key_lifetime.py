@@ -10,6 +10,7 @@ from authsvc.domain.errors import AuthError, ErrorCode, invalid_argument
 
 EXPIRED = "API key expired"  # the 401 detail once a key's time is up
 YEAR = 365 * 86_400
+MAX_OVERLAP = 7 * 86_400  # how long a rotated-away secret may keep validating
 
 
 def expiry(
@@ -35,3 +36,10 @@ def check_unexpired(expires_at: datetime | None, now: datetime) -> None:
     """Refuses a key whose time is up (TOKEN_EXPIRED, "API key expired")."""
     if expires_at is not None and now >= expires_at:
         raise AuthError(ErrorCode.TOKEN_EXPIRED, EXPIRED)
+
+
+def overlap_end(now: datetime, seconds: int) -> datetime:
+    """When a secret a rotation replaces stops validating."""
+    if not 0 <= seconds <= MAX_OVERLAP:
+        raise invalid_argument(f"overlap_seconds must be between 0 and {MAX_OVERLAP}")
+    return now + timedelta(seconds=seconds)

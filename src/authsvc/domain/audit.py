@@ -15,6 +15,7 @@ class AuditKind(enum.Enum):
     LOGOUT = "logout"
     API_KEY_CREATED = "api key created"
     API_KEY_REVOKED = "api key revoked"
+    API_KEY_ROTATED = "api key rotated"
     USER_DISABLED = "user disabled"
 
 

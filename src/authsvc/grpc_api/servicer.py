@@ -112,6 +112,14 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         return auth_pb2.RevokeApiKeyResponse(api_key=convert.api_key(record))
 
     @edge_call
+    async def RotateApiKey(
+        self, request: auth_pb2.RotateApiKeyRequest, context: Context
+    ) -> auth_pb2.RotateApiKeyResponse:
+        caller = await self._caller(context)
+        record, secret = await self._services.api_keys.rotate(caller, request.id, request.overlap_seconds)
+        return auth_pb2.RotateApiKeyResponse(api_key=convert.api_key(record), secret=secret)
+
+    @edge_call
     async def Logout(self, request: auth_pb2.LogoutRequest, context: Context) -> auth_pb2.LogoutResponse:
         await self._services.sessions.logout(await self._caller(context))
         return auth_pb2.LogoutResponse()

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from authsvc.domain import api_key_format, pages
-from authsvc.domain.api_key_lifetime import expiry
+from authsvc.domain.api_key_lifetime import expiry, overlap_end
 from authsvc.domain.audit import AuditEvent, AuditKind
 from authsvc.domain.errors import AuthError, ErrorCode, invalid_argument
 from authsvc.domain.permissions import API_KEYS_READ, API_KEYS_WRITE, is_well_formed, may_change_key
@@ -21,6 +21,7 @@ from authsvc.service.ports import (
     ApiKeyRepository,
     AuditLog,
     Clock,
+    UnitOfWork,
     UnitOfWorkFactory,
     UsageRecorder,
 )
@@ -35,6 +36,29 @@ class ApiKeyPage:
 def require(caller: Principal, permission: str) -> None:
     if permission not in caller.permissions:
         raise AuthError(ErrorCode.PERMISSION_DENIED)
+
+
+def _key_id(text: str) -> str:
+    """A key id in its canonical form; NOT_FOUND for anything that is no id."""
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise AuthError(ErrorCode.NOT_FOUND, "API key not found") from None
+
+
+async def _changeable(uow: UnitOfWork, caller: Principal, key_id: str) -> ApiKeyRecord:
+    """The live key of the caller's workspace, locked, if the caller may change it.
+
+    Security: changing a key takes every permission it holds, or `workspace:admin`
+    (`may_change_key`), so lesser callers cannot take away or take over a greater key. A revoked
+    key, or another workspace's, is NOT_FOUND like an unknown one.
+    """
+    record = await uow.api_keys.for_change(caller.workspace_id, key_id)
+    if record is None or record.revoked_at is not None:
+        raise AuthError(ErrorCode.NOT_FOUND, "API key not found")
+    if not may_change_key(caller.permissions, record.permissions):
+        raise AuthError(ErrorCode.PERMISSION_DENIED)
+    return record
 
 
 class ApiKeyService:
@@ -132,23 +156,12 @@ class ApiKeyService:
 
     async def revoke(self, caller: Principal, key_id: str) -> ApiKeyRecord:
         """Revokes a key of the caller's workspace, and every key created with it, transitively;
-        any other id is simply NOT_FOUND.
-
-        Security: revoking a key takes every permission it holds, or `workspace:admin`
-        (`may_change_key`), so lesser callers cannot take away a greater key.
-        """
+        any other id is simply NOT_FOUND (see `_changeable`)."""
         require(caller, API_KEYS_WRITE)
-        try:
-            canonical = str(uuid.UUID(key_id))
-        except ValueError:
-            raise AuthError(ErrorCode.NOT_FOUND, "API key not found") from None
+        canonical = _key_id(key_id)
         now = self._clock.now()
         async with self._unit_of_work() as uow:
-            record = await uow.api_keys.for_change(caller.workspace_id, canonical)
-            if record is None or record.revoked_at is not None:
-                raise AuthError(ErrorCode.NOT_FOUND, "API key not found")
-            if not may_change_key(caller.permissions, record.permissions):
-                raise AuthError(ErrorCode.PERMISSION_DENIED)
+            record = await _changeable(uow, caller, canonical)
             await uow.api_keys.revoke([record.id], now)
             descendants: list[str] = []
             created = [record.id]
@@ -163,3 +176,24 @@ class ApiKeyService:
             )
             self._audit.record(event)
         return dataclasses.replace(record, revoked_at=now)
+
+    async def rotate(self, caller: Principal, key_id: str, overlap_seconds: int) -> tuple[ApiKeyRecord, str]:
+        """A new secret for the key (returned here once), everything else kept; its current secret
+        validates until the overlap ends, any older one no longer. Who may: as for `revoke`."""
+        require(caller, API_KEYS_WRITE)
+        canonical = _key_id(key_id)
+        now = self._clock.now()
+        ends = overlap_end(now, overlap_seconds)
+        async with self._unit_of_work() as uow:
+            record = await _changeable(uow, caller, canonical)
+            secret = api_key_format.generate(record.environment)
+            prefix = secret[: api_key_format.DISPLAY_PREFIX_LEN]
+            await uow.api_keys.rotate(record.id, api_key_format.digest(secret), prefix, ends)
+            await uow.commit()
+        detail = f"by {caller.kind.value} {caller.subject_id}, old secret until {ends.isoformat()}"
+        self._audit.record(
+            AuditEvent(
+                AuditKind.API_KEY_ROTATED, now, caller.user_id, caller.workspace_id, record.id, detail=detail
+            )
+        )
+        return dataclasses.replace(record, prefix=prefix), secret

@@ -89,6 +89,8 @@ class Authenticator:
             raise AuthError(ErrorCode.TOKEN_INVALID)
         now = self._clock.now()
         check_unexpired(record.expires_at, now)
+        if record.secret_ends_at is not None and now >= record.secret_ends_at:
+            raise AuthError(ErrorCode.TOKEN_INVALID)  # a secret rotated away, its overlap over
         self._usage.mark_used(record.id, now)
         known = self._key_principals.get(record.id)
         if known is not None and known[0] is record:

@@ -80,6 +80,8 @@ class ApiKeyRecord:
     revoked_at: datetime | None
     created_by_key_id: str | None = None  # the key it was created with, if a key created it
     expires_at: datetime | None = None  # when it stops validating; None: never
+    # When the secret presented stops validating, if it is the one a rotation replaced (its overlap).
+    secret_ends_at: datetime | None = None
 
 
 class UserRepository(Protocol):
@@ -191,6 +193,12 @@ class ApiKeyStore(Protocol):
 
     async def revoke(self, key_ids: Sequence[str], now: datetime) -> list[str]:
         """Revokes the keys that are live; returns their ids."""
+        ...
+
+    async def rotate(self, key_id: str, digest: bytes, prefix: str, previous_ends_at: datetime) -> None:
+        """Gives the key a new secret; the current one validates until `previous_ends_at`, and any
+        older one no longer. Every replica forgets what it cached of the key when the unit of work
+        commits, and hears the new digest."""
         ...
 
     async def revoke_created_with(self, key_ids: Sequence[str], now: datetime) -> list[str]:
