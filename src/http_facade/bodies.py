@@ -38,6 +38,9 @@ class RequestBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+METADATA = "A JSON object (at most 2 KiB) told to every service that validates the key"
+
+
 class LoginRequest(RequestBody):
     email: Text = Field(description="The account's email address", json_schema_extra={"format": "email"})
     password: Text = Field(description="The account's password")
@@ -66,6 +69,22 @@ class NewApiKeyRequest(RequestBody):
     expires_in_seconds: Int64 | None = Field(
         None, description="Seconds until the key stops validating; not with expires_at"
     )
+    metadata: dict[str, Any] | None = Field(None, description=METADATA)
+
+
+class ApiKeyUpdate(RequestBody):
+    """The fields given change; those left out stay as they are."""
+
+    name: Text = Field(default_factory=str, description="A new label")
+    permissions: list[Text] = Field(
+        default_factory=list, description="What the key may do from now on: never beyond the caller's own"
+    )
+    metadata: dict[str, Any] | None = Field(None, description=METADATA + "; null: none")
+    expires_at: Text | None = Field(
+        None,
+        description="When the key stops validating (RFC 3339); null: never",
+        json_schema_extra={"format": "date-time"},
+    )
 
 
 class RotateRequest(RequestBody):
@@ -82,7 +101,12 @@ class AuthSettingsUpdate(RequestBody):
     )
 
 
-_WANTED = {"string": "a string", "integer": "a whole number", "array": "a list of strings"}
+_WANTED = {
+    "string": "a string",
+    "integer": "a whole number",
+    "array": "a list of strings",
+    "object": "a JSON object",
+}
 Body = TypeVar("Body", bound=RequestBody)
 
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 from aiohttp import web
 from google.protobuf import field_mask_pb2
+from google.protobuf.struct_pb2 import Struct
+from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2
 
 from authsvc.v1 import auth_pb2
 from http_facade import replies
 from http_facade.bodies import (
+    ApiKeyUpdate,
     AuthSettingsUpdate,
     LoginRequest,
     NewApiKeyRequest,
@@ -80,12 +85,11 @@ async def create_api_key(request: web.Request) -> web.Response:
     if body.expires_at is not None and body.expires_in_seconds is not None:
         raise FacadeError(400, "Give expires_at or expires_in_seconds, not both")
     if body.expires_at is not None:
-        try:
-            message.expires_at.FromJsonString(body.expires_at)
-        except ValueError:
-            raise FacadeError(400, "Field expires_at must be an RFC 3339 time") from None
+        _set_moment(message.expires_at, body.expires_at, "expires_at")
     elif body.expires_in_seconds is not None:
         message.expires_in_seconds = body.expires_in_seconds
+    if body.metadata is not None:
+        _set_object(message.metadata, body.metadata, "metadata")
     reply = await request.app[UPSTREAM].auth.CreateApiKey(message, **call_options(request))
     return web.json_response(replies.created_api_key(reply), status=201, headers=NO_STORE)
 
@@ -108,6 +112,34 @@ async def revoke_api_key(request: web.Request) -> web.Response:
     message = auth_pb2.RevokeApiKeyRequest(id=request.match_info["id"])
     await request.app[UPSTREAM].auth.RevokeApiKey(message, **call_options(request))
     return web.Response(status=204)
+
+
+async def update_api_key(request: web.Request) -> web.Response:
+    """The fields the body gives (an AIP-134 update mask of them); AuthService refuses an empty one."""
+    body = await read_json(request, ApiKeyUpdate)
+    given = sorted(body.model_fields_set)
+    key = auth_pb2.ApiKey(id=request.match_info["id"], name=body.name, permissions=body.permissions)
+    if body.metadata is not None:
+        _set_object(key.metadata, body.metadata, "metadata")
+    if body.expires_at is not None:
+        _set_moment(key.expires_at, body.expires_at, "expires_at")
+    message = auth_pb2.UpdateApiKeyRequest(api_key=key, update_mask=field_mask_pb2.FieldMask(paths=given))
+    reply = await request.app[UPSTREAM].auth.UpdateApiKey(message, **call_options(request))
+    return web.json_response(replies.api_key(reply.api_key))
+
+
+def _set_moment(field: Timestamp, text: str, name: str) -> None:
+    try:
+        field.FromJsonString(text)
+    except ValueError:
+        raise FacadeError(400, f"Field {name} must be an RFC 3339 time") from None
+
+
+def _set_object(field: Struct, value: dict[str, Any], name: str) -> None:
+    try:
+        field.update(value)
+    except (ValueError, TypeError, OverflowError):  # a number no double holds
+        raise FacadeError(400, f"Field {name} must be a JSON object of JSON values") from None
 
 
 async def rotate_api_key(request: web.Request) -> web.Response:

@@ -66,7 +66,12 @@ IDENTITY_HEADERS = {
         "required": False,
         "description": 'For API keys only: "live" or "test"',
         "schema": {"type": "string", "enum": ["live", "test"]},
-    }
+    },
+    "X-Auth-Key-Name": {
+        "required": False,
+        "description": "For API keys only: the key's name, percent-encoded UTF-8",
+        "schema": _TEXT,
+    },
 }
 
 

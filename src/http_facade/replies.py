@@ -4,12 +4,14 @@ Proto3 leaves absent values empty; JSON says null."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from google.protobuf.message import Message
 from pydantic import Field, WithJsonSchema
 from typing_extensions import TypedDict  # pydantic reads TypedDicts from here before Python 3.12
 
+from authsvc.client.structs import json_object
 from authsvc.v1 import auth_pb2
 
 Kind = Literal["user", "api_key"]
@@ -23,6 +25,8 @@ ENVIRONMENTS: dict[auth_pb2.Environment, Environment] = {
 ENVIRONMENT_VALUES: dict[str, auth_pb2.Environment] = {name: value for value, name in ENVIRONMENTS.items()}
 TOKEN_TYPES: dict[int, Literal["Bearer"]] = {auth_pb2.TOKEN_TYPE_BEARER: "Bearer"}
 
+# X-Auth-Key-Name: a key's name as percent-encoded UTF-8 (headers carry ASCII), these left as they are.
+NAME_SAFE = " !#$&'()*+,-./:;=?@[]^_`{|}~"
 # An RFC 3339 timestamp (UTC, "Z") as protobuf writes it, or null when unset.
 Moment = Annotated[str | None, WithJsonSchema({"type": ["string", "null"], "format": "date-time"})]
 
@@ -57,6 +61,10 @@ class Principal(TypedDict):
         Moment, _described("When the access token expires; for an API key, when the key does (null: never)")
     ]
     environment: Annotated[Environment | None, _described("An API key's environment; null for users")]
+    api_key_name: Annotated[str | None, _described("An API key's name; null for users")]
+    metadata: Annotated[
+        dict[str, Any] | None, _described("What an API key's creator attached to it; null for users")
+    ]
 
 
 class ApiKey(TypedDict):
@@ -74,6 +82,7 @@ class ApiKey(TypedDict):
         _described("The API key this key was created with, if any: revoking that key revokes this one"),
     ]
     expires_at: Annotated[Moment, _described("When the key stops validating; null: never")]
+    metadata: Annotated[dict[str, Any], _described("What its creator attached (at most 2 KiB as JSON)")]
 
 
 class NewApiKey(ApiKey):
@@ -131,6 +140,8 @@ def principal(value: auth_pb2.Principal) -> Principal:
         "api_key_id": value.api_key_id or None,
         "expires_at": moment(value, "expires_at"),
         "environment": ENVIRONMENTS.get(value.environment),
+        "api_key_name": value.api_key_name if value.kind == auth_pb2.PRINCIPAL_KIND_API_KEY else None,
+        "metadata": json_object(value.metadata) if value.HasField("metadata") else None,
     }
 
 
@@ -150,6 +161,8 @@ def identity_headers(value: auth_pb2.Principal) -> dict[str, str]:
     }
     if value.environment in ENVIRONMENTS:
         headers["X-Auth-Environment"] = ENVIRONMENTS[value.environment]
+    if value.kind == auth_pb2.PRINCIPAL_KIND_API_KEY:
+        headers["X-Auth-Key-Name"] = quote(value.api_key_name, safe=NAME_SAFE)
     return headers
 
 
@@ -176,6 +189,7 @@ def api_key(value: auth_pb2.ApiKey) -> ApiKey:
         "created_by": value.created_by,
         "created_by_key_id": value.created_by_key_id or None,
         "expires_at": moment(value, "expires_at"),
+        "metadata": json_object(value.metadata),
     }
 
 

@@ -99,6 +99,12 @@ ROUTES = (
         Reply(204, "Revoked"), (403, 404), authed=True,
     ),
     Route(
+        "PATCH", "/api/v1/api-keys/{id}", handlers.update_api_key,
+        "Change an API key's name, permissions (never beyond the caller's own), metadata or expiry "
+        "(what revoking it takes)",
+        Reply(200, "The key as it is now", replies.ApiKey), (403, 404), body=bodies.ApiKeyUpdate, authed=True,
+    ),
+    Route(
         "POST", "/api/v1/api-keys/{id}/rotate", handlers.rotate_api_key,
         "Give an API key a new secret, returned this once (what revoking it takes); the old secret "
         "keeps validating for overlap_seconds",

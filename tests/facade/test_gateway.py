@@ -28,6 +28,7 @@ IDENTITY = (
     "X-Auth-Workspace",
     "X-Auth-Permissions",
     "X-Auth-Environment",
+    "X-Auth-Key-Name",
 )
 
 
@@ -95,6 +96,7 @@ async def test_a_valid_key_reaches_the_app_with_who_it_is(
             "X-Auth-Subject": "someone-else",
             "X-Auth-Permissions": "workspace:admin",
             "X-Auth-Environment": "test",
+            "X-Auth-Key-Name": "admin key",
         }
         reply = await _call(
             http, f"{nginx.url}/geofences/7?near=1", headers={**_bearer(key["key"]), **forged}
@@ -108,6 +110,7 @@ async def test_a_valid_key_reaches_the_app_with_who_it_is(
             "X-Auth-Workspace": [account.workspace_id],
             "X-Auth-Permissions": ["geofences:read"],
             "X-Auth-Environment": ["live"],
+            "X-Auth-Key-Name": ["gateway"],
         }
         assert reply.json["request_id"]  # nginx's $request_id, also sent to the facade
 
@@ -116,10 +119,11 @@ async def test_a_valid_key_reaches_the_app_with_who_it_is(
         assert posted.status == 200 and posted.json["method"] == "POST" and posted.json["body"] == "{}"
 
         # A user's access token holding both permissions passes /admin/, as a user.
-        posing = {**_bearer(token), "X-Auth-Environment": "live"}
+        posing = {**_bearer(token), "X-Auth-Environment": "live", "X-Auth-Key-Name": "gateway"}
         admin = await _call(http, f"{nginx.url}/admin/settings", headers=posing)
         assert admin.status == 200
         assert admin.json["identity"]["X-Auth-Environment"] == []  # a user has none: the forgery is gone
+        assert admin.json["identity"]["X-Auth-Key-Name"] == []
         assert admin.json["identity"]["X-Auth-Kind"] == ["user"]
         assert admin.json["identity"]["X-Auth-Subject"] == [account.user_id]
         assert len(app.seen) == 3

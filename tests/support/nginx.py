@@ -113,6 +113,7 @@ auth_request_set $authsvc_user        $upstream_http_x_auth_user;
 auth_request_set $authsvc_workspace   $upstream_http_x_auth_workspace;
 auth_request_set $authsvc_permissions $upstream_http_x_auth_permissions;
 auth_request_set $authsvc_environment $upstream_http_x_auth_environment;
+auth_request_set $authsvc_key_name    $upstream_http_x_auth_key_name;
 auth_request_set $authsvc_challenge   $upstream_http_www_authenticate;
 auth_request_set $authsvc_status      $upstream_status;
 auth_request_set $authsvc_retry_after $upstream_http_retry_after;
@@ -126,6 +127,7 @@ proxy_set_header X-Auth-User        $authsvc_user;
 proxy_set_header X-Auth-Workspace   $authsvc_workspace;
 proxy_set_header X-Auth-Permissions $authsvc_permissions;
 proxy_set_header X-Auth-Environment $authsvc_environment;
+proxy_set_header X-Auth-Key-Name    $authsvc_key_name;
 proxy_set_header X-Request-ID       $request_id;
 """
 # In the internal location that calls the facade: a GET without the client's body.

@@ -20,7 +20,7 @@ from authsvc.service.ports import ApiKeyRecord
 log = logging.getLogger(__name__)
 _COLUMNS = (
     "k.id, k.workspace_id, k.created_by, k.name, k.prefix, k.permissions, k.environment, "
-    "k.created_at, k.last_used_at, k.revoked_at, k.created_by_key_id, k.expires_at"
+    "k.created_at, k.last_used_at, k.revoked_at, k.created_by_key_id, k.expires_at, k.metadata::text"
 )
 
 
@@ -38,6 +38,7 @@ def _record(row: asyncpg.Record) -> ApiKeyRecord:
         revoked_at=row["revoked_at"],
         created_by_key_id=str(row["created_by_key_id"]) if row["created_by_key_id"] else None,
         expires_at=row["expires_at"],
+        metadata=row["metadata"],
         secret_ends_at=row.get("secret_ends_at"),
     )
 
@@ -119,8 +120,8 @@ class PgApiKeyStore:
     async def create(self, record: ApiKeyRecord, digest: bytes) -> None:
         await self._conn.execute(
             "INSERT INTO api_keys (id, workspace_id, created_by, name, prefix, key_hash, "
-            "permissions, environment, created_at, created_by_key_id, expires_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "permissions, environment, created_at, created_by_key_id, expires_at, metadata) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb)",
             record.id,
             record.workspace_id,
             record.created_by,
@@ -132,6 +133,7 @@ class PgApiKeyStore:
             record.created_at,
             record.created_by_key_id,
             record.expires_at,
+            record.metadata,
         )
         self._announce(messages.key_created(record.id, digest))  # every replica adds its digest
 
@@ -167,6 +169,18 @@ class PgApiKeyStore:
             now,
         )
         return self._revoked(rows)
+
+    async def update(self, record: ApiKeyRecord) -> None:
+        await self._conn.execute(
+            "UPDATE api_keys SET name = $2, permissions = $3, metadata = $4::jsonb, expires_at = $5 "
+            "WHERE id = $1",
+            parse_uuid(record.id),
+            record.name,
+            sorted(record.permissions),
+            record.metadata,
+            record.expires_at,
+        )
+        self._announce(messages.key_changed(record.id))
 
     async def rotate(self, key_id: str, digest: bytes, prefix: str, previous_ends_at: datetime) -> None:
         await self._conn.execute(

@@ -16,6 +16,7 @@ class AuditKind(enum.Enum):
     API_KEY_CREATED = "api key created"
     API_KEY_REVOKED = "api key revoked"
     API_KEY_ROTATED = "api key rotated"
+    API_KEY_UPDATED = "api key updated"
     USER_DISABLED = "user disabled"
 
 

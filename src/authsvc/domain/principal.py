@@ -23,12 +23,21 @@ class Principal:
     api_key_id: str | None = None
     expires_at: datetime | None = None
     environment: str | None = None  # an API key's ("live", "test"); None for users
+    key_name: str | None = None  # an API key's name; None for users
+    metadata: str | None = None  # an API key's metadata (compact JSON object text); None for users
     # Hashed once: principals key the reply cache on the ValidateToken hot path.
     _hash: int = field(init=False, repr=False, compare=False, default=0)
 
     def __post_init__(self) -> None:
         fields = (self.kind.value, self.subject_id, self.user_id, self.workspace_id, self.permissions)
-        rest = (self.session_id, self.api_key_id, self.expires_at, self.environment)
+        rest = (
+            self.session_id,
+            self.api_key_id,
+            self.expires_at,
+            self.environment,
+            self.key_name,
+            self.metadata,
+        )
         object.__setattr__(self, "_hash", hash((*fields, *rest)))
 
     def __hash__(self) -> int:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
+from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from authsvc.domain.errors import invalid_argument
@@ -54,6 +56,13 @@ def moment(value: Timestamp, name: str) -> datetime:
         raise invalid_argument(f"{name} must be a valid time") from None
 
 
+def struct(text: str) -> Struct:
+    """A JSON object's text as a Struct."""
+    message = Struct()
+    message.update(json.loads(text))
+    return message
+
+
 def principal(value: Principal) -> auth_pb2.Principal:
     return auth_pb2.Principal(
         kind=_KIND[value.kind],
@@ -65,6 +74,8 @@ def principal(value: Principal) -> auth_pb2.Principal:
         api_key_id=value.api_key_id or "",
         expires_at=timestamp(value.expires_at),
         environment=ENVIRONMENTS.get(value.environment or "", auth_pb2.ENVIRONMENT_UNSPECIFIED),
+        api_key_name=value.key_name or "",
+        metadata=struct(value.metadata) if value.metadata is not None else None,
     )
 
 
@@ -81,4 +92,5 @@ def api_key(record: ApiKeyRecord) -> auth_pb2.ApiKey:
         created_by=record.created_by,
         created_by_key_id=record.created_by_key_id or "",
         expires_at=timestamp(record.expires_at),
+        metadata=struct(record.metadata),
     )

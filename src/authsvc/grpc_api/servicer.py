@@ -6,6 +6,7 @@ import asyncio
 import collections
 from typing import Any, TypeAlias
 
+from authsvc.client.structs import json_object
 from authsvc.domain.bearer import bearer_credentials
 from authsvc.domain.errors import AuthError, ErrorCode
 from authsvc.domain.principal import Principal
@@ -14,6 +15,7 @@ from authsvc.grpc_api.encoded_replies import EncodedReplies
 from authsvc.grpc_api.errors import edge_call, outcome_code
 from authsvc.grpc_api.peers import NOBODY, TrustedProxies, client_ip
 from authsvc.metrics import TOKEN_CHECKS
+from authsvc.service.api_keys import KeyChanges
 from authsvc.service.container import Services
 from authsvc.v1 import auth_pb2, auth_pb2_grpc
 
@@ -91,6 +93,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             convert.environment_name(request.environment),
             expires_at=convert.moment(request.expires_at, "expires_at") if which == "expires_at" else None,
             expires_in=request.expires_in_seconds if which == "expires_in_seconds" else None,
+            metadata=json_object(request.metadata) if request.HasField("metadata") else None,
         )
         return auth_pb2.CreateApiKeyResponse(api_key=convert.api_key(record), secret=secret)
 
@@ -110,6 +113,22 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     ) -> auth_pb2.RevokeApiKeyResponse:
         record = await self._services.api_keys.revoke(await self._caller(context), request.id)
         return auth_pb2.RevokeApiKeyResponse(api_key=convert.api_key(record))
+
+    @edge_call
+    async def UpdateApiKey(
+        self, request: auth_pb2.UpdateApiKeyRequest, context: Context
+    ) -> auth_pb2.UpdateApiKeyResponse:
+        caller = await self._caller(context)
+        key, fields = request.api_key, frozenset(request.update_mask.paths)
+        changes = KeyChanges(
+            fields,
+            name=key.name,
+            permissions=list(key.permissions),
+            metadata=json_object(key.metadata),
+            expires_at=convert.moment(key.expires_at, "expires_at") if key.HasField("expires_at") else None,
+        )
+        record = await self._services.api_keys.update(caller, key.id, changes)
+        return auth_pb2.UpdateApiKeyResponse(api_key=convert.api_key(record))
 
     @edge_call
     async def RotateApiKey(

@@ -1,4 +1,4 @@
-"""Creating, listing and revoking API keys."""
+"""API keys: creating, listing, updating, rotating and revoking them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from authsvc.domain import api_key_format, pages
+from authsvc.domain import api_key_format, api_key_metadata, pages
 from authsvc.domain.api_key_lifetime import expiry, overlap_end
 from authsvc.domain.audit import AuditEvent, AuditKind
 from authsvc.domain.errors import AuthError, ErrorCode, invalid_argument
@@ -25,6 +25,21 @@ from authsvc.service.ports import (
     UnitOfWorkFactory,
     UsageRecorder,
 )
+
+UPDATABLE_ORDER = ("name", "permissions", "metadata", "expires_at")
+UPDATABLE = frozenset(UPDATABLE_ORDER)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyChanges:
+    """What an update changes: the fields named, to the values given (None metadata: none; None
+    expires_at: never)."""
+
+    fields: frozenset[str]
+    name: str = ""
+    permissions: Sequence[str] = ()
+    metadata: object = None
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +101,7 @@ class ApiKeyService:
         environment: str,
         expires_at: datetime | None = None,
         expires_in: int | None = None,
+        metadata: object = None,
     ) -> tuple[ApiKeyRecord, str]:
         """A new key and its secret, which is returned here once and stored only as a hash.
 
@@ -101,15 +117,8 @@ class ApiKeyService:
         accepted = self._policy.key_environments
         if environment not in accepted:
             raise invalid_argument("Environment must be " + " or ".join(repr(e) for e in accepted))
-        wanted = frozenset(permissions)
-        if not wanted:
-            raise invalid_argument("At least one permission is required")
-        for permission in sorted(wanted):
-            if permission not in self._policy.known_permissions:
-                shown = f": {permission}" if is_well_formed(permission) else ""
-                raise invalid_argument(f"Unknown permission{shown}")
-        if not wanted <= caller.permissions:
-            raise AuthError(ErrorCode.PERMISSION_DENIED)
+        wanted = self._grantable(caller, permissions)
+        attached = api_key_metadata.canonical({} if metadata is None else metadata)
         parent = caller.api_key_id if caller.kind is PrincipalKind.API_KEY else None
         secret = api_key_format.generate(environment)
         record = ApiKeyRecord(
@@ -125,6 +134,7 @@ class ApiKeyService:
             revoked_at=None,
             created_by_key_id=parent,
             expires_at=expires,
+            metadata=attached,
         )
         async with self._unit_of_work() as uow:
             if parent is not None and not await uow.api_keys.hold_live(parent):
@@ -142,6 +152,57 @@ class ApiKeyService:
             )
         )
         return record, secret
+
+    def _grantable(self, caller: Principal, permissions: Sequence[str]) -> frozenset[str]:
+        """Permissions a key may be given by `caller`: known here, at least one, and never beyond
+        the caller's own, so no caller (user or key) can mint itself broader access."""
+        wanted = frozenset(permissions)
+        if not wanted:
+            raise invalid_argument("At least one permission is required")
+        for permission in sorted(wanted):
+            if permission not in self._policy.known_permissions:
+                shown = f": {permission}" if is_well_formed(permission) else ""
+                raise invalid_argument(f"Unknown permission{shown}")
+        if not wanted <= caller.permissions:
+            raise AuthError(ErrorCode.PERMISSION_DENIED)
+        return wanted
+
+    async def update(self, caller: Principal, key_id: str, changes: KeyChanges) -> ApiKeyRecord:
+        """Changes the fields `changes` names; the rules of `create` hold for the new values, and
+        who may change a key is who may revoke it. Every replica sees the change at once."""
+        require(caller, API_KEYS_WRITE)
+        unknown = sorted(changes.fields - UPDATABLE)
+        if unknown or not changes.fields:
+            raise invalid_argument(
+                (f"{unknown[0][:64]} cannot be changed: " if unknown else "Nothing to change: ")
+                + "give any of "
+                + ", ".join(UPDATABLE_ORDER)
+            )
+        canonical = _key_id(key_id)
+        now = self._clock.now()
+        values: dict[str, object] = {}
+        if "name" in changes.fields:
+            values["name"] = check_name(changes.name)
+        if "permissions" in changes.fields:
+            values["permissions"] = self._grantable(caller, changes.permissions)
+        if "metadata" in changes.fields:
+            values["metadata"] = api_key_metadata.canonical(
+                {} if changes.metadata is None else changes.metadata
+            )
+        if "expires_at" in changes.fields:
+            values["expires_at"] = expiry(now, self._policy.api_key_max_lifetime, changes.expires_at)
+        async with self._unit_of_work() as uow:
+            record = await _changeable(uow, caller, canonical)
+            updated = dataclasses.replace(record, **values)  # type: ignore[arg-type]
+            await uow.api_keys.update(updated)
+            await uow.commit()
+        detail = f"by {caller.kind.value} {caller.subject_id}: {', '.join(sorted(values))}"
+        self._audit.record(
+            AuditEvent(
+                AuditKind.API_KEY_UPDATED, now, caller.user_id, caller.workspace_id, record.id, detail=detail
+            )
+        )
+        return updated
 
     async def list(self, caller: Principal, size: int = 0, token: str = "") -> ApiKeyPage:
         """A page of the caller's workspace's keys, oldest first (AIP-158)."""

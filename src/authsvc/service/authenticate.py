@@ -104,6 +104,8 @@ class Authenticator:
             api_key_id=record.id,
             expires_at=record.expires_at,
             environment=record.environment,
+            key_name=record.name,
+            metadata=record.metadata,
         )
         if len(self._key_principals) >= _MAX_KEY_PRINCIPALS:
             self._key_principals.clear()

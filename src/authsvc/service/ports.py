@@ -80,6 +80,7 @@ class ApiKeyRecord:
     revoked_at: datetime | None
     created_by_key_id: str | None = None  # the key it was created with, if a key created it
     expires_at: datetime | None = None  # when it stops validating; None: never
+    metadata: str = "{}"  # a JSON object as text (domain.api_key_metadata)
     # When the secret presented stops validating, if it is the one a rotation replaced (its overlap).
     secret_ends_at: datetime | None = None
 
@@ -193,6 +194,11 @@ class ApiKeyStore(Protocol):
 
     async def revoke(self, key_ids: Sequence[str], now: datetime) -> list[str]:
         """Revokes the keys that are live; returns their ids."""
+        ...
+
+    async def update(self, record: ApiKeyRecord) -> None:
+        """Writes the key's name, permissions, metadata and expiry as `record` has them; every
+        replica forgets what it cached of the key when the unit of work commits."""
         ...
 
     async def rotate(self, key_id: str, digest: bytes, prefix: str, previous_ends_at: datetime) -> None:
