@@ -28,7 +28,6 @@ from http_facade.state import SETTINGS, UPSTREAM
 
 HEALTH_SERVICE = "authsvc.v1.AuthService"
 READY_TIMEOUT_SECONDS = 1.0
-LIST_PAGE_SIZE = 1000  # keys a ListApiKeys call asks for; the REST list is all of them
 # Replies that hold credentials must never be stored by a cache (RFC 6749 §5.1).
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 # A new signing key is published only seconds before it signs: caches must ask again every time.
@@ -95,17 +94,36 @@ async def create_api_key(request: web.Request) -> web.Response:
 
 
 async def list_api_keys(request: web.Request) -> web.Response:
-    """Every key of the workspace: the pages AuthService hands out, one after the other."""
-    keys: list[replies.ApiKey] = []
-    token = ""
-    while True:
-        page = auth_pb2.ListApiKeysRequest(page_size=LIST_PAGE_SIZE, page_token=token)
-        reply = await request.app[UPSTREAM].auth.ListApiKeys(page, **call_options(request))
-        keys += [replies.api_key(key) for key in reply.api_keys]
-        token = reply.next_page_token
-        if not token:
-            listed: replies.ApiKeyList = {"api_keys": keys}
-            return web.json_response(listed)
+    """One page of the workspace's keys (AIP-158), of one environment or state if asked."""
+    size = _query(request, "page_size", "0")
+    if not (size.isascii() and size.isdigit() and len(size) <= 9):
+        raise FacadeError(400, "page_size must be a whole number (at most 100 are listed)")
+    environment = _query(request, "environment", "")
+    state = _query(request, "state", "")
+    if environment and environment not in replies.ENVIRONMENT_VALUES:
+        raise FacadeError(400, "environment must be live or test")
+    if state and state not in replies.KEY_STATE_VALUES:
+        raise FacadeError(400, "state must be active, revoked or expired")
+    page = auth_pb2.ListApiKeysRequest(
+        page_size=int(size),
+        page_token=_query(request, "page_token", ""),
+        environment=replies.ENVIRONMENT_VALUES.get(environment, auth_pb2.ENVIRONMENT_UNSPECIFIED),
+        state=replies.KEY_STATE_VALUES.get(state, auth_pb2.API_KEY_STATE_UNSPECIFIED),
+    )
+    reply = await request.app[UPSTREAM].auth.ListApiKeys(page, **call_options(request))
+    listed: replies.ApiKeyList = {
+        "api_keys": [replies.api_key(key) for key in reply.api_keys],
+        "next_page_token": reply.next_page_token,
+    }
+    return web.json_response(listed)
+
+
+def _query(request: web.Request, name: str, default: str) -> str:
+    """A query parameter given at most once."""
+    values = request.query.getall(name, [])
+    if len(values) > 1:
+        raise FacadeError(400, f"{name} must be given once")
+    return values[0] if values else default
 
 
 async def revoke_api_key(request: web.Request) -> web.Response:

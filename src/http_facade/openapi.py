@@ -52,6 +52,16 @@ PERMISSIONS_QUERY = {
     "schema": _TEXT,
     "examples": {"one": {"value": "geofences:read"}, "two": {"value": "geofences:read,webhooks:write"}},
 }
+_KEY_LIST_QUERY = (
+    ("page_size", {"type": "integer", "minimum": 0}, "At most this many keys (1-100); 0 or none: 100"),
+    ("page_token", _TEXT, "The next_page_token of the previous page, asked with the same filters"),
+    ("environment", {"type": "string", "enum": ["live", "test"]}, "Only the keys of this environment"),
+    ("state", {"type": "string", "enum": ["active", "revoked", "expired"]}, "Only the keys in this state"),
+)
+KEY_LIST_QUERY = tuple(
+    {"name": name, "in": "query", "required": False, "schema": schema, "description": text}
+    for name, schema, text in _KEY_LIST_QUERY
+)
 _IDENTITY = {
     "X-Auth-Subject": "The user id, or the API key id",
     "X-Auth-Kind": '"user" or "api_key"',

@@ -23,6 +23,11 @@ ENVIRONMENTS: dict[auth_pb2.Environment, Environment] = {
     auth_pb2.ENVIRONMENT_TEST: "test",
 }
 ENVIRONMENT_VALUES: dict[str, auth_pb2.Environment] = {name: value for value, name in ENVIRONMENTS.items()}
+KEY_STATE_VALUES: dict[str, auth_pb2.ApiKeyState] = {
+    "active": auth_pb2.API_KEY_STATE_ACTIVE,
+    "revoked": auth_pb2.API_KEY_STATE_REVOKED,
+    "expired": auth_pb2.API_KEY_STATE_EXPIRED,
+}
 TOKEN_TYPES: dict[int, Literal["Bearer"]] = {auth_pb2.TOKEN_TYPE_BEARER: "Bearer"}
 
 # X-Auth-Key-Name: a key's name as percent-encoded UTF-8 (headers carry ASCII), these left as they are.
@@ -91,6 +96,7 @@ class NewApiKey(ApiKey):
 
 class ApiKeyList(TypedDict):
     api_keys: list[ApiKey]
+    next_page_token: Annotated[str, _described("Pass it as page_token for the next page; empty on the last")]
 
 
 class AuthSettings(TypedDict):

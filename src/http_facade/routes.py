@@ -91,8 +91,8 @@ ROUTES = (
     ),
     Route(
         "GET", "/api/v1/api-keys", handlers.list_api_keys,
-        "The workspace's API keys (api_keys:read), never their secrets",
-        Reply(200, "The keys", replies.ApiKeyList), (403,), authed=True,
+        "A page of the workspace's API keys (api_keys:read), oldest first, never their secrets",
+        Reply(200, "The keys", replies.ApiKeyList), (403,), authed=True, query=openapi.KEY_LIST_QUERY,
     ),
     Route(
         "DELETE", "/api/v1/api-keys/{id}", handlers.revoke_api_key, "Revoke an API key (api_keys:write)",

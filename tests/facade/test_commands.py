@@ -87,7 +87,7 @@ async def test_serve_finishes_in_flight_requests_on_sigterm(
             await asyncio.sleep(0.01)
         process.send_signal(signal.SIGTERM)
         reply = await in_flight
-        assert reply.status == 200 and reply.json == {"api_keys": []}
+        assert reply.status == 200 and reply.json == {"api_keys": [], "next_page_token": ""}
         output, _ = await asyncio.wait_for(process.communicate(), 30)
     finally:
         if process.returncode is None:

@@ -155,7 +155,7 @@ async def test_missing_permissions_are_403_insufficient_scope(
         assert reply.headers["WWW-Authenticate"] == (
             'Bearer error="insufficient_scope", error_description="Insufficient permissions"'
         )
-    assert (await facade.call("GET", KEYS, token=viewer)).json == {"api_keys": []}
+    assert (await facade.call("GET", KEYS, token=viewer)).json == {"api_keys": [], "next_page_token": ""}
 
 
 async def test_bad_key_fields_are_400_with_authsvc_text(facade: Facade, make_account: AccountFactory) -> None:

@@ -61,7 +61,7 @@ async def test_key_names_with_invisible_characters_are_refused_over_rest(
         reply = await facade.call("POST", "/api/v1/api-keys", token=token, json_body=body)
         assert (reply.status, reply.detail) == (400, "Name must not contain control or invisible characters")
     listed = await facade.call("GET", "/api/v1/api-keys", token=token)
-    assert listed.json == {"api_keys": []}
+    assert listed.json == {"api_keys": [], "next_page_token": ""}
 
 
 async def test_visible_names_in_any_script_are_kept(authsvc: Running, make_account: AccountFactory) -> None:

@@ -33,6 +33,8 @@ from authsvc.service.login_limits import LoginLimits
 from authsvc.service.policy import Policy
 from authsvc.service.ports import (
     ApiKeyRecord,
+    KeyFilter,
+    KeyState,
     RefreshingSession,
     RefreshTokenRecord,
     UserRecord,
@@ -287,9 +289,17 @@ class _Reads:
                 return record
         return None
 
-    async def list(self, workspace_id: str, after: Cursor | None, limit: int) -> Sequence[ApiKeyRecord]:
+    async def list(
+        self, workspace_id: str, after: Cursor | None, limit: int, only: KeyFilter
+    ) -> Sequence[ApiKeyRecord]:
         mine = sorted(
-            (r for r, _ in self._world.state.keys.values() if r.workspace_id == workspace_id),
+            (
+                r
+                for r, _ in self._world.state.keys.values()
+                if r.workspace_id == workspace_id
+                and only.environment in (None, r.environment)
+                and only.state in (None, _state(r, only.now))
+            ),
             key=lambda r: (r.created_at, r.id),
         )
         return [r for r in mine if after is None or (r.created_at, r.id) > (after.created_at, after.id)][
@@ -423,3 +433,10 @@ class _CommittedLimiter:
 
     async def refund(self, name: str, limit: RateLimit) -> None:
         await FakeLimiter(self._world.state, self._world.clock).refund(name, limit)
+
+
+def _state(record: ApiKeyRecord, now: datetime) -> KeyState:
+    if record.revoked_at is not None:
+        return KeyState.REVOKED
+    expired = record.expires_at is not None and record.expires_at <= now
+    return KeyState.EXPIRED if expired else KeyState.ACTIVE

@@ -9,7 +9,7 @@ from authsvc.adapters.pg_api_keys import PgApiKeyRepository
 from authsvc.adapters.pg_sessions import PgSessionRepository
 from authsvc.adapters.validation_cache import ValidationCache
 from authsvc.domain.pages import Cursor
-from authsvc.service.ports import ApiKeyRecord
+from authsvc.service.ports import ApiKeyRecord, KeyFilter
 
 
 class CachedSessionRepository:
@@ -38,5 +38,7 @@ class CachedApiKeyRepository:
         self._cache.remember_key(digest, record, generation)
         return record
 
-    async def list(self, workspace_id: str, after: Cursor | None, limit: int) -> Sequence[ApiKeyRecord]:
-        return await self._inner.list(workspace_id, after, limit)
+    async def list(
+        self, workspace_id: str, after: Cursor | None, limit: int, only: KeyFilter
+    ) -> Sequence[ApiKeyRecord]:
+        return await self._inner.list(workspace_id, after, limit, only)

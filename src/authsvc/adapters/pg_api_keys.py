@@ -15,7 +15,7 @@ from authsvc.adapters.database import Database, Executor
 from authsvc.adapters.ids import parse_uuid
 from authsvc.domain.errors import AuthError
 from authsvc.domain.pages import Cursor
-from authsvc.service.ports import ApiKeyRecord
+from authsvc.service.ports import ApiKeyRecord, KeyFilter
 
 log = logging.getLogger(__name__)
 _COLUMNS = (
@@ -81,7 +81,9 @@ class PgApiKeyRepository:
         )
         return [(bytes(r["key_hash"]), _record(r)) for r in rows]
 
-    async def list(self, workspace_id: str, after: Cursor | None, limit: int) -> Sequence[ApiKeyRecord]:
+    async def list(
+        self, workspace_id: str, after: Cursor | None, limit: int, only: KeyFilter
+    ) -> Sequence[ApiKeyRecord]:
         wid = parse_uuid(workspace_id)
         if wid is None:
             return []
@@ -91,10 +93,18 @@ class PgApiKeyRepository:
         rows = await self._db.fetch(
             f"SELECT {_COLUMNS} FROM api_keys k WHERE k.workspace_id = $1 "
             "AND ($2::timestamptz IS NULL OR (k.created_at, k.id) > ($2, $3::uuid)) "
+            "AND ($5::text IS NULL OR k.environment = $5) "
+            "AND ($6::text IS NULL "
+            "  OR ($6 = 'revoked' AND k.revoked_at IS NOT NULL) "
+            "  OR ($6 = 'expired' AND k.revoked_at IS NULL AND k.expires_at <= $7) "
+            "  OR ($6 = 'active' AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $7))) "
             "ORDER BY k.created_at, k.id LIMIT $4",
             wid,
             *start,
             limit,
+            only.environment,
+            only.state.value if only.state is not None else None,
+            only.now,
         )
         return [_record(r) for r in rows]
 

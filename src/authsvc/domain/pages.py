@@ -11,7 +11,7 @@ from datetime import datetime
 from authsvc.domain.errors import invalid_argument
 
 DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 1000
+MAX_PAGE_SIZE = 100
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from authsvc.domain.errors import invalid_argument
 from authsvc.domain.principal import Principal, PrincipalKind
-from authsvc.service.ports import ApiKeyRecord
+from authsvc.service.ports import ApiKeyRecord, KeyState
 from authsvc.service.tokens import TokenPair
 from authsvc.v1 import auth_pb2
 
@@ -24,6 +24,11 @@ ENVIRONMENTS: dict[str, auth_pb2.Environment] = {
     "test": auth_pb2.ENVIRONMENT_TEST,
 }
 _ENVIRONMENT_NAMES: dict[int, str] = {value: name for name, value in ENVIRONMENTS.items()}
+KEY_STATES: dict[int, KeyState] = {
+    auth_pb2.API_KEY_STATE_ACTIVE: KeyState.ACTIVE,
+    auth_pb2.API_KEY_STATE_REVOKED: KeyState.REVOKED,
+    auth_pb2.API_KEY_STATE_EXPIRED: KeyState.EXPIRED,
+}
 
 
 def environment_name(value: int) -> str:

@@ -102,7 +102,13 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         self, request: auth_pb2.ListApiKeysRequest, context: Context
     ) -> auth_pb2.ListApiKeysResponse:
         caller = await self._caller(context)
-        page = await self._services.api_keys.list(caller, request.page_size, request.page_token)
+        page = await self._services.api_keys.list(
+            caller,
+            request.page_size,
+            request.page_token,
+            convert.environment_name(request.environment) or None,
+            convert.KEY_STATES.get(request.state),
+        )
         return auth_pb2.ListApiKeysResponse(
             api_keys=[convert.api_key(r) for r in page.records], next_page_token=page.next_token
         )

@@ -21,6 +21,8 @@ from authsvc.service.ports import (
     ApiKeyRepository,
     AuditLog,
     Clock,
+    KeyFilter,
+    KeyState,
     UnitOfWork,
     UnitOfWorkFactory,
     UsageRecorder,
@@ -204,12 +206,21 @@ class ApiKeyService:
         )
         return updated
 
-    async def list(self, caller: Principal, size: int = 0, token: str = "") -> ApiKeyPage:
-        """A page of the caller's workspace's keys, oldest first (AIP-158)."""
+    async def list(
+        self,
+        caller: Principal,
+        size: int = 0,
+        token: str = "",
+        environment: str | None = None,
+        state: KeyState | None = None,
+    ) -> ApiKeyPage:
+        """A page of the caller's workspace's keys, oldest first (AIP-158), of one environment
+        and in one state if asked."""
         require(caller, API_KEYS_READ)
         limit, after = pages.page_size(size), pages.decode(token)
+        only = KeyFilter(self._clock.now(), environment, state)
         await self._usage.flush()
-        records = await self._keys.list(caller.workspace_id, after, limit + 1)
+        records = await self._keys.list(caller.workspace_id, after, limit + 1, only)
         if len(records) <= limit:
             return ApiKeyPage(records, "")
         last = records[limit - 1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -83,6 +84,21 @@ class ApiKeyRecord:
     metadata: str = "{}"  # a JSON object as text (domain.api_key_metadata)
     # When the secret presented stops validating, if it is the one a rotation replaced (its overlap).
     secret_ends_at: datetime | None = None
+
+
+class KeyState(enum.Enum):
+    ACTIVE = "active"  # neither revoked nor expired
+    REVOKED = "revoked"
+    EXPIRED = "expired"  # past its expires_at, not revoked
+
+
+@dataclass(frozen=True, slots=True)
+class KeyFilter:
+    """Which keys a list shows: None lets every value through. `now` decides what has expired."""
+
+    now: datetime
+    environment: str | None = None
+    state: KeyState | None = None
 
 
 class UserRepository(Protocol):
@@ -172,8 +188,11 @@ class ApiKeyRepository(Protocol):
         """The key with this hash, unless it is revoked or its creator is disabled."""
         ...
 
-    async def list(self, workspace_id: str, after: Cursor | None, limit: int) -> Sequence[ApiKeyRecord]:
-        """The workspace's keys after `after`, oldest first (creation time, then id), at most `limit`."""
+    async def list(
+        self, workspace_id: str, after: Cursor | None, limit: int, only: KeyFilter
+    ) -> Sequence[ApiKeyRecord]:
+        """The workspace's keys after `after` that `only` lets through, oldest first (creation
+        time, then id), at most `limit`."""
         ...
 
 
