@@ -27,17 +27,20 @@ from authsvc.adapters.pg_sessions import PgSessionRepository
 from authsvc.adapters.pg_signing_keys import PgSigningKeyStore, ring_reloader
 from authsvc.adapters.pg_unit_of_work import PgUnitOfWork
 from authsvc.adapters.pg_users import PgUserRepository, PgWorkspaceRepository
+from authsvc.adapters.pg_workspace_plans import PgWorkspacePlans
 from authsvc.adapters.provision import database_for
 from authsvc.adapters.reloading import Reloader
 from authsvc.adapters.replica_sync import ReplicaSync
+from authsvc.adapters.usage_leases import LeasedMeter, forget_old_windows
 from authsvc.adapters.validation_cache import ValidationCache
-from authsvc.config import Settings
+from authsvc.config import Settings, read_plans
 from authsvc.domain.errors import AuthError
 from authsvc.service.api_keys import ApiKeyService
 from authsvc.service.authenticate import Authenticator
 from authsvc.service.container import Services
 from authsvc.service.limits import Limits
 from authsvc.service.login_limits import LoginLimits
+from authsvc.service.metering import Metering
 from authsvc.service.policy import Policy
 from authsvc.service.ports import ApiKeyRepository, AuditLog, Clock, SessionRepository, UserRepository
 from authsvc.service.public_keys import PublicKeys
@@ -105,6 +108,10 @@ def build_services(
     sessions: SessionRepository = PgSessionRepository(database)
     api_keys: ApiKeyRepository = PgApiKeyRepository(database)
     limits = Limits(PgRateLimiter(database), audit, clock)
+    workspace_plans = PgWorkspacePlans(database)
+    if sync is not None:
+        sync.on_workspace_plan = workspace_plans.forget
+    metering = Metering(LeasedMeter(database), read_plans(settings.plans_file), workspace_plans, clock)
     # Committed changes reach this replica's cache at once (the others' by NOTIFY).
     on_commit = cache.invalidate if cache is not None else None
 
@@ -130,9 +137,9 @@ def build_services(
             LoginLimits(limits, PgLoginNetworks(database), clock, policy),
         ),
         authenticator=Authenticator(
-            issuer, sessions, api_keys, usage, clock, verified, policy.key_environments
+            issuer, sessions, api_keys, usage, clock, verified, policy.key_environments, metering
         ),
-        api_keys=ApiKeyService(api_keys, usage, clock, policy, audit, unit_of_work),
+        api_keys=ApiKeyService(api_keys, usage, clock, policy, audit, unit_of_work, metering),
         workspace_settings=WorkspaceSettingsService(workspaces, policy),
         users=UserService(users, hasher, audit, clock, unit_of_work),
         public_keys=PublicKeys(keys, clock),
@@ -180,6 +187,7 @@ def _sweeper(database: Database, settings: Settings, clock: Clock) -> Callable[[
 
     async def sweep() -> None:
         await limiter.forget_expired()
+        await forget_old_windows(database, clock.now())
         await networks.forget_before(clock.now() - timedelta(seconds=settings.login_known_network_seconds))
 
     return sweep

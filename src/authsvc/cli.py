@@ -13,9 +13,11 @@ from datetime import UTC, datetime
 import grpc
 
 from authsvc import logs, metrics
+from authsvc.adapters.pg_workspace_plans import set_plan
 from authsvc.bootstrap import ensure_first_admin, open_runtime
-from authsvc.config import Settings
-from authsvc.domain.errors import AuthError
+from authsvc.config import Settings, read_plans
+from authsvc.domain.errors import AuthError, ErrorCode
+from authsvc.domain.plans import check_plan_name
 from authsvc.domain.tokens import MAX_ACCESS_TTL
 from authsvc.env_config import ConfigError
 from authsvc.event_loop import run
@@ -109,6 +111,17 @@ async def list_keys(settings: Settings) -> None:
             print(f"{key.kid} {key.algorithm} active from {active}{retire}")
 
 
+async def set_workspace_plan(settings: Settings, workspace: str, plan: str) -> None:
+    """Puts a workspace on a plan of AUTHSVC_PLANS_FILE; the operator's alone (no API does it)."""
+    plans = read_plans(settings.plans_file)
+    check_plan_name(plans, plan)
+    async with open_runtime(settings) as runtime:
+        if not await set_plan(runtime.database, workspace, plan):
+            raise AuthError(ErrorCode.NOT_FOUND, f"No workspace named {workspace[:100]!r}")
+    limits = ", ".join(f"{n} per {w}" for w, n in plans.of(plan).by_window().items()) or "unlimited"
+    print(f"workspace {workspace} is on plan {plan} ({limits}), on every replica within a second")
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="authsvc", description="The authsvc token service.")
     commands = root.add_subparsers(dest="command", required=True)
@@ -129,6 +142,14 @@ def parser() -> argparse.ArgumentParser:
     who = disable.add_mutually_exclusive_group(required=True)
     who.add_argument("--email")
     who.add_argument("--id", help="the user id (as `authsvc migrate` reports look-alike accounts)")
+    workspace = commands.add_parser("workspace", help="manage workspaces").add_subparsers(
+        dest="action", required=True
+    )
+    set_plan_command = workspace.add_parser(
+        "set-plan", help="put a workspace on a plan of AUTHSVC_PLANS_FILE"
+    )
+    set_plan_command.add_argument("--workspace", required=True, help="the workspace's name")
+    set_plan_command.add_argument("--plan", required=True)
     return root
 
 
@@ -149,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
             run(rotate_keys(settings, args.algorithm or settings.signing_algorithm))
         elif args.command == "keys":
             run(list_keys(settings))
+        elif args.command == "workspace":
+            run(set_workspace_plan(settings, args.workspace, args.plan))
         elif args.action == "disable":
             run(disable_user(settings, args.email, args.id))
         else:

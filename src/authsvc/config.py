@@ -13,6 +13,7 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 from authsvc.domain.api_key_format import ENVIRONMENTS
 from authsvc.domain.networks import Network, parse_networks
 from authsvc.domain.permissions import CORE_PERMISSIONS, DEFAULT_PERMISSIONS, is_well_formed
+from authsvc.domain.plans import UNLIMITED, Plans, PlansFileError, parse_plans
 from authsvc.domain.rate_limits import RateLimit
 from authsvc.domain.tokens import MAX_ACCESS_TTL, MIN_ACCESS_TTL
 from authsvc.env_config import EnvSettings, LogLevel, check_tokens, comma_separated
@@ -76,6 +77,8 @@ class Settings(EnvSettings):
     proxy_tokens: Annotated[tuple[str, ...], NoDecode] = Field((), repr=False)
     # ...from these networks only (None: from any address).
     trusted_proxies: Annotated[tuple[Network, ...] | None, NoDecode] = None
+    # Subscription plans (TOML, domain.plans); unset: every workspace unlimited.
+    plans_file: Path | None = None
     api_key_max_lifetime_seconds: int = _whole(_POLICY.api_key_max_lifetime, 60, 10 * _YEAR)
     ipv6_limit_prefix: int = _whole(_POLICY.ipv6_limit_prefix, 32, 128)
 
@@ -124,6 +127,13 @@ class Settings(EnvSettings):
             example = cls.model_fields[str(info.field_name)].default.spec()
             raise ValueError(f"must look like COUNT/SECONDS, e.g. {example}") from None
 
+    @field_validator("plans_file")
+    @classmethod
+    def _plans(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            read_plans(value)  # refuses to start on a file that does not describe plans
+        return value
+
     @field_validator("proxy_tokens", mode="before")
     @classmethod
     def _proxy_tokens(cls, value: Any) -> Any:
@@ -144,3 +154,15 @@ class Settings(EnvSettings):
         if self.db_pool_min > self.db_pool_max:
             raise ValueError("AUTHSVC_DB_POOL_MIN must not exceed AUTHSVC_DB_POOL_MAX")
         return self
+
+
+def read_plans(path: Path | None) -> Plans:
+    """The plans of AUTHSVC_PLANS_FILE (ValueError naming the line at fault); unlimited without one."""
+    if path is None:
+        return UNLIMITED
+    try:
+        return parse_plans(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ValueError(f"cannot read {path}: {error.strerror}") from None
+    except PlansFileError as error:
+        raise ValueError(f"{path}: {error}") from None

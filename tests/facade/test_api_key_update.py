@@ -70,7 +70,7 @@ async def test_patch_changes_only_what_it_names(facade: Facade, make_account: Ac
 @pytest.mark.parametrize(
     ("body", "status", "detail"),
     [
-        ({}, 400, "Nothing to change: give any of name, permissions, metadata, expires_at"),
+        ({}, 400, "Nothing to change: give any of name, permissions, metadata, expires_at, rate_limit"),
         ({"name": None}, 400, "Field name must be a string"),
         ({"permissions": "geofences:read"}, 400, "Field permissions must be a list of strings"),
         ({"metadata": ["not", "an", "object"]}, 400, "Field metadata must be a JSON object"),

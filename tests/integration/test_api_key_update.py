@@ -124,7 +124,7 @@ async def test_expiry_can_be_set_and_cleared(authsvc: Running, make_account: Acc
 
 
 INVALID, DENIED = grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.PERMISSION_DENIED
-CHANGEABLE = "give any of name, permissions, metadata, expires_at"
+CHANGEABLE = "give any of name, permissions, metadata, expires_at, rate_limit"
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ USER_DISABLED = "user"
 KEY_REVOKED = "api_key"
 KEY_CREATED = "api_key_created"
 SIGNING_KEYS_CHANGED = "signing_keys"
+WORKSPACE_PLAN = "workspace_plan"
 
 
 class Invalidation(NamedTuple):
@@ -39,6 +40,10 @@ def key_changed(key_id: object) -> str:
     """A key's secrets changed (a rotation): replicas forget its cached records, as for a
     revocation, and look it up again (so a release that predates rotation handles it too)."""
     return key_revoked(key_id)
+
+
+def workspace_plan_changed(workspace_id: object) -> str:
+    return f"{WORKSPACE_PLAN}:{workspace_id}"
 
 
 def key_created(key_id: object, digest: bytes) -> str:

@@ -15,12 +15,14 @@ from authsvc.adapters.database import Database, Executor
 from authsvc.adapters.ids import parse_uuid
 from authsvc.domain.errors import AuthError
 from authsvc.domain.pages import Cursor
+from authsvc.domain.plans import Limits
 from authsvc.service.ports import ApiKeyRecord, KeyFilter
 
 log = logging.getLogger(__name__)
 _COLUMNS = (
     "k.id, k.workspace_id, k.created_by, k.name, k.prefix, k.permissions, k.environment, "
-    "k.created_at, k.last_used_at, k.revoked_at, k.created_by_key_id, k.expires_at, k.metadata::text"
+    "k.created_at, k.last_used_at, k.revoked_at, k.created_by_key_id, k.expires_at, k.metadata::text, "
+    "k.rate_limit_per_minute, k.rate_limit_per_day"
 )
 
 
@@ -39,8 +41,13 @@ def _record(row: asyncpg.Record) -> ApiKeyRecord:
         created_by_key_id=str(row["created_by_key_id"]) if row["created_by_key_id"] else None,
         expires_at=row["expires_at"],
         metadata=row["metadata"],
+        limits=_limits(row["rate_limit_per_minute"], row["rate_limit_per_day"]),
         secret_ends_at=row.get("secret_ends_at"),
     )
+
+
+def _limits(per_minute: int | None, per_day: int | None) -> Limits | None:
+    return Limits(per_minute, per_day) if per_minute is not None or per_day is not None else None
 
 
 class PgApiKeyRepository:
@@ -130,8 +137,9 @@ class PgApiKeyStore:
     async def create(self, record: ApiKeyRecord, digest: bytes) -> None:
         await self._conn.execute(
             "INSERT INTO api_keys (id, workspace_id, created_by, name, prefix, key_hash, "
-            "permissions, environment, created_at, created_by_key_id, expires_at, metadata) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb)",
+            "permissions, environment, created_at, created_by_key_id, expires_at, metadata, "
+            "rate_limit_per_minute, rate_limit_per_day) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14)",
             record.id,
             record.workspace_id,
             record.created_by,
@@ -144,6 +152,8 @@ class PgApiKeyStore:
             record.created_by_key_id,
             record.expires_at,
             record.metadata,
+            record.limits.per_minute if record.limits else None,
+            record.limits.per_day if record.limits else None,
         )
         self._announce(messages.key_created(record.id, digest))  # every replica adds its digest
 
@@ -182,13 +192,15 @@ class PgApiKeyStore:
 
     async def update(self, record: ApiKeyRecord) -> None:
         await self._conn.execute(
-            "UPDATE api_keys SET name = $2, permissions = $3, metadata = $4::jsonb, expires_at = $5 "
-            "WHERE id = $1",
+            "UPDATE api_keys SET name = $2, permissions = $3, metadata = $4::jsonb, expires_at = $5, "
+            "rate_limit_per_minute = $6, rate_limit_per_day = $7 WHERE id = $1",
             parse_uuid(record.id),
             record.name,
             sorted(record.permissions),
             record.metadata,
             record.expires_at,
+            record.limits.per_minute if record.limits else None,
+            record.limits.per_day if record.limits else None,
         )
         self._announce(messages.key_changed(record.id))
 

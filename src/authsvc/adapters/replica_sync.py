@@ -10,7 +10,7 @@ announced. So a known key's first validation needs no query either.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from authsvc.adapters import invalidation_messages as messages
@@ -42,6 +42,8 @@ class ReplicaSync:
         self._awaited: dict[str, asyncio.Future[None]] = {}
         self._cache = cache
         self._signing_keys = keys
+        # Told of each workspace whose plan changed (bootstrap sets it to the plans' `forget`).
+        self.on_workspace_plan: Callable[[str], None] | None = None
         self.index = Reloader("revocation index", self._load_index, index_interval)
         self.listener = InvalidationListener(dsn, self._on_message, self._on_listening)
 
@@ -78,6 +80,8 @@ class ReplicaSync:
         if awaited is not None and not awaited.done():
             awaited.set_result(None)
         kind, ident, _ = messages.parse(message)
+        if kind == messages.WORKSPACE_PLAN and self.on_workspace_plan is not None:
+            self.on_workspace_plan(ident)
         if kind == messages.SIGNING_KEYS_CHANGED:
             if self._signing_keys is not None:
                 self._signing_keys.soon()

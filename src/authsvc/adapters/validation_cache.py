@@ -163,7 +163,9 @@ class ValidationCache:
         if self._heard_while_loading is not None:
             self._heard_while_loading.append(message)
         kind, ident, digest = messages.parse(message)
-        if kind == messages.SESSION_REVOKED:
+        if kind == messages.WORKSPACE_PLAN:
+            pass  # not this cache's (ReplicaSync tells the workspace plans)
+        elif kind == messages.SESSION_REVOKED:
             self._revoked_sessions.add(ident)
         elif kind == messages.USER_DISABLED:
             self._key_revocations += 1

@@ -39,10 +39,17 @@ class AuthError(Exception):
     The detail never holds a secret, a stack trace or a database message.
     """
 
-    def __init__(self, code: ErrorCode, detail: str | None = None, retry_after: int | None = None) -> None:
+    def __init__(
+        self,
+        code: ErrorCode,
+        detail: str | None = None,
+        retry_after: int | None = None,
+        limits: tuple[object, ...] = (),
+    ) -> None:
         self.code = code
         self.detail = detail if detail is not None else DEFAULT_DETAIL[code]
         self.retry_after = retry_after  # whole seconds, for RATE_LIMITED
+        self.limits = limits  # for RATE_LIMITED by metering: the plans.BudgetState of each budget
         super().__init__(code, self.detail)
 
     def __str__(self) -> str:  # made only when asked for: refusals are the attacker's hot path

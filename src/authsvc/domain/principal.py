@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from authsvc.domain.plans import Limits
+
 
 class PrincipalKind(enum.Enum):
     USER = "user"
@@ -25,6 +27,7 @@ class Principal:
     environment: str | None = None  # an API key's ("live", "test"); None for users
     key_name: str | None = None  # an API key's name; None for users
     metadata: str | None = None  # an API key's metadata (compact JSON object text); None for users
+    key_limits: Limits | None = None  # an API key's own request limits, if it has any
     # Hashed once: principals key the reply cache on the ValidateToken hot path.
     _hash: int = field(init=False, repr=False, compare=False, default=0)
 
@@ -37,6 +40,7 @@ class Principal:
             self.environment,
             self.key_name,
             self.metadata,
+            self.key_limits,
         )
         object.__setattr__(self, "_hash", hash((*fields, *rest)))
 

@@ -9,6 +9,7 @@ from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from authsvc.domain.errors import invalid_argument
+from authsvc.domain.plans import BudgetState
 from authsvc.domain.principal import Principal, PrincipalKind
 from authsvc.service.ports import ApiKeyRecord, KeyState
 from authsvc.service.tokens import TokenPair
@@ -98,4 +99,23 @@ def api_key(record: ApiKeyRecord) -> auth_pb2.ApiKey:
         created_by_key_id=record.created_by_key_id or "",
         expires_at=timestamp(record.expires_at),
         metadata=struct(record.metadata),
+        rate_limit=auth_pb2.KeyRateLimit(
+            requests_per_minute=record.limits.per_minute or 0, requests_per_day=record.limits.per_day or 0
+        )
+        if record.limits
+        else None,
+    )
+
+
+def key_rate_limit(message: auth_pb2.KeyRateLimit) -> tuple[int, int]:
+    return message.requests_per_minute, message.requests_per_day
+
+
+def rate_limit_state(state: BudgetState) -> auth_pb2.RateLimitState:
+    return auth_pb2.RateLimitState(
+        policy=state.policy,
+        limit=state.limit,
+        remaining=state.remaining,
+        reset_seconds=state.reset_seconds,
+        window_seconds=state.window_seconds,
     )

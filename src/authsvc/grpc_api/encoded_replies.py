@@ -11,9 +11,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from google.rpc import code_pb2, status_pb2
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from authsvc.domain.errors import AuthError
+from authsvc.domain.plans import BudgetState
 from authsvc.domain.principal import Principal
 from authsvc.grpc_api import convert
 from authsvc.grpc_api.errors import STATUS_FOR
@@ -22,6 +24,8 @@ from authsvc.v1 import auth_pb2
 log = logging.getLogger(__name__)
 
 _FIELD_1 = b"\x0a"  # field number 1, length-delimited
+VALIDATE_TOKEN_LIMITS = b"\x12"  # ValidateTokenResponse.rate_limits: field 2, length-delimited
+_VERDICT_LIMITS = b"\x1a"  # TokenVerdict.rate_limits: field 3, length-delimited
 _INTERNAL = auth_pb2.TokenVerdict(
     refusal=status_pb2.Status(code=code_pb2.INTERNAL, message="Internal error")
 ).SerializeToString()
@@ -63,8 +67,17 @@ class EncodedReplies:
             self._principals[found] = encoded
         return encoded
 
+    def charged(
+        self, found: Principal, limits: Iterable[BudgetState], field: bytes = _VERDICT_LIMITS
+    ) -> bytes:
+        """A reply holding `found` and where each limit it was charged to stands: a
+        ValidateTokenResponse (`field` VALIDATE_TOKEN_LIMITS) or a TokenVerdict."""
+        return self.principal(found) + _limits(limits, field)
+
     def refusal(self, error: AuthError) -> bytes:
         """The TokenVerdict of a check that ValidateToken would have failed with `error`."""
+        if error.limits:  # over a limit: its RetryInfo and states vary, so never cached
+            return _over_limit(error)
         code = STATUS_FOR[error.code].value[0]
         encoded = self._refusals.get((code, error.detail))
         if encoded is None:
@@ -74,16 +87,35 @@ class EncodedReplies:
                 self._refusals[code, error.detail] = encoded
         return encoded
 
-    def verdicts(self, outcomes: Iterable[Principal | BaseException]) -> bytes:
+    def verdicts(self, outcomes: Iterable[object]) -> bytes:
         """A ValidateTokensResponse: one verdict per outcome, in order."""
         parts = []
         for outcome in outcomes:
             if isinstance(outcome, Principal):
                 verdict = self.principal(outcome)
+            elif isinstance(outcome, tuple):  # charged: the principal and its limits
+                verdict = self.charged(*outcome)
             elif isinstance(outcome, AuthError):
                 verdict = self.refusal(outcome)
             else:
-                log.error("unexpected error in one of ValidateTokens' checks", exc_info=outcome)
+                failure = outcome if isinstance(outcome, BaseException) else None
+                log.error("unexpected outcome of one of ValidateTokens' checks", exc_info=failure)
                 verdict = _INTERNAL
             parts.append(_framed(verdict))
         return b"".join(parts)
+
+
+def _limits(limits: Iterable[BudgetState], field: bytes) -> bytes:
+    return b"".join(
+        field + _varint(len(encoded)) + encoded
+        for encoded in (convert.rate_limit_state(state).SerializeToString() for state in limits)
+    )
+
+
+def _over_limit(error: AuthError) -> bytes:
+    retry = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=error.retry_after or 1))
+    packed = any_pb2.Any()
+    packed.Pack(retry)
+    status = status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message=error.detail, details=[packed])
+    limits = [convert.rate_limit_state(state) for state in error.limits if isinstance(state, BudgetState)]
+    return auth_pb2.TokenVerdict(refusal=status, rate_limits=limits).SerializeToString()

@@ -16,6 +16,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from authsvc.domain.errors import AuthError, ErrorCode
+from authsvc.domain.plans import BudgetState
 from authsvc.grpc_api.decoding import MALFORMED, UNDECODABLE
 from authsvc.logs import REQUEST_ID
 from authsvc.metrics import RPC_STATS
@@ -79,7 +80,7 @@ def edge_call(handler: Handler[Request, Response]) -> Handler[Request, Response]
             status = STATUS_FOR[error.code]
             code = _NAMES[status]
             if error.retry_after is not None:
-                await _abort_retry_later(context, error.detail, error.retry_after)
+                await _abort_retry_later(context, error.detail, error.retry_after, _limit_trailers(error))
             context.set_code(status)
             context.set_details(error.detail)
             return cast(Response, _NO_REPLY)
@@ -103,7 +104,26 @@ def outcome_code(outcome: object) -> str:
     return "INTERNAL" if isinstance(outcome, BaseException) else "OK"
 
 
-async def _abort_retry_later(context: grpc.aio.ServicerContext[Any, Any], detail: str, seconds: int) -> None:
+def _limit_trailers(error: AuthError) -> tuple[tuple[str, str], ...]:
+    """For a metered refusal: the spent limit (the one that frees up last) as ratelimit-* metadata."""
+    spent = [state for state in error.limits if isinstance(state, BudgetState) and state.remaining == 0]
+    if not spent:
+        return ()
+    worst = max(spent, key=lambda state: state.reset_seconds)
+    return (
+        ("ratelimit-policy", worst.policy),
+        ("ratelimit-limit", str(worst.limit)),
+        ("ratelimit-remaining", "0"),
+        ("ratelimit-reset", str(worst.reset_seconds)),
+    )
+
+
+async def _abort_retry_later(
+    context: grpc.aio.ServicerContext[Any, Any],
+    detail: str,
+    seconds: int,
+    extra: tuple[tuple[str, str], ...] = (),
+) -> None:
     """RESOURCE_EXHAUSTED carrying the wait twice: as google.rpc.RetryInfo rich details
     (grpcio-status) and as plain `retry-after` trailing metadata for simple clients."""
     retry_info = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=seconds))
@@ -111,7 +131,7 @@ async def _abort_retry_later(context: grpc.aio.ServicerContext[Any, Any], detail
     packed.Pack(retry_info)
     rich = status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message=detail, details=[packed])
     status = rpc_status.to_status(rich)
-    trailers = (*status.trailing_metadata, ("retry-after", str(seconds)))
+    trailers = (*status.trailing_metadata, ("retry-after", str(seconds)), *extra)
     await context.abort(status.code, status.details, trailers)
 
 

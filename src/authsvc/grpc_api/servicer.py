@@ -11,7 +11,7 @@ from authsvc.domain.bearer import bearer_credentials
 from authsvc.domain.errors import AuthError, ErrorCode
 from authsvc.domain.principal import Principal
 from authsvc.grpc_api import convert
-from authsvc.grpc_api.encoded_replies import EncodedReplies
+from authsvc.grpc_api.encoded_replies import VALIDATE_TOKEN_LIMITS, EncodedReplies
 from authsvc.grpc_api.errors import edge_call, outcome_code
 from authsvc.grpc_api.peers import NOBODY, TrustedProxies, client_ip
 from authsvc.metrics import TOKEN_CHECKS
@@ -60,7 +60,13 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
 
     @edge_call
     async def ValidateToken(self, request: auth_pb2.ValidateTokenRequest, context: Context) -> bytes:
-        found = await self._services.authenticator.validate(request.token, request.required_permissions)
+        authenticator = self._services.authenticator
+        if request.cost:
+            found, limits = await authenticator.charged(
+                request.token, request.required_permissions, request.cost
+            )
+            return self._encoded.charged(found, limits, VALIDATE_TOKEN_LIMITS)
+        found = await authenticator.validate(request.token, request.required_permissions)
         return self._encoded.principal(found)  # an encoded ValidateTokenResponse
 
     @edge_call
@@ -68,10 +74,16 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         checks = request.checks
         if len(checks) > MAX_CHECKS_PER_CALL:
             raise AuthError(ErrorCode.INVALID_ARGUMENT, f"At most {MAX_CHECKS_PER_CALL} checks per call")
-        validate = self._services.authenticator.validate
+        validate, charged = self._services.authenticator.validate, self._services.authenticator.charged
         # Concurrently: a check that must ask the database does not hold up the others.
         outcomes = await asyncio.gather(
-            *(validate(check.token, check.required_permissions) for check in checks), return_exceptions=True
+            *(
+                charged(check.token, check.required_permissions, check.cost)
+                if check.cost
+                else validate(check.token, check.required_permissions)
+                for check in checks
+            ),
+            return_exceptions=True,
         )
         codes = collections.Counter(outcome_code(outcome) for outcome in outcomes)
         if "CANCELLED" in codes:
@@ -94,6 +106,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             expires_at=convert.moment(request.expires_at, "expires_at") if which == "expires_at" else None,
             expires_in=request.expires_in_seconds if which == "expires_in_seconds" else None,
             metadata=json_object(request.metadata) if request.HasField("metadata") else None,
+            rate_limit=convert.key_rate_limit(request.rate_limit),
         )
         return auth_pb2.CreateApiKeyResponse(api_key=convert.api_key(record), secret=secret)
 
@@ -132,6 +145,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             permissions=list(key.permissions),
             metadata=json_object(key.metadata),
             expires_at=convert.moment(key.expires_at, "expires_at") if key.HasField("expires_at") else None,
+            rate_limit=convert.key_rate_limit(key.rate_limit),
         )
         record = await self._services.api_keys.update(caller, key.id, changes)
         return auth_pb2.UpdateApiKeyResponse(api_key=convert.api_key(record))

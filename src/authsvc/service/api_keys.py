@@ -13,8 +13,10 @@ from authsvc.domain.api_key_lifetime import expiry, overlap_end
 from authsvc.domain.audit import AuditEvent, AuditKind
 from authsvc.domain.errors import AuthError, ErrorCode, invalid_argument
 from authsvc.domain.permissions import API_KEYS_READ, API_KEYS_WRITE, is_well_formed, may_change_key
+from authsvc.domain.plans import Limits, key_limits
 from authsvc.domain.principal import Principal, PrincipalKind
 from authsvc.domain.validation import check_name
+from authsvc.service.metering import Metering
 from authsvc.service.policy import Policy
 from authsvc.service.ports import (
     ApiKeyRecord,
@@ -28,7 +30,7 @@ from authsvc.service.ports import (
     UsageRecorder,
 )
 
-UPDATABLE_ORDER = ("name", "permissions", "metadata", "expires_at")
+UPDATABLE_ORDER = ("name", "permissions", "metadata", "expires_at", "rate_limit")
 UPDATABLE = frozenset(UPDATABLE_ORDER)
 
 
@@ -42,6 +44,7 @@ class KeyChanges:
     permissions: Sequence[str] = ()
     metadata: object = None
     expires_at: datetime | None = None
+    rate_limit: tuple[int, int] = (0, 0)  # per minute, per day; 0: the plan's
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +90,9 @@ class ApiKeyService:
         policy: Policy,
         audit: AuditLog,
         unit_of_work: UnitOfWorkFactory,
+        metering: Metering | None = None,
     ) -> None:
+        self._metering = metering
         self._audit = audit
         self._keys = keys
         self._usage = usage
@@ -104,6 +109,7 @@ class ApiKeyService:
         expires_at: datetime | None = None,
         expires_in: int | None = None,
         metadata: object = None,
+        rate_limit: tuple[int, int] = (0, 0),
     ) -> tuple[ApiKeyRecord, str]:
         """A new key and its secret, which is returned here once and stored only as a hash.
 
@@ -121,6 +127,7 @@ class ApiKeyService:
             raise invalid_argument("Environment must be " + " or ".join(repr(e) for e in accepted))
         wanted = self._grantable(caller, permissions)
         attached = api_key_metadata.canonical({} if metadata is None else metadata)
+        limits = await self._key_limits(caller.workspace_id, rate_limit)
         parent = caller.api_key_id if caller.kind is PrincipalKind.API_KEY else None
         secret = api_key_format.generate(environment)
         record = ApiKeyRecord(
@@ -137,6 +144,7 @@ class ApiKeyService:
             created_by_key_id=parent,
             expires_at=expires,
             metadata=attached,
+            limits=limits,
         )
         async with self._unit_of_work() as uow:
             if parent is not None and not await uow.api_keys.hold_live(parent):
@@ -154,6 +162,14 @@ class ApiKeyService:
             )
         )
         return record, secret
+
+    async def _key_limits(self, workspace_id: str, asked: tuple[int, int]) -> Limits | None:
+        """A key's own limits as asked, never above its workspace's plan."""
+        if self._metering is None:
+            plan = Limits()
+        else:
+            plan = await self._metering.plan_limits(workspace_id)
+        return key_limits(*asked, plan)
 
     def _grantable(self, caller: Principal, permissions: Sequence[str]) -> frozenset[str]:
         """Permissions a key may be given by `caller`: known here, at least one, and never beyond
@@ -193,6 +209,8 @@ class ApiKeyService:
             )
         if "expires_at" in changes.fields:
             values["expires_at"] = expiry(now, self._policy.api_key_max_lifetime, changes.expires_at)
+        if "rate_limit" in changes.fields:
+            values["limits"] = await self._key_limits(caller.workspace_id, changes.rate_limit)
         async with self._unit_of_work() as uow:
             record = await _changeable(uow, caller, canonical)
             updated = dataclasses.replace(record, **values)  # type: ignore[arg-type]

@@ -9,8 +9,10 @@ from typing import Any
 from authsvc.domain import api_key_format
 from authsvc.domain.api_key_lifetime import check_unexpired
 from authsvc.domain.errors import AuthError, ErrorCode
+from authsvc.domain.plans import BudgetState
 from authsvc.domain.principal import Principal, PrincipalKind
 from authsvc.domain.tokens import MAX_TOKEN_CHARS
+from authsvc.service.metering import Metering
 from authsvc.service.ports import ApiKeyRecord, ApiKeyRepository, Clock, SessionRepository, UsageRecorder
 from authsvc.service.tokens import TokenIssuer
 from authsvc.service.verified_tokens import Verified, VerifiedTokens
@@ -29,7 +31,9 @@ class Authenticator:
         clock: Clock,
         verified: VerifiedTokens | None = None,
         key_environments: tuple[str, ...] = api_key_format.ENVIRONMENTS,
+        metering: Metering | None = None,
     ) -> None:
+        self._metering = metering
         # Keys of other environments (a production deployment that must never see an sf_test_
         # key) are refused before any parsing or lookup.
         self._accepted_prefixes = api_key_format.prefixes(key_environments)
@@ -54,6 +58,16 @@ class Authenticator:
         if log.isEnabledFor(logging.DEBUG):
             return self._validate_logged(token, required_permissions)
         return self._validate(token, required_permissions)
+
+    async def charged(
+        self, token: str, required_permissions: Iterable[str], cost: int
+    ) -> tuple[Principal, tuple[BudgetState, ...]]:
+        """`validate`, then `cost` requests charged to the principal's limits (service.metering):
+        the principal and where each limit stands, or RATE_LIMITED."""
+        principal = await self.validate(token, required_permissions)
+        if self._metering is None:
+            return principal, ()
+        return principal, await self._metering.charge(principal, cost)
 
     async def _validate_logged(self, token: str, required_permissions: Iterable[str]) -> Principal:
         # DEBUG only: an attacker's garbage must not flood the logs.
@@ -106,6 +120,7 @@ class Authenticator:
             environment=record.environment,
             key_name=record.name,
             metadata=record.metadata,
+            key_limits=record.limits,
         )
         if len(self._key_principals) >= _MAX_KEY_PRINCIPALS:
             self._key_principals.clear()

@@ -12,6 +12,7 @@ from typing import Protocol, Self
 from authsvc.domain.audit import AuditEvent
 from authsvc.domain.pages import Cursor
 from authsvc.domain.permissions import Role
+from authsvc.domain.plans import Budget, BudgetState, Limits
 from authsvc.domain.rate_limits import RateDecision, RateLimit
 from authsvc.domain.refresh_rules import RefreshState
 
@@ -82,6 +83,7 @@ class ApiKeyRecord:
     created_by_key_id: str | None = None  # the key it was created with, if a key created it
     expires_at: datetime | None = None  # when it stops validating; None: never
     metadata: str = "{}"  # a JSON object as text (domain.api_key_metadata)
+    limits: Limits | None = None  # its own request limits, below its workspace's plan
     # When the secret presented stops validating, if it is the one a rotation replaced (its overlap).
     secret_ends_at: datetime | None = None
 
@@ -99,6 +101,28 @@ class KeyFilter:
     now: datetime
     environment: str | None = None
     state: KeyState | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Spent:
+    """A charge's outcome: admitted or not, each budget's state, and the wait when refused."""
+
+    allowed: bool
+    states: tuple[BudgetState, ...]
+    retry_after: int = 0
+
+
+class Meter(Protocol):
+    async def spend(self, budgets: Sequence[Budget], cost: int, now: datetime) -> Spent:
+        """Takes `cost` from every budget's count for its current window, or from none when any
+        lacks it; no database round trip per call (domain.plans for the budgets)."""
+        ...
+
+
+class WorkspacePlans(Protocol):
+    async def plan_of(self, workspace_id: str) -> str | None:
+        """The name of the workspace's plan, None for the default (from memory once known)."""
+        ...
 
 
 class UserRepository(Protocol):

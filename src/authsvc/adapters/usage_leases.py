@@ -1,0 +1,156 @@
+"""The request meter: each budget's count per window lives in PostgreSQL (`usage_leases`), and
+each replica draws slices of it ("leases") and spends them in memory.
+
+A request costs no round trip while its replica's leases last; a lease running low is topped up
+in the background, and one that runs out is drawn again in the request (about once per lease).
+What a draw grants is counted against the window's cap at once, so the replicas together never
+admit more than the limit. The other way round, tokens a replica drew but did not spend are lost
+to the window: at most 2 leases per replica per budget (its lease and the top-up it drew ahead),
+so a window admits at least limit - 2 x lease x replicas when every replica keeps being asked,
+and a replica killed with -9 loses at most its 2 leases of its current windows. A lease is a
+twentieth of the limit, at most 1,000: 5 of a 100/min key, 1,000 of a generous plan.
+
+Once a draw grants less than asked, the window's cap is all given out: the replica refuses
+without asking again until the window moves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from authsvc.adapters.database import Database
+from authsvc.domain.plans import WINDOWS, Budget, BudgetState
+from authsvc.service.ports import Spent
+
+log = logging.getLogger(__name__)
+LEASE_FRACTION = 20
+MAX_LEASE = 1000
+MAX_LEASES = 50_000  # beyond, the leases of ended windows are forgotten
+KEEP_WINDOWS = timedelta(days=2)  # counts older than this are deleted by `forget_old_windows`
+_Key = tuple[str, str, datetime]  # subject, window, window start
+
+
+def lease_size(limit: int) -> int:
+    return max(1, min(MAX_LEASE, limit // LEASE_FRACTION))
+
+
+def window_start(window: str, now: datetime) -> datetime:
+    seconds = WINDOWS[window]
+    return datetime.fromtimestamp(math.floor(now.timestamp() / seconds) * seconds, UTC)
+
+
+@dataclass
+class _Lease:
+    remaining: int = 0  # what this replica may still spend
+    granted: int = 0  # the window's total drawn, by every replica, as of this replica's last draw
+    exhausted: bool = False  # the cap is all drawn: refuse without asking
+    drawing: bool = False  # a top-up is on its way
+
+
+class LeasedMeter:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._leases: dict[_Key, _Lease] = {}
+        self._top_ups: set[asyncio.Task[None]] = set()
+
+    async def spend(self, budgets: Sequence[Budget], cost: int, now: datetime) -> Spent:
+        if len(self._leases) > MAX_LEASES:
+            self.prune(now)
+        keyed = [
+            (budget, (budget.subject, budget.window, window_start(budget.window, now))) for budget in budgets
+        ]
+        leases = [self._leases.setdefault(key, _Lease()) for _, key in keyed]
+        lacking = [
+            (budget, key, max(cost - lease.remaining, lease_size(budget.limit)))
+            for (budget, key), lease in zip(keyed, leases, strict=True)
+            if lease.remaining < cost and not lease.exhausted
+        ]
+        if lacking:
+            await self._draw(lacking)
+            leases = [self._leases.setdefault(key, _Lease()) for _, key in keyed]  # pruned meanwhile?
+        allowed = all(lease.remaining >= cost for lease in leases)
+        if allowed:
+            for (budget, key), lease in zip(keyed, leases, strict=True):
+                lease.remaining -= cost
+                if lease.remaining < lease_size(budget.limit) // 2 and not (lease.exhausted or lease.drawing):
+                    self._top_up(budget, key, lease)
+        states = tuple(
+            self._state(budget, lease, now) for (budget, _), lease in zip(keyed, leases, strict=True)
+        )
+        wait = 0
+        if not allowed:
+            spent = [state for state, lease in zip(states, leases, strict=True) if lease.remaining < cost]
+            wait = max(max(state.reset_seconds for state in spent), 1)
+        return Spent(allowed, states, wait)
+
+    def _top_up(self, budget: Budget, key: _Key, lease: _Lease) -> None:
+        lease.drawing = True
+
+        async def draw() -> None:
+            try:
+                await self._draw([(budget, key, lease_size(budget.limit))])
+            except Exception:  # the next request that runs short draws in its own time
+                log.warning("could not draw ahead for %s", budget.policy, exc_info=True)
+            finally:
+                lease.drawing = False
+
+        task = asyncio.get_running_loop().create_task(draw())
+        self._top_ups.add(task)
+        task.add_done_callback(self._top_ups.discard)
+
+    async def _draw(self, wanted: Sequence[tuple[Budget, _Key, int]]) -> None:
+        """Draws every wanted amount in one statement, in key order (no two replicas' draws can
+        deadlock), each capped by what its window has left."""
+        ordered = sorted(wanted, key=lambda item: (item[1][0], item[1][1], item[1][2]))
+        rows = await self._db.fetch(
+            "INSERT INTO usage_leases AS u (subject, window_name, window_start, cap, granted, last_grant) "
+            "SELECT s, w, t, c, LEAST(a, c), LEAST(a, c) "
+            "FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[], $5::bigint[]) "
+            "AS v(s, w, t, a, c) "
+            "ON CONFLICT (subject, window_name, window_start) DO UPDATE SET "
+            "last_grant = LEAST(EXCLUDED.last_grant, GREATEST(EXCLUDED.cap - u.granted, 0)), "
+            "granted = u.granted + LEAST(EXCLUDED.last_grant, GREATEST(EXCLUDED.cap - u.granted, 0)), "
+            "cap = EXCLUDED.cap "
+            "RETURNING subject, window_name, window_start, granted, last_grant",
+            [key[0] for _, key, _ in ordered],
+            [key[1] for _, key, _ in ordered],
+            [key[2] for _, key, _ in ordered],
+            [amount for _, _, amount in ordered],
+            [budget.limit for budget, _, _ in ordered],
+        )
+        asked = {key: amount for _, key, amount in ordered}
+        for row in rows:
+            key = (row["subject"], row["window_name"], row["window_start"])
+            lease = self._leases.setdefault(key, _Lease())
+            lease.remaining += row["last_grant"]
+            lease.granted = max(lease.granted, row["granted"])
+            if row["last_grant"] < asked.get(key, 0):
+                lease.exhausted = True
+
+    @staticmethod
+    def _state(budget: Budget, lease: _Lease, now: datetime) -> BudgetState:
+        seconds = WINDOWS[budget.window]
+        ends = window_start(budget.window, now) + timedelta(seconds=seconds)
+        left = budget.limit - lease.granted + lease.remaining
+        return BudgetState(
+            budget.policy,
+            budget.limit,
+            max(0, min(budget.limit, left)),
+            max(1, math.ceil((ends - now).total_seconds())),
+            seconds,
+        )
+
+    def prune(self, now: datetime) -> None:
+        """Forgets the leases of windows that have ended (what they held is lost to them anyway)."""
+        for key in [key for key in self._leases if key[2] + timedelta(seconds=WINDOWS[key[1]]) <= now]:
+            del self._leases[key]
+
+
+async def forget_old_windows(db: Database, now: datetime) -> None:
+    """Deletes the counts of windows long over."""
+    await db.execute("DELETE FROM usage_leases WHERE window_start < $1", now - KEEP_WINDOWS)
