@@ -41,6 +41,13 @@ class RequestBody(BaseModel):
 METADATA = "A JSON object (at most 2 KiB) told to every service that validates the key"
 
 
+class KeyRateLimit(RequestBody):
+    """A key's own limits, at most its workspace's plan's; 0 or absent: none over that window."""
+
+    requests_per_minute: Int64 = Field(0, description="Requests per minute (clock minutes)")
+    requests_per_day: Int64 = Field(0, description="Requests per day (UTC days)")
+
+
 class LoginRequest(RequestBody):
     email: Text = Field(description="The account's email address", json_schema_extra={"format": "email"})
     password: Text = Field(description="The account's password")
@@ -70,6 +77,7 @@ class NewApiKeyRequest(RequestBody):
         None, description="Seconds until the key stops validating; not with expires_at"
     )
     metadata: dict[str, Any] | None = Field(None, description=METADATA)
+    rate_limit: KeyRateLimit | None = Field(None, description="Limits of its own, below the plan's")
 
 
 class ApiKeyUpdate(RequestBody):
@@ -84,6 +92,9 @@ class ApiKeyUpdate(RequestBody):
         None,
         description="When the key stops validating (RFC 3339); null: never",
         json_schema_extra={"format": "date-time"},
+    )
+    rate_limit: KeyRateLimit | None = Field(
+        None, description="Limits of its own, below the plan's; null: none"
     )
 
 
@@ -132,24 +143,40 @@ async def read_json(request: web.Request, model: type[Body]) -> Body:
 
 
 def _refusal(model: type[RequestBody], error: ValidationError) -> str:
-    """The one problem to name: an unknown field first, then the fields in their declared order."""
+    """The one problem to name: an unknown field first, then the fields in their declared order.
+    A field inside an object is named by its path ("rate_limit.requests_per_day")."""
     problems = error.errors(include_url=False, include_context=False, include_input=False)
     unknown = [problem for problem in problems if problem["type"] == "extra_forbidden"]
     if unknown:
-        return f"Unknown field: {str(unknown[0]['loc'][0])[:64]}"
-    name = str(problems[0]["loc"][0])
+        return f"Unknown field: {_path(unknown[0]['loc'])[:64]}"
+    name = _path(problems[0]["loc"])
     if problems[0]["type"] == "missing":
         return f"Missing field: {name}"
     return f"Field {name} must be {_wanted(model)[name]}"
 
 
+def _path(loc: tuple[int | str, ...]) -> str:
+    """The field a problem is about: list positions left out (the list is named)."""
+    return ".".join(str(part) for part in loc if isinstance(part, str))
+
+
 @functools.cache
 def _wanted(model: type[RequestBody]) -> dict[str, str]:
-    """ "a string", "a whole number"... for each field, by its JSON type."""
-    wanted = {}
-    for name, schema in model.model_json_schema()["properties"].items():
-        kinds = [schema, *schema.get("anyOf", [])]  # an optional field: its type, or null
-        wanted[name] = next(_WANTED[kind["type"]] for kind in kinds if kind.get("type") in _WANTED)
+    """ "a string", "a whole number"... for each field, and each field of its objects, by path."""
+    schema = model.model_json_schema()
+    definitions = schema.get("$defs", {})
+    wanted: dict[str, str] = {}
+
+    def walk(properties: dict[str, Any], prefix: str) -> None:
+        for name, field in properties.items():
+            kinds = [field, *field.get("anyOf", [])]  # an optional field: its type, or null
+            kinds = [definitions[k["$ref"].rsplit("/", 1)[1]] if "$ref" in k else k for k in kinds]
+            kind = next(k for k in kinds if k.get("type") in _WANTED)
+            wanted[prefix + name] = _WANTED[kind["type"]]
+            if "properties" in kind:
+                walk(kind["properties"], f"{prefix}{name}.")
+
+    walk(schema["properties"], "")
     return wanted
 
 

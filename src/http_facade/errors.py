@@ -13,6 +13,7 @@ from aiohttp.typedefs import Handler
 
 from authsvc.client.errors import AuthClientError  # a check refused inside a batch: the same table
 from authsvc.client.http_errors import INTERNAL, bearer_challenge, outcome
+from http_facade.rate_limit_headers import rate_limit_headers
 
 log = logging.getLogger(__name__)
 DEFAULT_RETRY_AFTER = 60
@@ -76,7 +77,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except grpc.aio.AioRpcError as error:
         return from_status(error.code(), error.details(), error.trailing_metadata(), request)
     except AuthClientError as error:
-        return from_status(error.code, error.detail, (), request)
+        told = () if error.retry_after is None else (("retry-after", str(error.retry_after)),)
+        response = from_status(error.code, error.detail, told, request)
+        response.headers.update(rate_limit_headers(error.limits))
+        return response
     except FacadeError as error:
         return error_response(error.status, error.detail, error.headers)
     except web.HTTPException as error:

@@ -80,3 +80,16 @@ def required_permissions(request: web.Request) -> list[str]:
     except UnicodeEncodeError:
         raise FacadeError(400, "Malformed permissions parameter") from None
     return [name for name in names if name]
+
+
+MAX_COST = 1000
+
+
+def requested_cost(request: web.Request) -> int:
+    """What a forward-auth check charges: `?cost=` (0 only checks), 1 when absent."""
+    values = request.query.getall("cost", [])
+    if not values:
+        return 1
+    if len(values) > 1 or not (values[0].isascii() and values[0].isdigit()) or int(values[0]) > MAX_COST:
+        raise FacadeError(400, f"cost must be a whole number from 0 to {MAX_COST}")
+    return int(values[0])

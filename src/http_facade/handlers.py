@@ -16,6 +16,7 @@ from http_facade import replies
 from http_facade.bodies import (
     ApiKeyUpdate,
     AuthSettingsUpdate,
+    KeyRateLimit,
     LoginRequest,
     NewApiKeyRequest,
     RefreshRequest,
@@ -23,7 +24,8 @@ from http_facade.bodies import (
     read_json,
 )
 from http_facade.errors import FacadeError
-from http_facade.forwarding import bearer_token, call_options, required_permissions
+from http_facade.forwarding import bearer_token, call_options, requested_cost, required_permissions
+from http_facade.rate_limit_headers import rate_limit_headers
 from http_facade.state import SETTINGS, UPSTREAM
 
 HEALTH_SERVICE = "authsvc.v1.AuthService"
@@ -65,8 +67,13 @@ async def verify(request: web.Request) -> web.Response:
     401, 403, 429, 503... AuthService decides, as in one ValidateToken call (batched together
     with the other checks in flight: authsvc.client.batching)."""
     checks = request.app[UPSTREAM].token_checks
-    principal = await checks.check(bearer_token(request), required_permissions(request))
-    return web.Response(status=204, headers={**replies.identity_headers(principal), **NO_STORE})
+    cost = requested_cost(request)
+    if not cost:
+        principal = await checks.check(bearer_token(request), required_permissions(request))
+        return web.Response(status=204, headers={**replies.identity_headers(principal), **NO_STORE})
+    principal, limits = await checks.charge(bearer_token(request), required_permissions(request), cost)
+    headers = {**replies.identity_headers(principal), **rate_limit_headers(limits), **NO_STORE}
+    return web.Response(status=204, headers=headers)
 
 
 async def jwks(request: web.Request) -> web.Response:
@@ -89,6 +96,8 @@ async def create_api_key(request: web.Request) -> web.Response:
         message.expires_in_seconds = body.expires_in_seconds
     if body.metadata is not None:
         _set_object(message.metadata, body.metadata, "metadata")
+    if body.rate_limit is not None:
+        message.rate_limit.CopyFrom(_rate_limit(body.rate_limit))
     reply = await request.app[UPSTREAM].auth.CreateApiKey(message, **call_options(request))
     return web.json_response(replies.created_api_key(reply), status=201, headers=NO_STORE)
 
@@ -141,9 +150,17 @@ async def update_api_key(request: web.Request) -> web.Response:
         _set_object(key.metadata, body.metadata, "metadata")
     if body.expires_at is not None:
         _set_moment(key.expires_at, body.expires_at, "expires_at")
+    if body.rate_limit is not None:
+        key.rate_limit.CopyFrom(_rate_limit(body.rate_limit))
     message = auth_pb2.UpdateApiKeyRequest(api_key=key, update_mask=field_mask_pb2.FieldMask(paths=given))
     reply = await request.app[UPSTREAM].auth.UpdateApiKey(message, **call_options(request))
     return web.json_response(replies.api_key(reply.api_key))
+
+
+def _rate_limit(body: KeyRateLimit) -> auth_pb2.KeyRateLimit:
+    return auth_pb2.KeyRateLimit(
+        requests_per_minute=body.requests_per_minute, requests_per_day=body.requests_per_day
+    )
 
 
 def _set_moment(field: Timestamp, text: str, name: str) -> None:

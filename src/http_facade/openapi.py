@@ -38,10 +38,23 @@ UPSTREAM_ERRORS = (400, 429, 500, 503, 504)
 _TEXT = {"type": "string"}
 _REQUEST_ID = {"description": "The request's id, as sent or generated", "schema": _TEXT}
 _CHALLENGE = {"WWW-Authenticate": {"required": True, "schema": _TEXT}}
+_RATE_LIMITS = {
+    "RateLimit": {
+        "required": False,
+        "description": 'Charged requests: what is left of each limit, e.g. "key-minute";r=42;t=18 '
+        "(draft-ietf-httpapi-ratelimit-headers)",
+        "schema": _TEXT,
+    },
+    "RateLimit-Policy": {
+        "required": False,
+        "description": 'Charged requests: each limit counted against, e.g. "key-minute";q=100;w=60',
+        "schema": _TEXT,
+    },
+}
 _ERROR_HEADERS: dict[int, dict[str, Any]] = {
     401: _CHALLENGE,
     403: _CHALLENGE,
-    429: {"Retry-After": {"required": True, "schema": {"type": "integer", "minimum": 0}}},
+    429: {"Retry-After": {"required": True, "schema": {"type": "integer", "minimum": 0}}, **_RATE_LIMITS},
 }
 PERMISSIONS_QUERY = {
     "name": "permissions",
@@ -51,6 +64,13 @@ PERMISSIONS_QUERY = {
     "Set by the gateway's configuration, never by a client header",
     "schema": _TEXT,
     "examples": {"one": {"value": "geofences:read"}, "two": {"value": "geofences:read,webhooks:write"}},
+}
+COST_QUERY = {
+    "name": "cost",
+    "in": "query",
+    "required": False,
+    "description": "Requests to charge to the credential's limits (0: only check); 1 when absent",
+    "schema": {"type": "integer", "minimum": 0, "maximum": 1000},
 }
 _KEY_LIST_QUERY = (
     ("page_size", {"type": "integer", "minimum": 0}, "At most this many keys (1-100); 0 or none: 100"),
@@ -69,20 +89,22 @@ _IDENTITY = {
     "X-Auth-Workspace": "The workspace id",
     "X-Auth-Permissions": "Every permission held, comma-separated",
 }
-IDENTITY_HEADERS = {
-    name: {"required": True, "description": text, "schema": _TEXT} for name, text in _IDENTITY.items()
-} | {
-    "X-Auth-Environment": {
-        "required": False,
-        "description": 'For API keys only: "live" or "test"',
-        "schema": {"type": "string", "enum": ["live", "test"]},
-    },
-    "X-Auth-Key-Name": {
-        "required": False,
-        "description": "For API keys only: the key's name, percent-encoded UTF-8",
-        "schema": _TEXT,
-    },
-}
+IDENTITY_HEADERS = (
+    _RATE_LIMITS
+    | {name: {"required": True, "description": text, "schema": _TEXT} for name, text in _IDENTITY.items()}
+    | {
+        "X-Auth-Environment": {
+            "required": False,
+            "description": 'For API keys only: "live" or "test"',
+            "schema": {"type": "string", "enum": ["live", "test"]},
+        },
+        "X-Auth-Key-Name": {
+            "required": False,
+            "description": "For API keys only: the key's name, percent-encoded UTF-8",
+            "schema": _TEXT,
+        },
+    }
+)
 
 
 def document(routes: Sequence[Route]) -> dict[str, Any]:

@@ -72,6 +72,11 @@ class Principal(TypedDict):
     ]
 
 
+class KeyRateLimit(TypedDict):
+    requests_per_minute: Annotated[int | None, _described("Its own per-minute limit; null: the plan's alone")]
+    requests_per_day: Annotated[int | None, _described("Its own per-day limit; null: the plan's alone")]
+
+
 class ApiKey(TypedDict):
     id: str
     name: str
@@ -88,6 +93,9 @@ class ApiKey(TypedDict):
     ]
     expires_at: Annotated[Moment, _described("When the key stops validating; null: never")]
     metadata: Annotated[dict[str, Any], _described("What its creator attached (at most 2 KiB as JSON)")]
+    rate_limit: Annotated[
+        KeyRateLimit | None, _described("Its own request limits, below its workspace's plan; null: none")
+    ]
 
 
 class NewApiKey(ApiKey):
@@ -196,6 +204,14 @@ def api_key(value: auth_pb2.ApiKey) -> ApiKey:
         "created_by_key_id": value.created_by_key_id or None,
         "expires_at": moment(value, "expires_at"),
         "metadata": json_object(value.metadata),
+        "rate_limit": _key_rate_limit(value.rate_limit) if value.HasField("rate_limit") else None,
+    }
+
+
+def _key_rate_limit(value: auth_pb2.KeyRateLimit) -> KeyRateLimit:
+    return {
+        "requests_per_minute": value.requests_per_minute or None,
+        "requests_per_day": value.requests_per_day or None,
     }
 
 

@@ -48,7 +48,7 @@ def _verify(method: str) -> Route:
         "Forward auth for gateways (nginx auth_request, Traefik ForwardAuth): is the token good for "
         "these permissions? HEAD answers as GET does",
         Reply(204, "Allowed; who the caller is, in headers", headers=openapi.IDENTITY_HEADERS), (400, 403),
-        authed=True, query=(openapi.PERMISSIONS_QUERY,),
+        authed=True, query=(openapi.PERMISSIONS_QUERY, openapi.COST_QUERY),
     )  # fmt: skip
 
 

@@ -24,13 +24,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import grpc
+from google.rpc import error_details_pb2
 
 from authsvc.client.errors import AuthClientError
 from authsvc.v1 import auth_pb2
 
 _CODES = {code.value[0]: code for code in grpc.StatusCode}
 # A check: its request, its answer, its size, and when its wait runs out (loop time).
-_Waiting = tuple[auth_pb2.ValidateTokenRequest, "asyncio.Future[auth_pb2.Principal]", int, float]
+_Waiting = tuple[auth_pb2.ValidateTokenRequest, "asyncio.Future[auth_pb2.TokenVerdict]", int, float]
 _TIMED_OUT = "Upstream timeout"
 
 
@@ -57,11 +58,26 @@ class TokenChecks:
 
     async def check(self, token: str, required_permissions: Sequence[str] = ()) -> auth_pb2.Principal:
         """The principal behind `token`, which holds every one of `required_permissions`."""
+        return (await self._verdict(token, required_permissions, 0)).principal
+
+    async def charge(
+        self, token: str, required_permissions: Sequence[str], cost: int
+    ) -> tuple[auth_pb2.Principal, list[auth_pb2.RateLimitState]]:
+        """`check`, charging `cost` requests to the credential's limits: the principal and where
+        each limit stands; over a limit, AuthClientError RESOURCE_EXHAUSTED with the wait."""
+        verdict = await self._verdict(token, required_permissions, cost)
+        return verdict.principal, list(verdict.rate_limits)
+
+    async def _verdict(
+        self, token: str, required_permissions: Sequence[str], cost: int
+    ) -> auth_pb2.TokenVerdict:
         if len(self._waiting) >= self._max_waiting:
             raise AuthClientError(grpc.StatusCode.UNAVAILABLE, "Too many checks waiting")
         loop = asyncio.get_running_loop()
-        answer: asyncio.Future[auth_pb2.Principal] = loop.create_future()
-        request = auth_pb2.ValidateTokenRequest(token=token, required_permissions=required_permissions)
+        answer: asyncio.Future[auth_pb2.TokenVerdict] = loop.create_future()
+        request = auth_pb2.ValidateTokenRequest(
+            token=token, required_permissions=required_permissions, cost=cost
+        )
         # No timer per check: a call's deadline is its oldest check's, and a check whose time ran
         # out while it queued is refused when its turn comes, which is no later than that (a call
         # ahead of it ends by its own oldest check's deadline, older than this one's).
@@ -114,10 +130,9 @@ class TokenChecks:
                 if answer.done():  # its request was cancelled meanwhile
                     continue
                 if verdict.HasField("principal"):
-                    answer.set_result(verdict.principal)
+                    answer.set_result(verdict)
                 else:
-                    code = _CODES.get(verdict.refusal.code, grpc.StatusCode.UNKNOWN)
-                    answer.set_exception(AuthClientError(code, verdict.refusal.message))
+                    answer.set_exception(_refusal(verdict))
         except asyncio.CancelledError:  # the facade is stopping
             for waiting in batch:
                 waiting[1].cancel()
@@ -138,7 +153,7 @@ class TokenChecks:
     async def _alone(
         self,
         request: auth_pb2.ValidateTokenRequest,
-        answer: asyncio.Future[auth_pb2.Principal],
+        answer: asyncio.Future[auth_pb2.TokenVerdict],
         nbytes: int,
         deadline: float,
     ) -> None:
@@ -149,7 +164,20 @@ class TokenChecks:
                 answer.set_exception(error)
         else:
             if not answer.done():
-                answer.set_result(reply.principal)
+                answer.set_result(
+                    auth_pb2.TokenVerdict(principal=reply.principal, rate_limits=reply.rate_limits)
+                )
+
+
+def _refusal(verdict: auth_pb2.TokenVerdict) -> AuthClientError:
+    """A check's refusal as the error ValidateToken would have raised, with RetryInfo's wait."""
+    code = _CODES.get(verdict.refusal.code, grpc.StatusCode.UNKNOWN)
+    retry_after = None
+    for detail in verdict.refusal.details:
+        info = error_details_pb2.RetryInfo()
+        if detail.Is(info.DESCRIPTOR) and detail.Unpack(info):
+            retry_after = max(0, info.retry_delay.seconds)
+    return AuthClientError(code, verdict.refusal.message, retry_after, verdict.rate_limits)
 
 
 def _fail(batch: list[_Waiting], error: Exception) -> None:

@@ -85,6 +85,17 @@ class AuthClient:
             self._cache[key] = (principal, keep_until)
         return principal
 
+    async def charge(
+        self, token: str, required_permissions: Iterable[str], cost: int = 1
+    ) -> tuple[auth_pb2.Principal, list[auth_pb2.RateLimitState]]:
+        """`validate`, charging `cost` API requests to the credential's limits (its key's and its
+        workspace's plan): the principal and where each limit stands, or AuthClientError
+        RESOURCE_EXHAUSTED with `retry_after` once one is spent. Never cached: each charge counts."""
+        try:
+            return await self._checks.charge(token, tuple(sorted(required_permissions)), cost)
+        except grpc.aio.AioRpcError as error:
+            raise AuthClientError(error.code(), error.details() or error.code().name) from None
+
     async def close(self) -> None:
         await self._channel.close()
 

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import grpc
+
+from authsvc.v1 import auth_pb2
 
 
 class AuthClientError(Exception):
     """A refused or failed validation: `code` is the gRPC status, `detail` the safe text."""
 
-    def __init__(self, code: grpc.StatusCode, detail: str) -> None:
+    def __init__(
+        self,
+        code: grpc.StatusCode,
+        detail: str,
+        retry_after: int | None = None,
+        limits: Sequence[auth_pb2.RateLimitState] = (),
+    ) -> None:
         super().__init__(f"{code.name}: {detail}")
         self.code = code
         self.detail = detail
+        self.retry_after = retry_after  # RESOURCE_EXHAUSTED: whole seconds to wait, when told
+        self.limits = list(limits)  # a metered refusal: where each limit stands
