@@ -19,7 +19,7 @@ from authsvc.adapters.database import Database
 from authsvc.adapters.jwt_codec import JwtCodec
 from authsvc.adapters.keyring import KeyRing
 from authsvc.adapters.passwords import BcryptHasher
-from authsvc.adapters.pg_api_keys import BatchedUsageRecorder, PgApiKeyRepository
+from authsvc.adapters.pg_api_keys import BatchedUsageRecorder, PgApiKeyRepository, forget_old_usage
 from authsvc.adapters.pg_audit import BufferedAuditLog
 from authsvc.adapters.pg_login_networks import PgLoginNetworks
 from authsvc.adapters.pg_rate_limiter import PgRateLimiter
@@ -111,7 +111,7 @@ def build_services(
     workspace_plans = PgWorkspacePlans(database)
     if sync is not None:
         sync.on_workspace_plan = workspace_plans.forget
-    metering = Metering(LeasedMeter(database), read_plans(settings.plans_file), workspace_plans, clock)
+    metering = Metering(LeasedMeter(database), read_plans(settings.plans_file), workspace_plans, clock, usage)
     # Committed changes reach this replica's cache at once (the others' by NOTIFY).
     on_commit = cache.invalidate if cache is not None else None
 
@@ -188,6 +188,7 @@ def _sweeper(database: Database, settings: Settings, clock: Clock) -> Callable[[
     async def sweep() -> None:
         await limiter.forget_expired()
         await forget_old_windows(database, clock.now())
+        await forget_old_usage(database, clock.now())
         await networks.forget_before(clock.now() - timedelta(seconds=settings.login_known_network_seconds))
 
     return sweep

@@ -177,6 +177,12 @@ def _set_object(field: Struct, value: dict[str, Any], name: str) -> None:
         raise FacadeError(400, f"Field {name} must be a JSON object of JSON values") from None
 
 
+async def api_key_usage(request: web.Request) -> web.Response:
+    message = auth_pb2.GetApiKeyUsageRequest(id=request.match_info["id"])
+    reply = await request.app[UPSTREAM].auth.GetApiKeyUsage(message, **call_options(request))
+    return web.json_response(replies.key_usage(reply))
+
+
 async def rotate_api_key(request: web.Request) -> web.Response:
     body = await read_json(request, RotateRequest)
     message = auth_pb2.RotateApiKeyRequest(id=request.match_info["id"], overlap_seconds=body.overlap_seconds)

@@ -107,6 +107,16 @@ class ApiKeyList(TypedDict):
     next_page_token: Annotated[str, _described("Pass it as page_token for the next page; empty on the last")]
 
 
+class UsageCount(TypedDict):
+    start: Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+    requests: Annotated[int, _described("Requests charged in the period")]
+
+
+class KeyUsage(TypedDict):
+    days: Annotated[list[UsageCount], _described("The last 30 UTC days, today last")]
+    minutes: Annotated[list[UsageCount], _described("The last 60 minutes, this one last")]
+
+
 class AuthSettings(TypedDict):
     workspace_id: str
     access_token_ttl_seconds: int
@@ -221,6 +231,15 @@ def created_api_key(reply: auth_pb2.CreateApiKeyResponse) -> NewApiKey:
 
 def rotated_api_key(reply: auth_pb2.RotateApiKeyResponse) -> NewApiKey:
     return {**api_key(reply.api_key), "key": reply.secret}
+
+
+def key_usage(reply: auth_pb2.GetApiKeyUsageResponse) -> KeyUsage:
+    return {
+        "days": [{"start": count.start.ToJsonString(), "requests": count.requests} for count in reply.days],
+        "minutes": [
+            {"start": count.start.ToJsonString(), "requests": count.requests} for count in reply.minutes
+        ],
+    }
 
 
 def auth_settings(value: auth_pb2.AuthSettings) -> AuthSettings:

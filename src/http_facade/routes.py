@@ -105,6 +105,12 @@ ROUTES = (
         Reply(200, "The key as it is now", replies.ApiKey), (403, 404), body=bodies.ApiKeyUpdate, authed=True,
     ),
     Route(
+        "GET", "/api/v1/api-keys/{id}/usage", handlers.api_key_usage,
+        "Requests charged with an API key (api_keys:read): per UTC day for the last 30 days, per "
+        "minute for the last hour",
+        Reply(200, "The key's usage", replies.KeyUsage), (403, 404), authed=True,
+    ),
+    Route(
         "POST", "/api/v1/api-keys/{id}/rotate", handlers.rotate_api_key,
         "Give an API key a new secret, returned this once (what revoking it takes); the old secret "
         "keeps validating for overlap_seconds",

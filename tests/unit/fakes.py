@@ -371,9 +371,13 @@ class FakeAudit:
 class FakeUsage:
     def __init__(self) -> None:
         self.used: dict[str, datetime] = {}
+        self.requests: dict[str, int] = {}
 
     def mark_used(self, key_id: str, at: datetime) -> None:
         self.used[key_id] = at
+
+    def count_requests(self, key_id: str, at: datetime, requests: int) -> None:
+        self.requests[key_id] = self.requests.get(key_id, 0) + requests
 
     async def flush(self) -> None:
         pass

@@ -38,6 +38,9 @@ class CachedApiKeyRepository:
         self._cache.remember_key(digest, record, generation)
         return record
 
+    async def in_workspace(self, workspace_id: str, key_id: str) -> ApiKeyRecord | None:
+        return await self._inner.in_workspace(workspace_id, key_id)
+
     async def list(
         self, workspace_id: str, after: Cursor | None, limit: int, only: KeyFilter
     ) -> Sequence[ApiKeyRecord]:

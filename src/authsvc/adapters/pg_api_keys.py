@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import asyncpg
@@ -16,7 +17,7 @@ from authsvc.adapters.ids import parse_uuid
 from authsvc.domain.errors import AuthError
 from authsvc.domain.pages import Cursor
 from authsvc.domain.plans import Limits
-from authsvc.service.ports import ApiKeyRecord, KeyFilter
+from authsvc.service.ports import ApiKeyRecord, KeyFilter, KeyUsage
 
 log = logging.getLogger(__name__)
 _COLUMNS = (
@@ -87,6 +88,15 @@ class PgApiKeyRepository:
             limit,
         )
         return [(bytes(r["key_hash"]), _record(r)) for r in rows]
+
+    async def in_workspace(self, workspace_id: str, key_id: str) -> ApiKeyRecord | None:
+        kid, wid = parse_uuid(key_id), parse_uuid(workspace_id)
+        if kid is None or wid is None:
+            return None
+        row = await self._db.fetchrow(
+            f"SELECT {_COLUMNS} FROM api_keys k WHERE k.id = $1 AND k.workspace_id = $2", kid, wid
+        )
+        return _record(row) if row else None
 
     async def list(
         self, workspace_id: str, after: Cursor | None, limit: int, only: KeyFilter
@@ -235,17 +245,92 @@ class PgApiKeyStore:
         return ids
 
 
+USAGE_DAYS, USAGE_MINUTES = 30, 60  # what `usage` reports
+KEEP_MINUTES, KEEP_DAYS = timedelta(hours=2), timedelta(days=90)  # what `forget_old_usage` keeps
+
+
+async def forget_old_usage(db: Database, now: datetime) -> None:
+    await db.execute("DELETE FROM api_key_usage_minutes WHERE minute < $1", now - KEEP_MINUTES)
+    await db.execute("DELETE FROM api_key_usage_days WHERE day < $1", (now - KEEP_DAYS).date())
+
+
 class BatchedUsageRecorder:
-    """Keeps each key's latest use in memory and writes them all in one statement per flush."""
+    """Keeps each key's latest use, and its charged requests per minute, in memory and writes
+    them in a few statements per flush."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
         self._pending: dict[str, datetime] = {}
+        self._counts: collections.Counter[tuple[str, datetime]] = collections.Counter()
 
     def mark_used(self, key_id: str, at: datetime) -> None:
         self._pending[key_id] = at
 
+    def count_requests(self, key_id: str, at: datetime, requests: int) -> None:
+        self._counts[key_id, at.replace(second=0, microsecond=0)] += requests
+
     async def flush(self) -> None:
+        await self._flush_counts()
+        await self._flush_last_used()
+
+    async def _flush_counts(self) -> None:
+        if not self._counts:
+            return
+        batch, self._counts = self._counts, collections.Counter()
+        days: collections.Counter[tuple[str, date]] = collections.Counter()
+        for (key_id, minute), requests in batch.items():
+            days[key_id, minute.astimezone(UTC).date()] += requests
+        minutes = sorted(batch.items())  # one order on every replica: upserts cannot deadlock
+        try:
+            async with self._db.transaction() as conn:
+                await conn.execute(
+                    "INSERT INTO api_key_usage_minutes AS u (key_id, minute, requests) "
+                    "SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::bigint[]) "
+                    "ON CONFLICT (key_id, minute) DO UPDATE SET requests = u.requests + EXCLUDED.requests",
+                    [key for (key, _), _ in minutes],
+                    [minute for (_, minute), _ in minutes],
+                    [requests for _, requests in minutes],
+                )
+                per_day = sorted(days.items())
+                await conn.execute(
+                    "INSERT INTO api_key_usage_days AS u (key_id, day, requests) "
+                    "SELECT * FROM unnest($1::uuid[], $2::date[], $3::bigint[]) "
+                    "ON CONFLICT (key_id, day) DO UPDATE SET requests = u.requests + EXCLUDED.requests",
+                    [key for (key, _), _ in per_day],
+                    [day for (_, day), _ in per_day],
+                    [requests for _, requests in per_day],
+                )
+        except AuthError:
+            self._counts.update(batch)  # kept for the next flush
+            raise
+
+    async def usage(self, key_id: str, now: datetime) -> KeyUsage:
+        """Per UTC day for the last 30 days and per minute for the last 60 minutes, oldest first."""
+        kid = parse_uuid(key_id)
+        today = now.astimezone(UTC).date()
+        minute = now.astimezone(UTC).replace(second=0, microsecond=0)
+        day_starts = [today - timedelta(days=n) for n in range(USAGE_DAYS - 1, -1, -1)]
+        minute_starts = [minute - timedelta(minutes=n) for n in range(USAGE_MINUTES - 1, -1, -1)]
+        by_day = dict(
+            await self._db.fetch(
+                "SELECT day, requests FROM api_key_usage_days WHERE key_id = $1 AND day >= $2",
+                kid,
+                day_starts[0],
+            )
+        )
+        by_minute = dict(
+            await self._db.fetch(
+                "SELECT minute, requests FROM api_key_usage_minutes WHERE key_id = $1 AND minute >= $2",
+                kid,
+                minute_starts[0],
+            )
+        )
+        return KeyUsage(
+            [(datetime.combine(day, time(), UTC), int(by_day.get(day, 0))) for day in day_starts],
+            [(start, int(by_minute.get(start, 0))) for start in minute_starts],
+        )
+
+    async def _flush_last_used(self) -> None:
         if not self._pending:
             return
         batch, self._pending = self._pending, {}

@@ -107,6 +107,10 @@ def api_key(record: ApiKeyRecord) -> auth_pb2.ApiKey:
     )
 
 
+def usage_count(start: datetime, requests: int) -> auth_pb2.UsageCount:
+    return auth_pb2.UsageCount(start=timestamp(start), requests=requests)
+
+
 def key_rate_limit(message: auth_pb2.KeyRateLimit) -> tuple[int, int]:
     return message.requests_per_minute, message.requests_per_day
 

@@ -151,6 +151,16 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         return auth_pb2.UpdateApiKeyResponse(api_key=convert.api_key(record))
 
     @edge_call
+    async def GetApiKeyUsage(
+        self, request: auth_pb2.GetApiKeyUsageRequest, context: Context
+    ) -> auth_pb2.GetApiKeyUsageResponse:
+        usage = await self._services.api_keys.usage(await self._caller(context), request.id)
+        return auth_pb2.GetApiKeyUsageResponse(
+            days=[convert.usage_count(start, n) for start, n in usage.days],
+            minutes=[convert.usage_count(start, n) for start, n in usage.minutes],
+        )
+
+    @edge_call
     async def RotateApiKey(
         self, request: auth_pb2.RotateApiKeyRequest, context: Context
     ) -> auth_pb2.RotateApiKeyResponse:

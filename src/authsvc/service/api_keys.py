@@ -25,6 +25,7 @@ from authsvc.service.ports import (
     Clock,
     KeyFilter,
     KeyState,
+    KeyUsage,
     UnitOfWork,
     UnitOfWorkFactory,
     UsageRecorder,
@@ -287,3 +288,14 @@ class ApiKeyService:
             )
         )
         return dataclasses.replace(record, prefix=prefix), secret
+
+    async def usage(self, caller: Principal, key_id: str) -> KeyUsage:
+        """The requests charged with one of the workspace's keys (revoked ones too): per UTC day
+        for the last 30 days, per minute for the last hour; this replica's are flushed first,
+        the others' are up to a flush interval behind."""
+        require(caller, API_KEYS_READ)
+        record = await self._keys.in_workspace(caller.workspace_id, _key_id(key_id))
+        if record is None:
+            raise AuthError(ErrorCode.NOT_FOUND, "API key not found")
+        await self._usage.flush()
+        return await self._usage.usage(record.id, self._clock.now())

@@ -5,13 +5,21 @@ from __future__ import annotations
 from authsvc.domain.errors import AuthError, ErrorCode, invalid_argument
 from authsvc.domain.plans import Budget, BudgetState, Limits, Plans
 from authsvc.domain.principal import Principal, PrincipalKind
-from authsvc.service.ports import Clock, Meter, WorkspacePlans
+from authsvc.service.ports import Clock, Meter, UsageRecorder, WorkspacePlans
 
 MAX_COST = 1000  # requests one check may charge
 
 
 class Metering:
-    def __init__(self, meter: Meter, plans: Plans, workspace_plans: WorkspacePlans, clock: Clock) -> None:
+    def __init__(
+        self,
+        meter: Meter,
+        plans: Plans,
+        workspace_plans: WorkspacePlans,
+        clock: Clock,
+        usage: UsageRecorder | None = None,
+    ) -> None:
+        self._usage = usage
         self._meter = meter
         self._plans = plans
         self._workspace_plans = workspace_plans
@@ -40,9 +48,13 @@ class Metering:
         if not 0 < cost <= MAX_COST:
             raise invalid_argument(f"cost must be between 0 and {MAX_COST}")
         budgets = await self.budgets(principal)
-        if not budgets:
-            return ()
-        spent = await self._meter.spend(budgets, cost, self._clock.now())
-        if not spent.allowed:
-            raise AuthError(ErrorCode.RATE_LIMITED, retry_after=spent.retry_after, limits=spent.states)
-        return spent.states
+        now = self._clock.now()
+        states: tuple[BudgetState, ...] = ()
+        if budgets:
+            spent = await self._meter.spend(budgets, cost, now)
+            if not spent.allowed:
+                raise AuthError(ErrorCode.RATE_LIMITED, retry_after=spent.retry_after, limits=spent.states)
+            states = spent.states
+        if self._usage is not None and principal.api_key_id is not None:
+            self._usage.count_requests(principal.api_key_id, now, cost)
+        return states

@@ -212,6 +212,10 @@ class ApiKeyRepository(Protocol):
         """The key with this hash, unless it is revoked or its creator is disabled."""
         ...
 
+    async def in_workspace(self, workspace_id: str, key_id: str) -> ApiKeyRecord | None:
+        """The key, revoked or not, if the workspace has it."""
+        ...
+
     async def list(
         self, workspace_id: str, after: Cursor | None, limit: int, only: KeyFilter
     ) -> Sequence[ApiKeyRecord]:
@@ -284,12 +288,27 @@ class UnitOfWork(Protocol):
 UnitOfWorkFactory = Callable[[], UnitOfWork]
 
 
+@dataclass(frozen=True, slots=True)
+class KeyUsage:
+    days: Sequence[tuple[datetime, int]]  # (the day's start, UTC; requests)
+    minutes: Sequence[tuple[datetime, int]]
+
+
 class UsageRecorder(Protocol):
     def mark_used(self, key_id: str, at: datetime) -> None:
         """Remembers a key's use; written to the database in batches, never per validation."""
         ...
 
+    def count_requests(self, key_id: str, at: datetime, requests: int) -> None:
+        """Adds charged requests to the key's usage for that minute and day, written in batches."""
+        ...
+
     async def flush(self) -> None: ...
+
+    async def usage(self, key_id: str, now: datetime) -> KeyUsage:
+        """The key's charged requests per UTC day (the last 30) and per minute (the last 60),
+        oldest first, zeros included."""
+        ...
 
 
 class TokenCodec(Protocol):
