@@ -49,14 +49,15 @@ class _Lease:
     remaining: int = 0  # what this replica may still spend
     granted: int = 0  # the window's total drawn, by every replica, as of this replica's last draw
     exhausted: bool = False  # the cap is all drawn: refuse without asking
-    drawing: bool = False  # a top-up is on its way
 
 
 class LeasedMeter:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._leases: dict[_Key, _Lease] = {}
-        self._top_ups: set[asyncio.Task[None]] = set()
+        # The draw on its way for a budget, if any: requests that run short meanwhile wait for it
+        # instead of drawing again, so a replica never holds more than its lease and one top-up.
+        self._drawing: dict[_Key, asyncio.Task[None]] = {}
 
     async def spend(self, budgets: Sequence[Budget], cost: int, now: datetime) -> Spent:
         if len(self._leases) > MAX_LEASES:
@@ -64,21 +65,31 @@ class LeasedMeter:
         keyed = [
             (budget, (budget.subject, budget.window, window_start(budget.window, now))) for budget in budgets
         ]
-        leases = [self._leases.setdefault(key, _Lease()) for _, key in keyed]
-        lacking = [
-            (budget, key, max(cost - lease.remaining, lease_size(budget.limit)))
-            for (budget, key), lease in zip(keyed, leases, strict=True)
-            if lease.remaining < cost and not lease.exhausted
-        ]
-        if lacking:
-            await self._draw(lacking)
-            leases = [self._leases.setdefault(key, _Lease()) for _, key in keyed]  # pruned meanwhile?
+        while True:  # each turn draws (the caps bound how often) or waits for a draw on its way
+            leases = [self._leases.setdefault(key, _Lease()) for _, key in keyed]
+            short = [
+                (budget, key, lease)
+                for (budget, key), lease in zip(keyed, leases, strict=True)
+                if lease.remaining < cost and not lease.exhausted
+            ]
+            if not short:
+                break
+            on_the_way = {self._drawing[key] for _, key, _ in short if key in self._drawing}
+            wanted = [
+                (budget, key, max(cost - lease.remaining, lease_size(budget.limit)))
+                for budget, key, lease in short
+                if key not in self._drawing
+            ]
+            if wanted:
+                on_the_way.add(self._start_draw(wanted))
+            await asyncio.gather(*(asyncio.shield(draw) for draw in on_the_way))
         allowed = all(lease.remaining >= cost for lease in leases)
         if allowed:
             for (budget, key), lease in zip(keyed, leases, strict=True):
                 lease.remaining -= cost
-                if lease.remaining < lease_size(budget.limit) // 2 and not (lease.exhausted or lease.drawing):
-                    self._top_up(budget, key, lease)
+                if lease.remaining < lease_size(budget.limit) // 2 and not lease.exhausted:
+                    if key not in self._drawing:  # top up ahead, in the background
+                        self._start_draw([(budget, key, lease_size(budget.limit))])
         states = tuple(
             self._state(budget, lease, now) for (budget, _), lease in zip(keyed, leases, strict=True)
         )
@@ -88,20 +99,22 @@ class LeasedMeter:
             wait = max(max(state.reset_seconds for state in spent), 1)
         return Spent(allowed, states, wait)
 
-    def _top_up(self, budget: Budget, key: _Key, lease: _Lease) -> None:
-        lease.drawing = True
+    def _start_draw(self, wanted: Sequence[tuple[Budget, _Key, int]]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(self._draw(wanted))
+        keys = [key for _, key, _ in wanted]
+        for key in keys:
+            self._drawing[key] = task
 
-        async def draw() -> None:
-            try:
-                await self._draw([(budget, key, lease_size(budget.limit))])
-            except Exception:  # the next request that runs short draws in its own time
-                log.warning("could not draw ahead for %s", budget.policy, exc_info=True)
-            finally:
-                lease.drawing = False
+        def done(finished: asyncio.Task[None]) -> None:
+            for key in keys:
+                if self._drawing.get(key) is finished:
+                    del self._drawing[key]
+            if not finished.cancelled() and finished.exception() is not None:
+                # Requests waiting on it fail (closed); a top-up nobody waited for is only logged.
+                log.warning("could not draw request budget: %s", type(finished.exception()).__name__)
 
-        task = asyncio.get_running_loop().create_task(draw())
-        self._top_ups.add(task)
-        task.add_done_callback(self._top_ups.discard)
+        task.add_done_callback(done)
+        return task
 
     async def _draw(self, wanted: Sequence[tuple[Budget, _Key, int]]) -> None:
         """Draws every wanted amount in one statement, in key order (no two replicas' draws can
