@@ -17,8 +17,8 @@ SERVICE = "/authsvc.v1.AuthService/"
 REQUIRED = ("geofences:read",)  # what a typical internal caller asks to be held
 
 
-def validate(token: str) -> Message:
-    return auth_pb2.ValidateTokenRequest(token=token, required_permissions=list(REQUIRED))
+def validate(token: str, cost: int = 0) -> Message:
+    return auth_pb2.ValidateTokenRequest(token=token, required_permissions=list(REQUIRED), cost=cost)
 
 
 def refresh(token: str) -> Message:

@@ -26,8 +26,14 @@ from bench.seed import seed
 NO_LIMIT = "100000000/60"  # rate limits wide open: they would distort every figure
 
 
-def authsvc_env(dsn: str) -> dict[str, str]:
-    """A configured deployment on `dsn` with a fresh secret; AUTHSVC_BCRYPT_COST is kept if set."""
+# One plan for the bench's workspace, never spent: 2c and 2d measure a key's own limit.
+PLANS = 'default = "bench"\n[plans.bench]\nrequests_per_minute = 1000000000000\nrequests_per_day = 1000000000000\n'
+
+
+def authsvc_env(dsn: str, plans: Path) -> dict[str, str]:
+    """A configured deployment on `dsn` with a fresh secret and `plans` (PLANS written there);
+    AUTHSVC_BCRYPT_COST is kept if set."""
+    plans.write_text(PLANS)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHSVC_") or k == "AUTHSVC_BCRYPT_COST"}
     env.update(
         AUTHSVC_DATABASE_URL=dsn,
@@ -36,6 +42,7 @@ def authsvc_env(dsn: str) -> dict[str, str]:
         AUTHSVC_LOGIN_RATE_LIMIT=NO_LIMIT,
         AUTHSVC_REFRESH_RATE_LIMIT=NO_LIMIT,
         AUTHSVC_LOGIN_ACCOUNT_FAILURE_LIMIT=NO_LIMIT,
+        AUTHSVC_PLANS_FILE=str(plans),
     )
     return env
 
@@ -111,7 +118,7 @@ async def scenarios(rig: Rig, progress: Callable[[Figure], None]) -> list[Figure
     wants = rig.options.wants
     specs = {spec.key: spec for spec in grpc_scenarios.scenarios(rig)}
     # 1d before 1b: 1d is the first sight of the token pool, 1b the same pool seen before.
-    for key in ("0", "1a", "1d", "1b", "1c", "2a", "2b", "3a", "3b", "3c"):
+    for key in ("0", "1a", "1d", "1b", "1c", "2a", "2b", "2c", "2d", "3a", "3b", "3c"):
         if wants(key):
             await add(grpc(specs[key]))
     if wants("6a", "6b"):
@@ -129,7 +136,7 @@ async def run(options: Options) -> tuple[list[Figure], dict[str, Any]]:
     async with contextlib.AsyncExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="authsvc-bench-")))
         db = await stack.enter_async_context(database.bench_database())
-        env = authsvc_env(db.dsn)
+        env = authsvc_env(db.dsn, scratch / "plans.toml")
         settings = Settings.from_env(env)
         print(f"PostgreSQL {db.version}: {db.source}; starting AuthService and the facade", flush=True)
         authsvc_argv = [*servers.console_script("authsvc"), "serve"]

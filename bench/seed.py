@@ -30,6 +30,9 @@ CONCURRENCY = 8  # below the pool's default 10 connections
 T = TypeVar("T")
 
 
+GENEROUS = 10**9  # requests a minute: a key and plan (runner.PLANS) the bench never spends
+
+
 @dataclass(frozen=True)
 class Seeded:
     emails: list[str]  # every seeded user has `password`
@@ -37,6 +40,8 @@ class Seeded:
     access_tokens: list[str]
     refresh_tokens: list[str]
     api_keys: list[str]
+    metered_key: str  # a limit of its own far above what the bench can spend (2c)
+    spent_key: str  # 1 request a minute, spent before the bench starts (2d)
 
 
 async def _gather(count: int, make: Callable[[int], Awaitable[T]]) -> list[T]:
@@ -86,10 +91,19 @@ async def seed(settings: Settings, users: int, sessions: int, api_keys: int) -> 
             return secret_key
 
         keys = await _gather(api_keys, key)
+        _, metered = await services.api_keys.create(
+            admin, "bench metered key", KEY_PERMISSIONS, "live", rate_limit=(GENEROUS, 0)
+        )
+        _, spent = await services.api_keys.create(
+            admin, "bench spent key", KEY_PERMISSIONS, "live", rate_limit=(1, 0)
+        )
+        await services.authenticator.charged(spent, (), 1)  # this minute's one request
     return Seeded(
         emails=[p.email for p in people],
         password=password,
         access_tokens=[p.access_token for p in pairs],
         refresh_tokens=[p.refresh_token for p in pairs],
         api_keys=keys,
+        metered_key=metered,
+        spent_key=spent,
     )

@@ -109,9 +109,14 @@ def build_services(
     api_keys: ApiKeyRepository = PgApiKeyRepository(database)
     limits = Limits(PgRateLimiter(database), audit, clock)
     workspace_plans = PgWorkspacePlans(database)
-    if sync is not None:
-        sync.on_workspace_plan = workspace_plans.forget
     metering = Metering(LeasedMeter(database), read_plans(settings.plans_file), workspace_plans, clock, usage)
+    if sync is not None:
+
+        def plan_changed(workspace_id: str) -> None:
+            workspace_plans.forget(workspace_id)
+            metering.forget(workspace_id)
+
+        sync.on_workspace_plan = plan_changed
     # Committed changes reach this replica's cache at once (the others' by NOTIFY).
     on_commit = cache.invalidate if cache is not None else None
 

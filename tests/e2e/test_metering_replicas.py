@@ -11,7 +11,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from authsvc.adapters.usage_leases import lease_size
+from authsvc.domain.plans import lease_size
 from authsvc.v1 import auth_pb2, auth_pb2_grpc
 from tests.conftest import AccountFactory
 from tests.e2e.conftest import PairFactory

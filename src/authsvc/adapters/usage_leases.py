@@ -8,7 +8,7 @@ admit more than the limit. The other way round, tokens a replica drew but did no
 to the window: at most 2 leases per replica per budget (its lease and the top-up it drew ahead),
 so a window admits at least limit - 2 x lease x replicas when every replica keeps being asked,
 and a replica killed with -9 loses at most its 2 leases of its current windows. A lease is a
-twentieth of the limit, at most 1,000: 5 of a 100/min key, 1,000 of a generous plan.
+twentieth of the limit, at most 10,000: 5 of a 100/min key, 10,000 of a generous plan.
 
 Once a draw grants less than asked, the window's cap is all given out: the replica refuses
 without asking again until the window moves.
@@ -20,35 +20,25 @@ import asyncio
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from authsvc.adapters.database import Database
 from authsvc.domain.plans import WINDOWS, Budget, BudgetState
 from authsvc.service.ports import Spent
 
 log = logging.getLogger(__name__)
-LEASE_FRACTION = 20
-MAX_LEASE = 1000
 MAX_LEASES = 50_000  # beyond, the leases of ended windows are forgotten
 KEEP_WINDOWS = timedelta(days=2)  # counts older than this are deleted by `forget_old_windows`
-_Key = tuple[str, str, datetime]  # subject, window, window start
+_Key = tuple[str, str, int]  # subject, window, window start (epoch seconds)
 
 
-def lease_size(limit: int) -> int:
-    return max(1, min(MAX_LEASE, limit // LEASE_FRACTION))
-
-
-def window_start(window: str, now: datetime) -> datetime:
-    seconds = WINDOWS[window]
-    return datetime.fromtimestamp(math.floor(now.timestamp() / seconds) * seconds, UTC)
-
-
-@dataclass
 class _Lease:
-    remaining: int = 0  # what this replica may still spend
-    granted: int = 0  # the window's total drawn, by every replica, as of this replica's last draw
-    exhausted: bool = False  # the cap is all drawn: refuse without asking
+    __slots__ = ("exhausted", "granted", "remaining")
+
+    def __init__(self) -> None:
+        self.remaining = 0  # what this replica may still spend
+        self.granted = 0  # the window's total drawn, by every replica, as of this replica's last draw
+        self.exhausted = False  # the cap is all drawn: refuse without asking
 
 
 class LeasedMeter:
@@ -60,44 +50,52 @@ class LeasedMeter:
         self._drawing: dict[_Key, asyncio.Task[None]] = {}
 
     async def spend(self, budgets: Sequence[Budget], cost: int, now: datetime) -> Spent:
+        moment = now.timestamp()
+        leases = self._leases
+        keys = [(b.subject, b.window, int(moment // b.seconds) * b.seconds) for b in budgets]
+        held: Sequence[_Lease | None] = [leases.get(key) for key in keys]
+        if not all(lease is not None and lease.remaining >= cost for lease in held):
+            held = await self._draw_short(budgets, keys, cost, moment)
+        allowed = all(lease.remaining >= cost for lease in held)  # type: ignore[union-attr]
+        states = []
+        wait = 0
+        for budget, key, lease in zip(budgets, keys, held, strict=True):
+            assert lease is not None
+            if allowed:
+                lease.remaining -= cost
+                if lease.remaining < budget.lease // 2 and not lease.exhausted and key not in self._drawing:
+                    self._start_draw([(budget, key, budget.lease)])  # top up ahead, in the background
+            reset = max(1, math.ceil(key[2] + budget.seconds - moment))
+            left = max(0, min(budget.limit, budget.limit - lease.granted + lease.remaining))
+            states.append(BudgetState(budget.policy, budget.limit, left, reset, budget.seconds))
+            if lease.remaining < cost and not allowed:
+                wait = max(wait, reset)
+        return Spent(allowed, tuple(states), wait)
+
+    async def _draw_short(
+        self, budgets: Sequence[Budget], keys: Sequence[_Key], cost: int, moment: float
+    ) -> list[_Lease]:
+        """The leases of `budgets`, each drawn until it holds `cost` or its window is all given out."""
         if len(self._leases) > MAX_LEASES:
-            self.prune(now)
-        keyed = [
-            (budget, (budget.subject, budget.window, window_start(budget.window, now))) for budget in budgets
-        ]
+            self.prune(moment)
         while True:  # each turn draws (the caps bound how often) or waits for a draw on its way
-            leases = [self._leases.setdefault(key, _Lease()) for _, key in keyed]
+            held = [self._leases.setdefault(key, _Lease()) for key in keys]
             short = [
                 (budget, key, lease)
-                for (budget, key), lease in zip(keyed, leases, strict=True)
+                for budget, key, lease in zip(budgets, keys, held, strict=True)
                 if lease.remaining < cost and not lease.exhausted
             ]
             if not short:
-                break
+                return held
             on_the_way = {self._drawing[key] for _, key, _ in short if key in self._drawing}
             wanted = [
-                (budget, key, max(cost - lease.remaining, lease_size(budget.limit)))
+                (budget, key, max(cost - lease.remaining, budget.lease))
                 for budget, key, lease in short
                 if key not in self._drawing
             ]
             if wanted:
                 on_the_way.add(self._start_draw(wanted))
             await asyncio.gather(*(asyncio.shield(draw) for draw in on_the_way))
-        allowed = all(lease.remaining >= cost for lease in leases)
-        if allowed:
-            for (budget, key), lease in zip(keyed, leases, strict=True):
-                lease.remaining -= cost
-                if lease.remaining < lease_size(budget.limit) // 2 and not lease.exhausted:
-                    if key not in self._drawing:  # top up ahead, in the background
-                        self._start_draw([(budget, key, lease_size(budget.limit))])
-        states = tuple(
-            self._state(budget, lease, now) for (budget, _), lease in zip(keyed, leases, strict=True)
-        )
-        wait = 0
-        if not allowed:
-            spent = [state for state, lease in zip(states, leases, strict=True) if lease.remaining < cost]
-            wait = max(max(state.reset_seconds for state in spent), 1)
-        return Spent(allowed, states, wait)
 
     def _start_draw(self, wanted: Sequence[tuple[Budget, _Key, int]]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(self._draw(wanted))
@@ -119,17 +117,18 @@ class LeasedMeter:
     async def _draw(self, wanted: Sequence[tuple[Budget, _Key, int]]) -> None:
         """Draws every wanted amount in one statement, in key order (no two replicas' draws can
         deadlock), each capped by what its window has left."""
-        ordered = sorted(wanted, key=lambda item: (item[1][0], item[1][1], item[1][2]))
+        ordered = sorted(wanted, key=lambda item: item[1])
         rows = await self._db.fetch(
             "INSERT INTO usage_leases AS u (subject, window_name, window_start, cap, granted, last_grant) "
-            "SELECT s, w, t, c, LEAST(a, c), LEAST(a, c) "
-            "FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[], $5::bigint[]) "
+            "SELECT s, w, to_timestamp(t), c, LEAST(a, c), LEAST(a, c) "
+            "FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) "
             "AS v(s, w, t, a, c) "
             "ON CONFLICT (subject, window_name, window_start) DO UPDATE SET "
             "last_grant = LEAST(EXCLUDED.last_grant, GREATEST(EXCLUDED.cap - u.granted, 0)), "
             "granted = u.granted + LEAST(EXCLUDED.last_grant, GREATEST(EXCLUDED.cap - u.granted, 0)), "
             "cap = EXCLUDED.cap "
-            "RETURNING subject, window_name, window_start, granted, last_grant",
+            "RETURNING subject, window_name, extract(epoch FROM window_start)::bigint AS start, "
+            "granted, last_grant",
             [key[0] for _, key, _ in ordered],
             [key[1] for _, key, _ in ordered],
             [key[2] for _, key, _ in ordered],
@@ -138,29 +137,16 @@ class LeasedMeter:
         )
         asked = {key: amount for _, key, amount in ordered}
         for row in rows:
-            key = (row["subject"], row["window_name"], row["window_start"])
+            key = (row["subject"], row["window_name"], row["start"])
             lease = self._leases.setdefault(key, _Lease())
             lease.remaining += row["last_grant"]
             lease.granted = max(lease.granted, row["granted"])
             if row["last_grant"] < asked.get(key, 0):
                 lease.exhausted = True
 
-    @staticmethod
-    def _state(budget: Budget, lease: _Lease, now: datetime) -> BudgetState:
-        seconds = WINDOWS[budget.window]
-        ends = window_start(budget.window, now) + timedelta(seconds=seconds)
-        left = budget.limit - lease.granted + lease.remaining
-        return BudgetState(
-            budget.policy,
-            budget.limit,
-            max(0, min(budget.limit, left)),
-            max(1, math.ceil((ends - now).total_seconds())),
-            seconds,
-        )
-
-    def prune(self, now: datetime) -> None:
+    def prune(self, moment: float) -> None:
         """Forgets the leases of windows that have ended (what they held is lost to them anyway)."""
-        for key in [key for key in self._leases if key[2] + timedelta(seconds=WINDOWS[key[1]]) <= now]:
+        for key in [key for key in self._leases if key[2] + WINDOWS[key[1]] <= moment]:
             del self._leases[key]
 
 

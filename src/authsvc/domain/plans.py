@@ -17,6 +17,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from authsvc.domain.errors import invalid_argument
 
@@ -42,18 +43,27 @@ class Limits:
         return all(limit <= theirs[window] for window, limit in mine.items() if window in theirs)
 
 
-@dataclass(frozen=True, slots=True)
-class Budget:
-    """One limit a charge counts against: `limit` requests per `window` for `subject`."""
+class Budget(NamedTuple):
+    """One limit a charge counts against: `limit` requests per window of `seconds` for `subject`."""
 
     policy: str  # what clients see it called: "workspace-minute", "key-day"...
     subject: str  # whose count: "workspace:<id>", "key:<id>"
     window: str  # a key of WINDOWS
     limit: int
+    seconds: int  # the window's length
+    lease: int  # how much a replica draws of it at a time (adapters.usage_leases)
 
 
-@dataclass(frozen=True, slots=True)
-class BudgetState:
+def lease_size(limit: int) -> int:
+    """A twentieth of the limit, at most 10,000: what a replica draws of a budget at a time."""
+    return max(1, min(10_000, limit // 20))
+
+
+def budget(policy: str, subject: str, window: str, limit: int) -> Budget:
+    return Budget(policy, subject, window, limit, WINDOWS[window], lease_size(limit))
+
+
+class BudgetState(NamedTuple):
     """Where a budget stands after a charge (what the RateLimit headers tell)."""
 
     policy: str

@@ -80,7 +80,7 @@ def edge_call(handler: Handler[Request, Response]) -> Handler[Request, Response]
             status = STATUS_FOR[error.code]
             code = _NAMES[status]
             if error.retry_after is not None:
-                await _abort_retry_later(context, error.detail, error.retry_after, _limit_trailers(error))
+                _retry_later(context, error.detail, error.retry_after, _limit_trailers(error))
             context.set_code(status)
             context.set_details(error.detail)
             return cast(Response, _NO_REPLY)
@@ -118,21 +118,27 @@ def _limit_trailers(error: AuthError) -> tuple[tuple[str, str], ...]:
     )
 
 
-async def _abort_retry_later(
+def _retry_later(
     context: grpc.aio.ServicerContext[Any, Any],
     detail: str,
     seconds: int,
     extra: tuple[tuple[str, str], ...] = (),
 ) -> None:
     """RESOURCE_EXHAUSTED carrying the wait twice: as google.rpc.RetryInfo rich details
-    (grpcio-status) and as plain `retry-after` trailing metadata for simple clients."""
+    (grpcio-status) and as plain `retry-after` trailing metadata for simple clients. Set on the
+    context, not raised through context.abort: a spent key's refusals are a hot path too."""
+    context.set_trailing_metadata((*_rich_wait(detail, seconds), *extra))
+
+
+@functools.lru_cache(maxsize=4096)
+def _rich_wait(detail: str, seconds: int) -> tuple[tuple[str, str | bytes], ...]:
+    """The trailing metadata of a RESOURCE_EXHAUSTED with its wait; a handful of them repeat."""
     retry_info = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=seconds))
     packed = any_pb2.Any()
     packed.Pack(retry_info)
     rich = status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message=detail, details=[packed])
     status = rpc_status.to_status(rich)
-    trailers = (*status.trailing_metadata, ("retry-after", str(seconds)), *extra)
-    await context.abort(status.code, status.details, trailers)
+    return (*status.trailing_metadata, ("retry-after", str(seconds)))
 
 
 def _request_id(context: grpc.aio.ServicerContext[Any, Any]) -> str | None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
 from authsvc.domain.errors import AuthError, ErrorCode, invalid_argument
-from authsvc.domain.plans import Budget, BudgetState, Limits, Plans
+from authsvc.domain.plans import Budget, BudgetState, Limits, Plans, budget
 from authsvc.domain.principal import Principal, PrincipalKind
 from authsvc.service.ports import Clock, Meter, UsageRecorder, WorkspacePlans
 
 MAX_COST = 1000  # requests one check may charge
+REMEMBER_SECONDS = 60.0  # a missed plan-change notice is made good within this
+_MAX_REMEMBERED = 100_000
 
 
 class Metering:
@@ -24,6 +28,9 @@ class Metering:
         self._plans = plans
         self._workspace_plans = workspace_plans
         self._clock = clock
+        # Each principal's budgets, worked out once a minute at most: a charge is a hot path.
+        # `forget` empties it when a workspace changes plans.
+        self._budgets: dict[Principal, tuple[list[Budget], float]] = {}
 
     async def plan_limits(self, workspace_id: str) -> Limits:
         """The limits of the workspace's plan."""
@@ -32,22 +39,35 @@ class Metering:
     async def budgets(self, principal: Principal) -> list[Budget]:
         """What a request by `principal` counts against: its workspace's plan, and for an API key
         with limits of its own, those too."""
+        known = self._budgets.get(principal)
+        if known is not None and known[1] > time.monotonic():
+            return known[0]
         workspace = principal.workspace_id
         plan = await self.plan_limits(workspace)
-        budgets = [
-            Budget(f"workspace-{w}", f"workspace:{workspace}", w, n) for w, n in plan.by_window().items()
+        found = [
+            budget(f"workspace-{w}", f"workspace:{workspace}", w, n) for w, n in plan.by_window().items()
         ]
         if principal.kind is PrincipalKind.API_KEY and principal.key_limits is not None:
             key = f"key:{principal.api_key_id}"
-            budgets += [Budget(f"key-{w}", key, w, n) for w, n in principal.key_limits.by_window().items()]
-        return budgets
+            found += [budget(f"key-{w}", key, w, n) for w, n in principal.key_limits.by_window().items()]
+        if len(self._budgets) >= _MAX_REMEMBERED:
+            self._budgets.clear()
+        self._budgets[principal] = (found, time.monotonic() + REMEMBER_SECONDS)
+        return found
+
+    def forget(self, workspace_id: str) -> None:
+        """A workspace changed plans: work every principal's budgets out again."""
+        self._budgets.clear()
 
     async def charge(self, principal: Principal, cost: int) -> tuple[BudgetState, ...]:
         """Charges `cost` requests to every budget of `principal`, all or none: RATE_LIMITED
         (with the wait and each budget's state) when any of them is spent for its window."""
         if not 0 < cost <= MAX_COST:
             raise invalid_argument(f"cost must be between 0 and {MAX_COST}")
-        budgets = await self.budgets(principal)
+        known = self._budgets.get(principal)
+        budgets = (
+            known[0] if known is not None and known[1] > time.monotonic() else await self.budgets(principal)
+        )
         now = self._clock.now()
         states: tuple[BudgetState, ...] = ()
         if budgets:

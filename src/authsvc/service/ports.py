@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, Self
+from typing import NamedTuple, Protocol, Self
 
 from authsvc.domain.audit import AuditEvent
 from authsvc.domain.pages import Cursor
@@ -103,8 +103,7 @@ class KeyFilter:
     state: KeyState | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Spent:
+class Spent(NamedTuple):
     """A charge's outcome: admitted or not, each budget's state, and the wait when refused."""
 
     allowed: bool
