@@ -51,11 +51,20 @@ class LeasedMeter:
 
     async def spend(self, budgets: Sequence[Budget], cost: int, now: datetime) -> Spent:
         moment = now.timestamp()
-        leases = self._leases
         keys = [(b.subject, b.window, int(moment // b.seconds) * b.seconds) for b in budgets]
-        held: Sequence[_Lease | None] = [leases.get(key) for key in keys]
+        held: Sequence[_Lease | None] = [self._leases.get(key) for key in keys]
         if not all(lease is not None and lease.remaining >= cost for lease in held):
             held = await self._draw_short(budgets, keys, cost, moment)
+        return self._take(budgets, keys, held, cost, moment)
+
+    def _take(
+        self,
+        budgets: Sequence[Budget],
+        keys: Sequence[_Key],
+        held: Sequence[_Lease | None],
+        cost: int,
+        moment: float,
+    ) -> Spent:
         allowed = all(lease.remaining >= cost for lease in held)  # type: ignore[union-attr]
         states = []
         wait = 0

@@ -42,13 +42,20 @@ def _framed(payload: bytes) -> bytes:
     return _FIELD_1 + _varint(len(payload)) + payload
 
 
-def _varint(value: int) -> bytes:
+def _encode_varint(value: int) -> bytes:
     out = bytearray()
     while value >= 0x80:
         out.append((value & 0x7F) | 0x80)
         value >>= 7
     out.append(value)
     return bytes(out)
+
+
+_SMALL = [_encode_varint(n) for n in range(1 << 14)]  # lengths, counts, seconds: mostly small
+
+
+def _varint(value: int) -> bytes:
+    return _SMALL[value] if value < 16384 else _encode_varint(value)
 
 
 class EncodedReplies:
