@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from typing import Annotated, Any, TypeVar
 
 from aiohttp import web
@@ -131,7 +132,9 @@ async def read_json(request: web.Request, model: type[Body]) -> Body:
     except UnicodeDecodeError:
         raise FacadeError(400, "Request body must be UTF-8") from None
     try:
-        document = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
+        document = json.loads(
+            text, parse_constant=_refuse_constant, parse_float=_finite, object_pairs_hook=_unique_keys
+        )
     except (ValueError, RecursionError):  # JSONDecodeError, our refusals below, absurd nesting
         raise FacadeError(400, "Request body must be valid JSON") from None
     if not isinstance(document, dict):
@@ -178,6 +181,14 @@ def _wanted(model: type[RequestBody]) -> dict[str, str]:
 
     walk(schema["properties"], "")
     return wanted
+
+
+def _finite(text: str) -> float:
+    """1e400 reads as infinity, which no JSON value is: refused like NaN."""
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text[:20]} is out of range")
+    return value
 
 
 def _refuse_constant(name: str) -> object:

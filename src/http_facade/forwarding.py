@@ -90,6 +90,7 @@ def requested_cost(request: web.Request) -> int:
     values = request.query.getall("cost", [])
     if not values:
         return 1
-    if len(values) > 1 or not (values[0].isascii() and values[0].isdigit()) or int(values[0]) > MAX_COST:
+    text = values[0]
+    if len(values) > 1 or len(text) > 4 or not (text.isascii() and text.isdigit()) or int(text) > MAX_COST:
         raise FacadeError(400, f"cost must be a whole number from 0 to {MAX_COST}")
-    return int(values[0])
+    return int(text)

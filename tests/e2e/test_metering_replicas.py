@@ -15,7 +15,8 @@ from authsvc.domain.plans import lease_size
 from authsvc.v1 import auth_pb2, auth_pb2_grpc
 from tests.conftest import AccountFactory
 from tests.e2e.conftest import PairFactory
-from tests.support.grpc_client import bearer
+from tests.support.eventually import eventually
+from tests.support.grpc_client import bearer, status_of
 
 pytestmark = pytest.mark.timeout(180)  # it waits for the clock's next minute, up to twice
 LIMIT = 100
@@ -63,6 +64,12 @@ async def test_two_processes_share_a_keys_budget_and_a_killed_one_loses_at_most_
         metadata=bearer(token),
     )
     secret = created.secret
+    check = auth_pb2.ValidateTokenRequest(token=secret)  # cost 0: nothing charged
+
+    async def known() -> bool:
+        return (await status_of(b.ValidateToken(check, timeout=5))) == grpc.StatusCode.OK
+
+    await eventually(known)  # B hears of the new key by notice, a moment after A
 
     await _next_minute(at_least=20)  # the 1,000 requests fall in one window
     total = 0

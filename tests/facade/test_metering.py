@@ -108,3 +108,17 @@ async def test_a_key_limit_above_the_plan_is_a_400_that_changes_nothing(
     assert (patched.status, patched.detail) == (400, detail)
     listed = (await facade.call("GET", "/api/v1/api-keys", token=token)).json["api_keys"]
     assert [key["rate_limit"] for key in listed] == [None]
+
+
+async def test_absurd_input_is_a_400_not_a_500(
+    metered: tuple[Running, Facade], make_account: AccountFactory
+) -> None:
+    _, facade = metered
+    token = await _admin(facade, make_account)
+    reply = await facade.call("GET", "/api/v1/auth/verify?cost=" + "9" * 5000, token=token)
+    assert (reply.status, reply.detail) == (400, "cost must be a whole number from 0 to 1000")
+    body = '{"name": "x", "permissions": ["geofences:read"], "environment": "live", "metadata": {"n": 1e400}}'
+    created = await facade.call(
+        "POST", "/api/v1/api-keys", token=token, data=body, headers={"Content-Type": "application/json"}
+    )
+    assert (created.status, created.detail) == (400, "Request body must be valid JSON")

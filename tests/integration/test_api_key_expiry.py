@@ -14,7 +14,8 @@ from authsvc.domain.api_key_lifetime import YEAR
 from authsvc.v1 import auth_pb2
 from tests.conftest import AccountFactory, Running, ServerFactory
 from tests.support.clock import FakeClock
-from tests.support.grpc_client import bearer, rpc_error
+from tests.support.eventually import eventually
+from tests.support.grpc_client import bearer, rpc_error, status_of
 
 
 async def _admin_token(running: Running, make_account: AccountFactory) -> tuple[str, str]:
@@ -45,6 +46,11 @@ async def test_a_key_stops_validating_on_every_replica_when_its_lifetime_ends(
     ends = clock.now().replace(microsecond=0) + timedelta(seconds=3600)
     assert created.api_key.expires_at.ToDatetime().replace(microsecond=0) == ends.replace(tzinfo=None)
     check = auth_pb2.ValidateTokenRequest(token=created.secret)
+
+    async def known(replica: Running) -> bool:
+        return (await status_of(replica.stub.ValidateToken(check))) == grpc.StatusCode.OK
+
+    await eventually(lambda: known(b))  # B hears of the new key by notice, a moment after A
     for replica in (a, b):  # both know the key (and cache it) while it lives
         principal = (await replica.stub.ValidateToken(check)).principal
         assert principal.api_key_id == created.api_key.id

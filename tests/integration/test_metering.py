@@ -5,16 +5,21 @@ the window moves; replicas share one budget."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import grpc
 import pytest
+from google.protobuf.struct_pb2 import Struct
 from grpc_status import rpc_status
 
+from authsvc.adapters.database import Database
+from authsvc.adapters.pg_workspace_plans import set_plan
 from authsvc.v1 import auth_pb2
 from tests.conftest import AccountFactory, Running, ServerFactory
 from tests.support.clock import FakeClock
-from tests.support.grpc_client import bearer, rpc_error
+from tests.support.eventually import eventually
+from tests.support.grpc_client import bearer, rpc_error, status_of
 
 PLANS = """
 default = "free"
@@ -149,6 +154,12 @@ async def test_two_replicas_admit_exactly_the_limit_between_them(
     a = await start_authsvc(clock, plans_file=plans_file)
     b = await start_authsvc(clock, plans_file=plans_file)
     secret = await _key(a, await _admin(a, make_account), per_minute=100)
+    check = auth_pb2.ValidateTokenRequest(token=secret)  # cost 0: a check, nothing charged
+
+    async def known() -> bool:
+        return (await status_of(b.stub.ValidateToken(check))) == grpc.StatusCode.OK
+
+    await eventually(known)  # B hears of the new key by notice, a moment after A
 
     async def admitted(replica: Running, count: int) -> int:
         results = await asyncio.gather(
@@ -165,3 +176,64 @@ async def test_two_replicas_admit_exactly_the_limit_between_them(
     assert await admitted(a, 5) == 0 and await admitted(b, 5) == 0
     clock.advance(60)
     assert await admitted(a, 5) == 5 and await admitted(b, 5) == 5
+
+
+async def test_a_plan_raised_mid_window_is_followed_at_once(
+    start_authsvc: ServerFactory, make_account: AccountFactory, plans_file: Path, database: Database
+) -> None:
+    running = await start_authsvc(_at_minute_start(FakeClock()), plans_file=plans_file)
+    account = await make_account("admin")
+    token = (
+        await running.stub.Login(auth_pb2.LoginRequest(email=account.email, password=account.password))
+    ).access_token
+    assert await set_plan(database, account.workspace, "tiny")
+    await _until(lambda: _spent(running, token, 5))  # the notice reaches the replica
+    error = await rpc_error(running.stub.ValidateToken(_charge(token)))
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED  # tiny's 5/min are spent
+    assert await set_plan(database, account.workspace, "free")
+    await _until(lambda: _spent(running, token, 1))  # free's 1,000/min: this window too
+
+
+async def _spent(running: Running, token: str, cost: int) -> bool:
+    try:
+        await running.stub.ValidateToken(_charge(token, cost))
+    except grpc.aio.AioRpcError:
+        return False
+    return True
+
+
+async def _until(check: Callable[[], Awaitable[bool]], seconds: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "not within the time"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_cost_above_a_limit_is_an_invalid_argument_and_spends_nothing(
+    start_authsvc: ServerFactory, make_account: AccountFactory, plans_file: Path
+) -> None:
+    running = await start_authsvc(_at_minute_start(FakeClock()), plans_file=plans_file)
+    secret = await _key(running, await _admin(running, make_account), per_minute=10)
+    error = await rpc_error(running.stub.ValidateToken(_charge(secret, cost=11)))
+    assert (error.code(), error.details()) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "cost 11 is more than the key-minute limit (10)",
+    )
+    reply = await running.stub.ValidateToken(_charge(secret, cost=10))
+    assert {s.policy: s.remaining for s in reply.rate_limits}["key-minute"] == 0
+
+
+async def test_metadata_that_is_no_json_value_is_an_invalid_argument(
+    authsvc: Running, make_account: AccountFactory
+) -> None:
+    token = await _admin(authsvc, make_account)
+    metadata = Struct()
+    metadata.update({"ratio": float("nan")})
+    request = auth_pb2.CreateApiKeyRequest(
+        name="nan", permissions=["geofences:read"], environment=auth_pb2.ENVIRONMENT_LIVE, metadata=metadata
+    )
+    error = await rpc_error(authsvc.stub.CreateApiKey(request, metadata=bearer(token)))
+    assert (error.code(), error.details()) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "metadata must hold JSON values only (finite numbers)",
+    )

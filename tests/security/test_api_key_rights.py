@@ -92,6 +92,12 @@ async def test_keys_minted_by_a_key_name_it_and_die_with_it_on_every_replica(
     admin = await _login(a, make_account, "admin")
     parent = await _create(a, admin, ["api_keys:write", "api_keys:read", "geofences:read"], name="parent")
     child = await _create(b, parent.secret, ["api_keys:write", "geofences:read"], name="child")
+    # docs/security.md: a key is known on the other replicas once they hear its creation notice,
+    # at about the moment its own replica does; a few milliseconds may separate them.
+    deadline = time.monotonic() + 1.0
+    while await _code(a, child.secret) != grpc.StatusCode.OK:
+        assert time.monotonic() < deadline, "replica A never heard of the child key"
+        await asyncio.sleep(0.01)
     grandchild = await _create(a, child.secret, ["geofences:read"], name="grandchild")
     sibling = await _create(a, admin, ["geofences:read"], name="made by the user")
 

@@ -33,12 +33,22 @@ _Key = tuple[str, str, int]  # subject, window, window start (epoch seconds)
 
 
 class _Lease:
-    __slots__ = ("exhausted", "granted", "remaining")
+    __slots__ = ("exhausted", "granted", "limit", "remaining")
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit  # the budget's limit when last seen (a plan or key may change it)
         self.remaining = 0  # what this replica may still spend
         self.granted = 0  # the window's total drawn, by every replica, as of this replica's last draw
         self.exhausted = False  # the cap is all drawn: refuse without asking
+
+    def follow(self, limit: int) -> None:
+        """The budget's limit changed mid-window: a higher one may be drawn from again, a lower
+        one keeps this replica from spending what it drew beyond it."""
+        if limit > self.limit:
+            self.exhausted = False
+        else:
+            self.remaining = max(0, min(self.remaining, limit - self.granted + self.remaining))
+        self.limit = limit
 
 
 class LeasedMeter:
@@ -53,7 +63,10 @@ class LeasedMeter:
         moment = now.timestamp()
         keys = [(b.subject, b.window, int(moment // b.seconds) * b.seconds) for b in budgets]
         held: Sequence[_Lease | None] = [self._leases.get(key) for key in keys]
-        if not all(lease is not None and lease.remaining >= cost for lease in held):
+        if not all(
+            lease is not None and lease.remaining >= cost and lease.limit == budget.limit
+            for lease, budget in zip(held, budgets, strict=True)
+        ):
             held = await self._draw_short(budgets, keys, cost, moment)
         return self._take(budgets, keys, held, cost, moment)
 
@@ -88,7 +101,13 @@ class LeasedMeter:
         if len(self._leases) > MAX_LEASES:
             self.prune(moment)
         while True:  # each turn draws (the caps bound how often) or waits for a draw on its way
-            held = [self._leases.setdefault(key, _Lease()) for key in keys]
+            held = [
+                self._leases.setdefault(key, _Lease(budget.limit))
+                for key, budget in zip(keys, budgets, strict=True)
+            ]
+            for lease, budget in zip(held, budgets, strict=True):
+                if lease.limit != budget.limit:
+                    lease.follow(budget.limit)
             short = [
                 (budget, key, lease)
                 for budget, key, lease in zip(budgets, keys, held, strict=True)
@@ -137,7 +156,7 @@ class LeasedMeter:
             "granted = u.granted + LEAST(EXCLUDED.last_grant, GREATEST(EXCLUDED.cap - u.granted, 0)), "
             "cap = EXCLUDED.cap "
             "RETURNING subject, window_name, extract(epoch FROM window_start)::bigint AS start, "
-            "granted, last_grant",
+            "granted, last_grant, cap",
             [key[0] for _, key, _ in ordered],
             [key[1] for _, key, _ in ordered],
             [key[2] for _, key, _ in ordered],
@@ -147,7 +166,7 @@ class LeasedMeter:
         asked = {key: amount for _, key, amount in ordered}
         for row in rows:
             key = (row["subject"], row["window_name"], row["start"])
-            lease = self._leases.setdefault(key, _Lease())
+            lease = self._leases.setdefault(key, _Lease(row["cap"]))
             lease.remaining += row["last_grant"]
             lease.granted = max(lease.granted, row["granted"])
             if row["last_grant"] < asked.get(key, 0):

@@ -7,6 +7,8 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.struct_pb2 import Struct
 
+from authsvc.domain.errors import invalid_argument
+
 _EXACT = 2**53  # beyond this a double no longer holds every whole number
 
 
@@ -14,6 +16,15 @@ def json_object(message: Struct) -> dict[str, Any]:
     """A Struct as JSON values, whole numbers as ints: a Struct keeps every number as a double,
     so `{"seats": 5}` would otherwise come back as `{"seats": 5.0}`."""
     return {key: _plain(item) for key, item in json_format.MessageToDict(message).items()}
+
+
+def checked_json_object(message: Struct, name: str) -> dict[str, Any]:
+    """`json_object`, for a request: a Struct holding NaN or infinity (no JSON value) is
+    INVALID_ARGUMENT naming the field, not a failure of the call."""
+    try:
+        return json_object(message)
+    except ValueError:
+        raise invalid_argument(f"{name} must hold JSON values only (finite numbers)") from None
 
 
 def _plain(value: Any) -> Any:

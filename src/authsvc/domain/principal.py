@@ -28,6 +28,9 @@ class Principal:
     key_name: str | None = None  # an API key's name; None for users
     metadata: str | None = None  # an API key's metadata (compact JSON object text); None for users
     key_limits: Limits | None = None  # an API key's own request limits, if it has any
+    # An API key's previous secret, still honoured during a rotation's overlap: it may call APIs,
+    # never manage keys (or a leaked old secret could rotate the new one away).
+    superseded: bool = False
     # Hashed once: principals key the reply cache on the ValidateToken hot path.
     _hash: int = field(init=False, repr=False, compare=False, default=0)
 
@@ -41,6 +44,7 @@ class Principal:
             self.key_name,
             self.metadata,
             self.key_limits,
+            self.superseded,
         )
         object.__setattr__(self, "_hash", hash((*fields, *rest)))
 

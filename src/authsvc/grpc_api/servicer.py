@@ -6,7 +6,7 @@ import asyncio
 import collections
 from typing import Any, TypeAlias
 
-from authsvc.client.structs import json_object
+from authsvc.client.structs import checked_json_object
 from authsvc.domain.bearer import bearer_credentials
 from authsvc.domain.errors import AuthError, ErrorCode
 from authsvc.domain.principal import Principal
@@ -105,7 +105,9 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             convert.environment_name(request.environment),
             expires_at=convert.moment(request.expires_at, "expires_at") if which == "expires_at" else None,
             expires_in=request.expires_in_seconds if which == "expires_in_seconds" else None,
-            metadata=json_object(request.metadata) if request.HasField("metadata") else None,
+            metadata=checked_json_object(request.metadata, "metadata")
+            if request.HasField("metadata")
+            else None,
             rate_limit=convert.key_rate_limit(request.rate_limit),
         )
         return auth_pb2.CreateApiKeyResponse(api_key=convert.api_key(record), secret=secret)
@@ -143,7 +145,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             fields,
             name=key.name,
             permissions=list(key.permissions),
-            metadata=json_object(key.metadata),
+            metadata=checked_json_object(key.metadata, "metadata") if "metadata" in fields else None,
             expires_at=convert.moment(key.expires_at, "expires_at") if key.HasField("expires_at") else None,
             rate_limit=convert.key_rate_limit(key.rate_limit),
         )

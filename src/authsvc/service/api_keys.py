@@ -12,7 +12,13 @@ from authsvc.domain import api_key_format, api_key_metadata, pages
 from authsvc.domain.api_key_lifetime import expiry, overlap_end
 from authsvc.domain.audit import AuditEvent, AuditKind
 from authsvc.domain.errors import AuthError, ErrorCode, invalid_argument
-from authsvc.domain.permissions import API_KEYS_READ, API_KEYS_WRITE, is_well_formed, may_change_key
+from authsvc.domain.permissions import (
+    ADMIN_PERMISSION,
+    API_KEYS_READ,
+    API_KEYS_WRITE,
+    is_well_formed,
+    may_change_key,
+)
 from authsvc.domain.plans import Limits, key_limits
 from authsvc.domain.principal import Principal, PrincipalKind
 from authsvc.domain.validation import check_name
@@ -59,6 +65,39 @@ def require(caller: Principal, permission: str) -> None:
         raise AuthError(ErrorCode.PERMISSION_DENIED)
 
 
+def require_manager(caller: Principal) -> None:
+    """Who may create, change, rotate or revoke keys: `api_keys:write`, and never through a
+    secret a rotation replaced (a leaked old secret must not rotate the new one away)."""
+    require(caller, API_KEYS_WRITE)
+    if caller.superseded:
+        raise AuthError(ErrorCode.PERMISSION_DENIED, "A rotated-out secret cannot manage API keys")
+
+
+def _within_caller(
+    caller: Principal, expires: datetime | None, limits: Limits | None, inherit: bool
+) -> tuple[datetime | None, Limits | None]:
+    """A key a key makes or changes never outlives it nor outspends it: no later expiry, no
+    higher limits (`inherit`: where none is asked, the calling key's own)."""
+    if caller.kind is not PrincipalKind.API_KEY:
+        return expires, limits
+    if caller.expires_at is not None:
+        if expires is None and inherit:
+            expires = caller.expires_at
+        elif expires is None or expires > caller.expires_at:
+            raise invalid_argument("expires_at must not be later than the calling key's own")
+    if caller.key_limits is not None:
+        own = caller.key_limits
+        asked = limits or Limits()
+        merged = Limits(
+            asked.per_minute if asked.per_minute is not None else own.per_minute if inherit else None,
+            asked.per_day if asked.per_day is not None else own.per_day if inherit else None,
+        )
+        if not merged.within(own) or (not inherit and len(merged.by_window()) < len(own.by_window())):
+            raise invalid_argument("rate_limit must not exceed the calling key's own")
+        limits = merged if merged.by_window() else None
+    return expires, limits
+
+
 def _key_id(text: str) -> str:
     """A key id in its canonical form; NOT_FOUND for anything that is no id."""
     try:
@@ -80,6 +119,14 @@ async def _changeable(uow: UnitOfWork, caller: Principal, key_id: str) -> ApiKey
     if not may_change_key(caller.permissions, record.permissions):
         raise AuthError(ErrorCode.PERMISSION_DENIED)
     return record
+
+
+def _may_rotate(caller: Principal, record: ApiKeyRecord) -> bool:
+    if ADMIN_PERMISSION in caller.permissions:
+        return True
+    if caller.kind is PrincipalKind.API_KEY:
+        return record.id == caller.api_key_id or record.created_by_key_id == caller.api_key_id
+    return record.created_by == caller.user_id
 
 
 class ApiKeyService:
@@ -119,7 +166,7 @@ class ApiKeyService:
         with it: the parent is held live until the new key is written, so no revocation of the
         parent can miss it.
         """
-        require(caller, API_KEYS_WRITE)
+        require_manager(caller)
         clean_name = check_name(name)
         now = self._clock.now()
         expires = expiry(now, self._policy.api_key_max_lifetime, expires_at, expires_in)
@@ -129,6 +176,7 @@ class ApiKeyService:
         wanted = self._grantable(caller, permissions)
         attached = api_key_metadata.canonical({} if metadata is None else metadata)
         limits = await self._key_limits(caller.workspace_id, rate_limit)
+        expires, limits = _within_caller(caller, expires, limits, inherit=True)
         parent = caller.api_key_id if caller.kind is PrincipalKind.API_KEY else None
         secret = api_key_format.generate(environment)
         record = ApiKeyRecord(
@@ -188,8 +236,9 @@ class ApiKeyService:
 
     async def update(self, caller: Principal, key_id: str, changes: KeyChanges) -> ApiKeyRecord:
         """Changes the fields `changes` names; the rules of `create` hold for the new values, and
-        who may change a key is who may revoke it. Every replica sees the change at once."""
-        require(caller, API_KEYS_WRITE)
+        who may change a key is who may revoke it, but a key may not change its own expiry or
+        limits, nor give another key more than its own. Every replica sees the change at once."""
+        require_manager(caller)
         unknown = sorted(changes.fields - UPDATABLE)
         if unknown or not changes.fields:
             raise invalid_argument(
@@ -212,6 +261,17 @@ class ApiKeyService:
             values["expires_at"] = expiry(now, self._policy.api_key_max_lifetime, changes.expires_at)
         if "rate_limit" in changes.fields:
             values["limits"] = await self._key_limits(caller.workspace_id, changes.rate_limit)
+        if {"expires_at", "rate_limit"} & changes.fields and caller.api_key_id == canonical:
+            raise AuthError(ErrorCode.PERMISSION_DENIED, "A key cannot change its own expiry or limits")
+        if "expires_at" in values or "limits" in values:
+            bounded = _within_caller(
+                caller,
+                values.get("expires_at", caller.expires_at),  # type: ignore[arg-type]
+                values.get("limits", caller.key_limits),  # type: ignore[arg-type]
+                inherit=False,
+            )
+            values |= {"expires_at": bounded[0]} if "expires_at" in values else {}
+            values |= {"limits": bounded[1]} if "limits" in values else {}
         async with self._unit_of_work() as uow:
             record = await _changeable(uow, caller, canonical)
             updated = dataclasses.replace(record, **values)  # type: ignore[arg-type]
@@ -248,7 +308,7 @@ class ApiKeyService:
     async def revoke(self, caller: Principal, key_id: str) -> ApiKeyRecord:
         """Revokes a key of the caller's workspace, and every key created with it, transitively;
         any other id is simply NOT_FOUND (see `_changeable`)."""
-        require(caller, API_KEYS_WRITE)
+        require_manager(caller)
         canonical = _key_id(key_id)
         now = self._clock.now()
         async with self._unit_of_work() as uow:
@@ -270,13 +330,17 @@ class ApiKeyService:
 
     async def rotate(self, caller: Principal, key_id: str, overlap_seconds: int) -> tuple[ApiKeyRecord, str]:
         """A new secret for the key (returned here once), everything else kept; its current secret
-        validates until the overlap ends, any older one no longer. Who may: as for `revoke`."""
-        require(caller, API_KEYS_WRITE)
+        validates until the overlap ends, any older one no longer. Who may: as for `revoke`, and
+        besides, since rotating hands out a working secret: a user, for keys they created; a key,
+        for itself and the keys it created; or a workspace admin."""
+        require_manager(caller)
         canonical = _key_id(key_id)
         now = self._clock.now()
         ends = overlap_end(now, overlap_seconds)
         async with self._unit_of_work() as uow:
             record = await _changeable(uow, caller, canonical)
+            if not _may_rotate(caller, record):
+                raise AuthError(ErrorCode.PERMISSION_DENIED)
             secret = api_key_format.generate(record.environment)
             prefix = secret[: api_key_format.DISPLAY_PREFIX_LEN]
             await uow.api_keys.rotate(record.id, api_key_format.digest(secret), prefix, ends)

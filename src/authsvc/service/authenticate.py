@@ -121,6 +121,7 @@ class Authenticator:
             key_name=record.name,
             metadata=record.metadata,
             key_limits=record.limits,
+            superseded=record.secret_ends_at is not None,
         )
         if len(self._key_principals) >= _MAX_KEY_PRINCIPALS:
             self._key_principals.clear()

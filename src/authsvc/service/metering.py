@@ -70,6 +70,9 @@ class Metering:
         )
         now = self._clock.now()
         states: tuple[BudgetState, ...] = ()
+        for limit in budgets:
+            if cost > limit.limit:  # could never pass: say so, and draw nothing for it
+                raise invalid_argument(f"cost {cost} is more than the {limit.policy} limit ({limit.limit})")
         if budgets:
             spent = await self._meter.spend(budgets, cost, now)
             if not spent.allowed:
