@@ -62,7 +62,7 @@ async def test_set_plan_moves_a_workspace_and_serving_replicas_follow(
     charge = auth_pb2.ValidateTokenRequest(token=token, cost=6)
     assert (await running.stub.ValidateToken(charge)).rate_limits  # free: 1,000 a minute
 
-    code, out, err = await _authsvc(
+    code, out, _ = await _authsvc(
         ["workspace", "set-plan", "--workspace", account.workspace, "--plan", "tiny"],
         _env(settings, plans_file),
     )
