@@ -146,3 +146,31 @@ async def test_only_the_owner_the_key_or_an_admin_may_rotate_it(
     assert (await rotate(members_key.api_key.id, member)).secret  # its owner
     assert (await rotate(admins_key.api_key.id, admin)).secret  # an admin
     assert itself.secret
+
+
+async def test_narrowing_a_key_narrows_the_keys_made_with_it(
+    authsvc: Running, make_account: AccountFactory
+) -> None:
+    token, _ = await _login(authsvc, make_account)
+    parent = await _create(authsvc, token, ["api_keys:write", "geofences:read", "geofences:write"])
+    child = await _create(authsvc, parent.secret, ["api_keys:write", "geofences:read", "geofences:write"])
+    grandchild = await _create(authsvc, child.secret, ["geofences:write"])
+    other = await _create(authsvc, token, ["geofences:write"])  # made by the user: untouched
+    for secret in (child.secret, grandchild.secret):  # cached, holding geofences:write
+        check = auth_pb2.ValidateTokenRequest(token=secret, required_permissions=["geofences:write"])
+        assert (await authsvc.stub.ValidateToken(check)).principal.api_key_id
+    request = auth_pb2.UpdateApiKeyRequest(
+        api_key=auth_pb2.ApiKey(id=parent.api_key.id, permissions=["api_keys:write", "geofences:read"]),
+        update_mask=field_mask_pb2.FieldMask(paths=["permissions"]),
+    )
+    await authsvc.stub.UpdateApiKey(request, metadata=bearer(token))
+
+    listed = await authsvc.stub.ListApiKeys(auth_pb2.ListApiKeysRequest(), metadata=bearer(token))
+    held = {k.id: sorted(k.permissions) for k in listed.api_keys}
+    assert held[child.api_key.id] == ["api_keys:write", "geofences:read"]
+    assert held[grandchild.api_key.id] == []
+    assert held[other.api_key.id] == ["geofences:write"]
+    for secret in (child.secret, grandchild.secret):  # at once, cached or not
+        check = auth_pb2.ValidateTokenRequest(token=secret, required_permissions=["geofences:write"])
+        error = await rpc_error(authsvc.stub.ValidateToken(check))
+        assert error.code() == grpc.StatusCode.PERMISSION_DENIED

@@ -192,6 +192,14 @@ class FakeApiKeyStore:
         self._state.keys[key_id] = (replace(record, prefix=prefix), digest)
         self._announced += [f"api_key_created:{key_id}:{digest.hex()}", f"api_key:{key_id}"]
 
+    async def narrow_created_with(self, key_ids: Sequence[str], allowed: frozenset[str]) -> list[str]:
+        children = [k for k, (r, _) in self._state.keys.items() if r.created_by_key_id in set(key_ids)]
+        for key_id in children:
+            record, digest = self._state.keys[key_id]
+            self._state.keys[key_id] = (replace(record, permissions=record.permissions & allowed), digest)
+            self._announced.append(f"api_key:{key_id}")
+        return children
+
     async def revoke_created_with(self, key_ids: Sequence[str], now: datetime) -> list[str]:
         children = [k for k, (r, _) in self._state.keys.items() if r.created_by_key_id in set(key_ids)]
         return self._revoke(children, now)

@@ -238,6 +238,19 @@ class PgApiKeyStore:
         )
         return self._revoked(rows)
 
+    async def narrow_created_with(self, key_ids: Sequence[str], allowed: frozenset[str]) -> list[str]:
+        rows = await self._conn.fetch(
+            "UPDATE api_keys SET permissions = ARRAY(SELECT p FROM unnest(permissions) AS p "
+            "WHERE p = ANY($2::text[]) ORDER BY p) "
+            "WHERE created_by_key_id = ANY($1::uuid[]) AND revoked_at IS NULL RETURNING id",
+            list(key_ids),
+            sorted(allowed),
+        )
+        ids = [str(row["id"]) for row in rows]
+        for key_id in ids:
+            self._announce(messages.key_changed(key_id))
+        return ids
+
     def _revoked(self, rows: Sequence[Any]) -> list[str]:
         ids = [str(row["id"]) for row in rows]
         for key_id in ids:

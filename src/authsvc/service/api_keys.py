@@ -276,6 +276,10 @@ class ApiKeyService:
             record = await _changeable(uow, caller, canonical)
             updated = dataclasses.replace(record, **values)  # type: ignore[arg-type]
             await uow.api_keys.update(updated)
+            if "permissions" in values:  # keys made with it never hold more than it does now
+                made = [updated.id]
+                while made:  # a statement per generation, as revocation goes
+                    made = await uow.api_keys.narrow_created_with(made, updated.permissions)
             await uow.commit()
         detail = f"by {caller.kind.value} {caller.subject_id}: {', '.join(sorted(values))}"
         self._audit.record(

@@ -257,6 +257,11 @@ class ApiKeyStore(Protocol):
         """Revokes the live keys created with any of `key_ids`; returns their ids."""
         ...
 
+    async def narrow_created_with(self, key_ids: Sequence[str], allowed: frozenset[str]) -> list[str]:
+        """Takes from the live keys created with any of `key_ids` every permission not in
+        `allowed`; returns the ids of all those keys (changed or not)."""
+        ...
+
 
 class UnitOfWork(Protocol):
     """One transaction, decided by a use case: `async with` it, call `commit()` when the decision
