@@ -101,3 +101,17 @@ async def test_a_revoked_key_cannot_be_patched(facade: Facade, make_account: Acc
         "PATCH", f"/api/v1/api-keys/{key['id']}", token=token, json_body={"name": "x"}
     )
     assert (refused.status, refused.detail) == (404, "API key not found")
+
+
+async def test_patching_in_permissions_the_caller_lacks_is_a_400(
+    facade: Facade, make_account: AccountFactory
+) -> None:
+    member = await make_account("member")
+    token = str((await facade.login(member.email, member.password))["access_token"])
+    key = await _key(facade, token)
+    refused = await facade.call(
+        "PATCH", f"/api/v1/api-keys/{key['id']}", token=token, json_body={"permissions": ["workspace:admin"]}
+    )
+    assert (refused.status, refused.detail) == (400, "Permissions the caller does not hold: workspace:admin")
+    listed = (await facade.call("GET", "/api/v1/api-keys", token=token)).json["api_keys"]
+    assert [k["permissions"] for k in listed] == [["geofences:read", "geofences:write"]]
