@@ -11,14 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from google.protobuf import any_pb2, duration_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+from google.rpc import code_pb2, status_pb2
 
 from authsvc.domain.errors import AuthError
 from authsvc.domain.plans import BudgetState
 from authsvc.domain.principal import Principal
 from authsvc.grpc_api import convert
-from authsvc.grpc_api.errors import STATUS_FOR
+from authsvc.grpc_api.errors import STATUS_FOR, retry_status
 from authsvc.v1 import auth_pb2
 
 log = logging.getLogger(__name__)
@@ -134,9 +133,6 @@ def _limits(limits: Iterable[BudgetState], field: bytes) -> bytes:
 
 
 def _over_limit(error: AuthError) -> bytes:
-    retry = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=error.retry_after or 1))
-    packed = any_pb2.Any()
-    packed.Pack(retry)
-    status = status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message=error.detail, details=[packed])
+    status = retry_status(error.detail, error.retry_after or 1)
     limits = [convert.rate_limit_state(state) for state in error.limits if isinstance(state, BudgetState)]
     return auth_pb2.TokenVerdict(refusal=status, rate_limits=limits).SerializeToString()

@@ -133,12 +133,17 @@ def _retry_later(
 @functools.lru_cache(maxsize=4096)
 def _rich_wait(detail: str, seconds: int) -> tuple[tuple[str, str | bytes], ...]:
     """The trailing metadata of a RESOURCE_EXHAUSTED with its wait; a handful of them repeat."""
+    status = rpc_status.to_status(retry_status(detail, seconds))
+    return (*status.trailing_metadata, ("retry-after", str(seconds)))
+
+
+def retry_status(detail: str, seconds: int) -> status_pb2.Status:
+    """RESOURCE_EXHAUSTED with a google.rpc.RetryInfo of `seconds`: a refused call's trailers, and
+    a refused check's verdict in a ValidateTokens reply."""
     retry_info = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=seconds))
     packed = any_pb2.Any()
     packed.Pack(retry_info)
-    rich = status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message=detail, details=[packed])
-    status = rpc_status.to_status(rich)
-    return (*status.trailing_metadata, ("retry-after", str(seconds)))
+    return status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message=detail, details=[packed])
 
 
 def _request_id(context: grpc.aio.ServicerContext[Any, Any]) -> str | None:
