@@ -73,10 +73,12 @@ def summarise(folded: Path, top: int = 12) -> list[str]:
     ]
 
 
-async def _record(rig: Rig, spy: str, name: str, tokens: list[str], seconds: int) -> dict[str, object]:
+async def _record(
+    rig: Rig, spy: str, name: str, tokens: list[str], seconds: int, cost: int = 0
+) -> dict[str, object]:
     out_dir, o = rig.options.out.parent, rig.options
     folded = out_dir / f"profile-{name}.folded"
-    body = payloads.write(rig.scratch / f"profile-{name}.bin", [payloads.validate(t) for t in tokens])
+    body = payloads.write(rig.scratch / f"profile-{name}.bin", [payloads.validate(t, cost) for t in tokens])
     path = payloads.SERVICE + "ValidateToken"
     load = tools.loadgen(rig.authsvc.port, path, body, seconds + 1, 0.5, o.grpc, rig.scratch)
     recorder = await asyncio.create_subprocess_exec(
@@ -100,4 +102,11 @@ async def profile_validate(rig: Rig, seconds: int = 5) -> dict[str, object]:
     return {
         "validatetoken-one": await _record(rig, spy, "validatetoken-one", tokens[:1], seconds),
         "validatetoken-pool": await _record(rig, spy, "validatetoken-pool", tokens, seconds),
+        "validatetoken-key": await _record(rig, spy, "validatetoken-key", rig.seeded.api_keys[:1], seconds),
+        "validatetoken-charged": await _record(
+            rig, spy, "validatetoken-charged", [rig.seeded.metered_key], seconds, cost=1
+        ),
+        "validatetoken-spent": await _record(
+            rig, spy, "validatetoken-spent", [rig.seeded.spent_key], seconds, cost=1
+        ),
     }

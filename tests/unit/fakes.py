@@ -384,7 +384,7 @@ class FakeUsage:
     def mark_used(self, key_id: str, at: datetime) -> None:
         self.used[key_id] = at
 
-    def count_requests(self, key_id: str, at: datetime, requests: int) -> None:
+    def count_requests(self, key_id: str, moment: float, requests: int) -> None:
         self.requests[key_id] = self.requests.get(key_id, 0) + requests
 
     async def flush(self) -> None:

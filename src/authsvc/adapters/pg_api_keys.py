@@ -274,13 +274,13 @@ class BatchedUsageRecorder:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._pending: dict[str, datetime] = {}
-        self._counts: collections.Counter[tuple[str, datetime]] = collections.Counter()
+        self._counts: collections.Counter[tuple[str, int]] = collections.Counter()  # by epoch minute
 
     def mark_used(self, key_id: str, at: datetime) -> None:
         self._pending[key_id] = at
 
-    def count_requests(self, key_id: str, at: datetime, requests: int) -> None:
-        self._counts[key_id, at.replace(second=0, microsecond=0)] += requests
+    def count_requests(self, key_id: str, moment: float, requests: int) -> None:
+        self._counts[key_id, int(moment // 60)] += requests
 
     async def flush(self) -> None:
         await self._flush_counts()
@@ -291,9 +291,12 @@ class BatchedUsageRecorder:
             return
         batch, self._counts = self._counts, collections.Counter()
         days: collections.Counter[tuple[str, date]] = collections.Counter()
+        per_minute: list[tuple[tuple[str, datetime], int]] = []
         for (key_id, minute), requests in batch.items():
-            days[key_id, minute.astimezone(UTC).date()] += requests
-        minutes = sorted(batch.items())  # one order on every replica: upserts cannot deadlock
+            start = datetime.fromtimestamp(minute * 60, UTC)
+            days[key_id, start.date()] += requests
+            per_minute.append(((key_id, start), requests))
+        minutes = sorted(per_minute)  # one order on every replica: upserts cannot deadlock
         try:
             async with self._db.transaction() as conn:
                 await conn.execute(

@@ -17,6 +17,10 @@ class ErrorCode(enum.Enum):
     RATE_LIMITED = "rate_limited"
     UNAVAILABLE = "unavailable"
 
+    # Members are singletons compared by identity, so the identity hash is the right one, and it
+    # is C code where Enum's own is Python: every refusal looks its code up in a table or two.
+    __hash__ = object.__hash__
+
 
 # The user-facing texts. The first four are promised by the public authentication page.
 DEFAULT_DETAIL: dict[ErrorCode, str] = {

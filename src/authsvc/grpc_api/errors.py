@@ -36,9 +36,10 @@ STATUS_FOR: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
 }
 
-_NAMES: dict[grpc.StatusCode, str] = {
-    status: status.name for status in grpc.StatusCode
-}  # Enum.name is slow on Python 3.11
+# Each code's status and the status's name, in one lookup (Enum.name is slow on Python 3.11).
+_OUTCOMES: dict[ErrorCode, tuple[grpc.StatusCode, str]] = {
+    code: (status, status.name) for code, status in STATUS_FOR.items()
+}
 SERVICE = "authsvc.v1.AuthService"
 _NO_REPLY = b""  # see grpc_api.encoded_replies.serialize
 _SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -77,10 +78,9 @@ def edge_call(handler: Handler[Request, Response]) -> Handler[Request, Response]
             code = "CANCELLED"
             raise
         except AuthError as error:
-            status = STATUS_FOR[error.code]
-            code = _NAMES[status]
+            status, code = _OUTCOMES[error.code]
             if error.retry_after is not None:
-                _retry_later(context, error.detail, error.retry_after, _limit_trailers(error))
+                context.set_trailing_metadata(_retry_later(error.detail, error.retry_after, error.limits))
             context.set_code(status)
             context.set_details(error.detail)
             return cast(Response, _NO_REPLY)
@@ -98,36 +98,32 @@ def edge_call(handler: Handler[Request, Response]) -> Handler[Request, Response]
 def outcome_code(outcome: object) -> str:
     """The status name a ValidateToken call would have ended with, for a check's outcome."""
     if isinstance(outcome, AuthError):
-        return _NAMES[STATUS_FOR[outcome.code]]
+        return _OUTCOMES[outcome.code][1]
     if isinstance(outcome, asyncio.CancelledError):
         return "CANCELLED"
     return "INTERNAL" if isinstance(outcome, BaseException) else "OK"
 
 
-def _limit_trailers(error: AuthError) -> tuple[tuple[str, str], ...]:
-    """For a metered refusal: the spent limit (the one that frees up last) as ratelimit-* metadata."""
-    spent = [state for state in error.limits if isinstance(state, BudgetState) and state.remaining == 0]
+@functools.lru_cache(maxsize=4096)
+def _retry_later(
+    detail: str, seconds: int, limits: tuple[object, ...]
+) -> tuple[tuple[str, str | bytes], ...]:
+    """The trailing metadata of a RESOURCE_EXHAUSTED: the wait twice, as google.rpc.RetryInfo
+    rich details (grpcio-status) and as plain `retry-after` for simple clients, and for a metered
+    refusal the spent limit (the one that frees up last) as ratelimit-* metadata. Set on the
+    context, not raised through context.abort, and cached: a spent key's refusals are a hot path
+    too, and repeat the same states for a second (adapters.usage_leases)."""
+    spent = [state for state in limits if isinstance(state, BudgetState) and state.remaining == 0]
     if not spent:
-        return ()
+        return _rich_wait(detail, seconds)
     worst = max(spent, key=lambda state: state.reset_seconds)
     return (
+        *_rich_wait(detail, seconds),
         ("ratelimit-policy", worst.policy),
         ("ratelimit-limit", str(worst.limit)),
         ("ratelimit-remaining", "0"),
         ("ratelimit-reset", str(worst.reset_seconds)),
     )
-
-
-def _retry_later(
-    context: grpc.aio.ServicerContext[Any, Any],
-    detail: str,
-    seconds: int,
-    extra: tuple[tuple[str, str], ...] = (),
-) -> None:
-    """RESOURCE_EXHAUSTED carrying the wait twice: as google.rpc.RetryInfo rich details
-    (grpcio-status) and as plain `retry-after` trailing metadata for simple clients. Set on the
-    context, not raised through context.abort: a spent key's refusals are a hot path too."""
-    context.set_trailing_metadata((*_rich_wait(detail, seconds), *extra))
 
 
 @functools.lru_cache(maxsize=4096)

@@ -65,9 +65,13 @@ class Authenticator:
         """`validate`, then `cost` requests charged to the principal's limits (service.metering):
         the principal and where each limit stands, or RATE_LIMITED."""
         principal = await self.validate(token, required_permissions)
-        if self._metering is None:
+        metering = self._metering
+        if metering is None:
             return principal, ()
-        return principal, await self._metering.charge(principal, cost)
+        states = metering.charge_now(principal, cost)
+        if states is None:
+            states = await metering.charge(principal, cost)
+        return principal, states
 
     async def _validate_logged(self, token: str, required_permissions: Iterable[str]) -> Principal:
         # DEBUG only: an attacker's garbage must not flood the logs.

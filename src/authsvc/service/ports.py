@@ -111,10 +111,26 @@ class Spent(NamedTuple):
     retry_after: int = 0
 
 
+class MeterTicket(Protocol):
+    """One principal's budgets as a meter holds them (Meter.ticket): what each charge touches.
+    A charge takes `cost` from every budget's count for its current window, or from none when
+    any lacks it; `moment` is the time of the charge in epoch seconds."""
+
+    @property
+    def budgets(self) -> Sequence[Budget]: ...
+
+    def take(self, cost: int, moment: float) -> Spent | None:
+        """The charge, decided from memory alone; None when the meter must draw first."""
+        ...
+
+    async def spend(self, cost: int, moment: float) -> Spent:
+        """The charge, drawing what it needs first (a round trip about once per lease)."""
+        ...
+
+
 class Meter(Protocol):
-    async def spend(self, budgets: Sequence[Budget], cost: int, now: datetime) -> Spent:
-        """Takes `cost` from every budget's count for its current window, or from none when any
-        lacks it; no database round trip per call (domain.plans for the budgets)."""
+    def ticket(self, budgets: Sequence[Budget]) -> MeterTicket:
+        """What charges to `budgets` go through (domain.plans for the budgets)."""
         ...
 
 
@@ -303,8 +319,9 @@ class UsageRecorder(Protocol):
         """Remembers a key's use; written to the database in batches, never per validation."""
         ...
 
-    def count_requests(self, key_id: str, at: datetime, requests: int) -> None:
-        """Adds charged requests to the key's usage for that minute and day, written in batches."""
+    def count_requests(self, key_id: str, moment: float, requests: int) -> None:
+        """Adds charged requests to the key's usage for the minute and day of `moment` (epoch
+        seconds), written in batches."""
         ...
 
     async def flush(self) -> None: ...
