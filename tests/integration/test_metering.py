@@ -123,6 +123,27 @@ async def test_batched_checks_are_charged_alike(
     assert {state.policy: state.remaining for state in refused.rate_limits}["key-minute"] == 0
 
 
+async def test_a_refusal_tells_what_the_workspace_has_left_as_of_now(
+    start_authsvc: ServerFactory, make_account: AccountFactory, plans_file: Path
+) -> None:
+    running = await start_authsvc(_at_minute_start(FakeClock()), plans_file=plans_file)
+    token = await _admin(running, make_account)
+    spent, other = await _key(running, token, per_minute=1), await _key(running, token)
+    await running.stub.ValidateToken(_charge(spent))
+
+    async def workspace_left_when_refused() -> int:
+        (verdict,) = (
+            await running.stub.ValidateTokens(auth_pb2.ValidateTokensRequest(checks=[_charge(spent)]))
+        ).verdicts
+        assert verdict.refusal.code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
+        return {state.policy: state.remaining for state in verdict.rate_limits}["workspace-minute"]
+
+    assert await workspace_left_when_refused() == 999  # the clock stands still: all in one second
+    assert await workspace_left_when_refused() == 999  # a refusal takes nothing
+    await running.stub.ValidateToken(_charge(other, cost=5))
+    assert await workspace_left_when_refused() == 994  # another key's spending shows at once
+
+
 @pytest.mark.parametrize(
     ("per_minute", "per_day", "detail"),
     [

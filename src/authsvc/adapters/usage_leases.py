@@ -62,8 +62,8 @@ class _Ticket:
     """One principal's budgets and the leases of their current windows. A charge while every
     lease holds enough touches nothing else: no lookup, no round trip, no await.
 
-    A refusal is worked out once per second and cost: until the second ends, the same answer
-    (what the other budgets have left may then be up to a second old; nothing else changes)."""
+    A refusal is kept until the second or the cost changes, or anything is spent or drawn on this
+    replica (LeasedMeter.changes): a spent key's refusals are a hot path too."""
 
     __slots__ = ("_fixed", "_meter", "_refusal", "budgets", "leases", "turns")
 
@@ -73,7 +73,7 @@ class _Ticket:
         self._fixed = tuple((b.policy, b.limit, b.seconds) for b in self.budgets)
         self.leases: tuple[_Lease, ...] = ()
         self.turns = -math.inf  # when the first of the leases' windows ends: bind again then
-        self._refusal: tuple[int, int, Spent] | None = None  # second, cost, answer
+        self._refusal: tuple[int, int, int, Spent] | None = None  # second, cost, changes, answer
 
     def take(self, cost: int, moment: float) -> Spent | None:
         if moment >= self.turns:
@@ -87,10 +87,12 @@ class _Ticket:
                 short = True
         if short:
             return None
+        meter = self._meter
+        meter.changes += 1
         for lease in leases:
             lease.remaining -= cost
             if lease.remaining < lease.low and not lease.exhausted:
-                self._meter.top_up(lease)
+                meter.top_up(lease)
         return Spent(True, self._states(moment))
 
     def hold(self, leases: Sequence[_Lease]) -> None:
@@ -107,27 +109,20 @@ class _Ticket:
             await self._meter.fill(self, cost, moment)
 
     def _states(self, moment: float) -> tuple[BudgetState, ...]:
-        ceil = math.ceil
+        ceil, new = math.ceil, tuple.__new__  # BudgetState's own __new__ is one Python call more
         states = []
         for (policy, limit, seconds), lease in zip(self._fixed, self.leases):  # noqa: B905 (same length)
             left = limit - lease.granted + lease.remaining
             reset = ceil(lease.end - moment)
-            states.append(
-                BudgetState(
-                    policy,
-                    limit,
-                    0 if left < 0 else limit if left > limit else left,
-                    reset if reset > 1 else 1,
-                    seconds,
-                )
-            )
+            left = 0 if left < 0 else limit if left > limit else left
+            states.append(new(BudgetState, (policy, limit, left, reset if reset > 1 else 1, seconds)))
         return tuple(states)
 
     def _refused(self, cost: int, moment: float) -> Spent:
-        second = int(moment)
+        second, changes = int(moment), self._meter.changes
         known = self._refusal
-        if known is not None and known[0] == second and known[1] == cost:
-            return known[2]
+        if known is not None and known[0] == second and known[1] == cost and known[2] == changes:
+            return known[3]
         states = self._states(moment)
         wait = max(
             state.reset_seconds
@@ -135,7 +130,7 @@ class _Ticket:
             if lease.remaining < cost
         )
         refused = Spent(False, states, wait)
-        self._refusal = (second, cost, refused)
+        self._refusal = (second, cost, changes, refused)
         return refused
 
 
@@ -146,6 +141,7 @@ class LeasedMeter:
         # The draw on its way for a budget, if any: requests that run short meanwhile wait for it
         # instead of drawing again, so a replica never holds more than its lease and one top-up.
         self._drawing: dict[_Key, asyncio.Task[None]] = {}
+        self.changes = 0  # counts every spend, draw and bind: a refusal worked out before is stale
 
     def ticket(self, budgets: Sequence[Budget]) -> _Ticket:
         return _Ticket(self, budgets)
@@ -185,6 +181,7 @@ class LeasedMeter:
             elif lease.budget.limit != budget.limit:
                 lease.follow(budget)
             leases.append(lease)
+        self.changes += 1
         ticket.hold(leases)
 
     def _start_draw(self, wanted: Sequence[tuple[Budget, _Key, int]]) -> asyncio.Task[None]:
@@ -236,6 +233,7 @@ class LeasedMeter:
             lease.granted = max(lease.granted, row["granted"])
             if row["last_grant"] < amount:
                 lease.exhausted = True
+        self.changes += 1
 
     def prune(self, moment: float) -> None:
         """Forgets the leases of windows that have ended (what they held is lost to them anyway)."""

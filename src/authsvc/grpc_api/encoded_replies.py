@@ -59,8 +59,10 @@ _LOW = [bytes(((n & 0x7F) | 0x80, (n >> 7) | 0x80)) for n in range(1 << 14)]
 def _varint(value: int) -> bytes:
     if value < 16384:
         return _SMALL[value]
-    if value < 268435456:
+    if value < 268435456:  # 2^28
         return _LOW[value & 0x3FFF] + _SMALL[value >> 14]
+    if value < 4398046511104:  # 2^42: a plan's 10^12 a day
+        return _LOW[value & 0x3FFF] + _LOW[(value >> 14) & 0x3FFF] + _SMALL[value >> 28]
     return _LOW[value & 0x3FFF] + _varint(value >> 14)
 
 
