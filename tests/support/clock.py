@@ -12,5 +12,8 @@ class FakeClock:
     def now(self) -> datetime:
         return self._now
 
+    def timestamp(self) -> float:
+        return self._now.timestamp()
+
     def advance(self, seconds: float) -> None:
         self._now += timedelta(seconds=seconds)

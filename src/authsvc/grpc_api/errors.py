@@ -80,7 +80,7 @@ def edge_call(handler: Handler[Request, Response]) -> Handler[Request, Response]
         except AuthError as error:
             status, code = _OUTCOMES[error.code]
             if error.retry_after is not None:
-                context.set_trailing_metadata(_retry_later(error.detail, error.retry_after, error.limits))
+                context.set_trailing_metadata(_trailers_of(error))
             context.set_code(status)
             context.set_details(error.detail)
             return cast(Response, _NO_REPLY)
@@ -102,6 +102,22 @@ def outcome_code(outcome: object) -> str:
     if isinstance(outcome, asyncio.CancelledError):
         return "CANCELLED"
     return "INTERNAL" if isinstance(outcome, BaseException) else "OK"
+
+
+_last: list[tuple[tuple[object, ...], str, int, tuple[tuple[str, str | bytes], ...]]] = [((), "", 0, ())]
+
+
+def _trailers_of(error: AuthError) -> tuple[tuple[str, str | bytes], ...]:
+    """_retry_later for `error`; the last answer again when its states are the very same tuple
+    (a spent key's refusals share one until anything changes: adapters.usage_leases), without
+    hashing them."""
+    limits, detail, wait, trailers = _last[0]
+    if error.limits is limits and limits and error.detail == detail and error.retry_after == wait:
+        return trailers
+    seconds = error.retry_after or 0
+    trailers = _retry_later(error.detail, seconds, error.limits)
+    _last[0] = (error.limits, error.detail, seconds, trailers)
+    return trailers
 
 
 @functools.lru_cache(maxsize=4096)

@@ -60,7 +60,7 @@ class Metering:
         known = self._tickets.get(principal)
         if known is None or not 0 < cost <= known[2] or known[1] <= time.monotonic():
             return None
-        moment = self._clock.now().timestamp()
+        moment = self._clock.timestamp()
         spent = known[0].take(cost, moment)
         return None if spent is None else self._settle(principal, spent, cost, moment)
 
@@ -75,7 +75,7 @@ class Metering:
         ticket, _, most = known
         if cost > most:
             self._refuse_cost(ticket, cost)
-        moment = self._clock.now().timestamp()
+        moment = self._clock.timestamp()
         spent = ticket.take(cost, moment)
         if spent is None:
             spent = await ticket.spend(cost, moment)

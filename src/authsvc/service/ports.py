@@ -20,6 +20,10 @@ from authsvc.domain.refresh_rules import RefreshState
 class Clock(Protocol):
     def now(self) -> datetime: ...
 
+    def timestamp(self) -> float:
+        """now(), in epoch seconds: for the hot paths that only count."""
+        ...
+
 
 class PasswordHasher(Protocol):
     async def hash(self, password: str) -> str: ...
