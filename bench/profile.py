@@ -1,4 +1,5 @@
-"""py-spy samples AuthService while ValidateToken runs (one token; the pool of tokens).
+"""py-spy samples AuthService while ValidateToken runs: one access token, the pool of them, one
+API key, a key charged cost=1 under its limit (2c) and one over it (2d).
 
 Samples are taken only while a thread holds the GIL (`--gil`), with native frames (`--native`),
 so they show what the event loop spends its CPU on. The folded stacks are kept for a flamegraph
