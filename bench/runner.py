@@ -27,7 +27,10 @@ NO_LIMIT = "100000000/60"  # rate limits wide open: they would distort every fig
 
 
 # One plan for the bench's workspace, never spent: 2c and 2d measure a key's own limit.
-PLANS = 'default = "bench"\n[plans.bench]\nrequests_per_minute = 1000000000000\nrequests_per_day = 1000000000000\n'
+PLANS = (
+    'default = "bench"\n[plans.bench]\n'
+    "requests_per_minute = 1000000000000\nrequests_per_day = 1000000000000\n"
+)
 
 
 def authsvc_env(dsn: str, plans: Path) -> dict[str, str]:
