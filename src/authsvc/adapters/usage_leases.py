@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from authsvc.adapters.database import Database
-from authsvc.domain.plans import WINDOWS, Budget, BudgetState
+from authsvc.domain.plans import Budget, BudgetState
 from authsvc.service.ports import Spent
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class _Ticket:
     def __init__(self, meter: LeasedMeter, budgets: Sequence[Budget]) -> None:
         self._meter = meter
         self.budgets = tuple(budgets)
-        self._fixed = tuple((b.policy, b.limit, b.seconds) for b in self.budgets)
+        self._fixed = tuple((b.policy, b.limit, b.seconds) for b in self.budgets)  # what _states reads
         self.leases: tuple[_Lease, ...] = ()
         self.turns = -math.inf  # when the first of the leases' windows ends: bind again then
         self._refusal: tuple[int, int, int, Spent] | None = None  # second, cost, changes, answer
@@ -237,7 +237,7 @@ class LeasedMeter:
 
     def prune(self, moment: float) -> None:
         """Forgets the leases of windows that have ended (what they held is lost to them anyway)."""
-        for key in [key for key in self._leases if key[2] + WINDOWS[key[1]] <= moment]:
+        for key in [key for key, lease in self._leases.items() if lease.end <= moment]:
             del self._leases[key]
 
 
