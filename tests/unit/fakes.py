@@ -290,6 +290,9 @@ class _Reads:
         user = state.users.get(user_id)
         return session is not None and session.revoked_at is None and user is not None and not user.disabled
 
+    def known(self, digest: bytes) -> tuple[bool, ApiKeyRecord | None]:
+        return False, None  # as the database: every lookup takes the awaiting path
+
     async def by_digest(self, digest: bytes) -> ApiKeyRecord | None:
         state = self._world.state
         for record, stored in state.keys.values():

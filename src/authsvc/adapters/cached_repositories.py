@@ -29,10 +29,16 @@ class CachedApiKeyRepository:
         self._inner = inner
         self._cache = cache
 
-    async def by_digest(self, digest: bytes) -> ApiKeyRecord | None:
+    def known(self, digest: bytes) -> tuple[bool, ApiKeyRecord | None]:
         hit = self._cache.lookup_key(digest)
-        if not ValidationCache.missing(hit):
-            return cast(ApiKeyRecord | None, hit)
+        if ValidationCache.missing(hit):
+            return False, None
+        return True, cast(ApiKeyRecord | None, hit)
+
+    async def by_digest(self, digest: bytes) -> ApiKeyRecord | None:
+        found, record = self.known(digest)
+        if found:
+            return record
         generation = self._cache.generation
         record = await self._inner.by_digest(digest)
         self._cache.remember_key(digest, record, generation)

@@ -67,6 +67,9 @@ class PgApiKeyRepository:
         )
         return (bytes(row["key_hash"]), _record(row)) if row else None
 
+    def known(self, digest: bytes) -> tuple[bool, ApiKeyRecord | None]:
+        return False, None  # only the database can tell (CachedApiKeyRepository remembers)
+
     async def by_digest(self, digest: bytes) -> ApiKeyRecord | None:
         """The live key whose current secret has this digest, or whose previous one (then with
         `secret_ends_at`, the end of that secret's overlap: the caller's clock decides)."""

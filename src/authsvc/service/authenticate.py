@@ -59,6 +59,29 @@ class Authenticator:
             return self._validate_logged(token, required_permissions)
         return self._validate(token, required_permissions)
 
+    def validate_now(self, token: str, required_permissions: Iterable[str] = ()) -> Principal | None:
+        """`validate`, when memory alone can answer it (an API key the validation cache knows):
+        no await on the hot path. None when it cannot (an access token, a key to look up, or
+        DEBUG logging, which only `validate` does); refusals raise as `validate` would."""
+        if not api_key_format.looks_like_api_key(token) or len(token) > MAX_TOKEN_CHARS:
+            return None
+        if log.isEnabledFor(logging.DEBUG):
+            return None
+        found, record = self._api_keys.known(self._key_digest(token))
+        return _permitted(self._key_principal(record), required_permissions) if found else None
+
+    def charged_now(
+        self, token: str, required_permissions: Iterable[str], cost: int
+    ) -> tuple[Principal, tuple[BudgetState, ...]] | None:
+        """`charged`, when memory alone can answer it; None when it cannot."""
+        principal = self.validate_now(token, required_permissions)
+        if principal is None:
+            return None
+        if self._metering is None:
+            return principal, ()
+        states = self._metering.charge_now(principal, cost)
+        return None if states is None else (principal, states)
+
     async def charged(
         self, token: str, required_permissions: Iterable[str], cost: int
     ) -> tuple[Principal, tuple[BudgetState, ...]]:
@@ -89,20 +112,23 @@ class Authenticator:
         if len(token) > MAX_TOKEN_CHARS:
             raise AuthError(ErrorCode.TOKEN_INVALID)
         if api_key_format.looks_like_api_key(token):
-            principal = await self._api_key_principal(token)
+            digest = self._key_digest(token)
+            principal = self._key_principal(await self._api_keys.by_digest(digest))
         else:
             principal = await self._access_token_principal(token)
-        if required_permissions and not principal.permissions.issuperset(required_permissions):
-            raise AuthError(ErrorCode.PERMISSION_DENIED)
-        return principal
+        return _permitted(principal, required_permissions)
 
-    async def _api_key_principal(self, token: str) -> Principal:
+    def _key_digest(self, token: str) -> bytes:
+        """The digest an API key is looked up by; TOKEN_INVALID before any lookup for a key of
+        another environment or with a bad checksum."""
         if not token.startswith(self._accepted_prefixes):
             raise AuthError(ErrorCode.TOKEN_INVALID)
         digest = api_key_format.checked_digest(token)
         if digest is None:
             raise AuthError(ErrorCode.TOKEN_INVALID)
-        record = await self._api_keys.by_digest(digest)
+        return digest
+
+    def _key_principal(self, record: ApiKeyRecord | None) -> Principal:
         if record is None:
             raise AuthError(ErrorCode.TOKEN_INVALID)
         now = self._clock.now()
@@ -127,6 +153,10 @@ class Authenticator:
             key_limits=record.limits,
             superseded=record.secret_ends_at is not None,
         )
+        if known is not None and known[1] == principal:
+            # The record was read again but says the same: keep the one principal object, which
+            # keys the encoded replies and the metering tickets (equal is slow, identical is not).
+            principal = known[1]
         if len(self._key_principals) >= _MAX_KEY_PRINCIPALS:
             self._key_principals.clear()
         self._key_principals[record.id] = (record, principal)
@@ -152,3 +182,9 @@ class Authenticator:
         if not await self._sessions.is_live(claims.session_id, claims.user_id):
             raise AuthError(ErrorCode.TOKEN_INVALID)
         return verified.principal
+
+
+def _permitted(principal: Principal, required_permissions: Iterable[str]) -> Principal:
+    if required_permissions and not principal.permissions.issuperset(required_permissions):
+        raise AuthError(ErrorCode.PERMISSION_DENIED)
+    return principal

@@ -231,6 +231,11 @@ class ApiKeyRepository(Protocol):
         """The key with this hash, unless it is revoked or its creator is disabled."""
         ...
 
+    def known(self, digest: bytes) -> tuple[bool, ApiKeyRecord | None]:
+        """`by_digest` from memory alone: (True, its answer) when memory can tell, else
+        (False, None). ValidateToken's hot path needs no await when it can."""
+        ...
+
     async def in_workspace(self, workspace_id: str, key_id: str) -> ApiKeyRecord | None:
         """The key, revoked or not, if the workspace has it."""
         ...
