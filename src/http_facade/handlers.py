@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, overload
 
 import grpc
 from aiohttp import web
@@ -107,17 +107,17 @@ async def list_api_keys(request: web.Request) -> web.Response:
     size = _query(request, "page_size", "0")
     if not (size.isascii() and size.isdigit() and len(size) <= 9):
         raise FacadeError(400, "page_size must be a whole number (at most 100 are listed)")
-    environment = _query(request, "environment", "")
-    state = _query(request, "state", "")
-    if environment and environment not in replies.ENVIRONMENT_VALUES:
+    environment = _query(request, "environment", None)  # given empty is not the same as absent
+    state = _query(request, "state", None)
+    if environment is not None and environment not in replies.ENVIRONMENT_VALUES:
         raise FacadeError(400, "environment must be live or test")
-    if state and state not in replies.KEY_STATE_VALUES:
+    if state is not None and state not in replies.KEY_STATE_VALUES:
         raise FacadeError(400, "state must be active, revoked or expired")
     page = auth_pb2.ListApiKeysRequest(
         page_size=int(size),
         page_token=_query(request, "page_token", ""),
-        environment=replies.ENVIRONMENT_VALUES.get(environment, auth_pb2.ENVIRONMENT_UNSPECIFIED),
-        state=replies.KEY_STATE_VALUES.get(state, auth_pb2.API_KEY_STATE_UNSPECIFIED),
+        environment=replies.ENVIRONMENT_VALUES.get(environment or "", auth_pb2.ENVIRONMENT_UNSPECIFIED),
+        state=replies.KEY_STATE_VALUES.get(state or "", auth_pb2.API_KEY_STATE_UNSPECIFIED),
     )
     reply = await request.app[UPSTREAM].auth.ListApiKeys(page, **call_options(request))
     listed: replies.ApiKeyList = {
@@ -127,7 +127,11 @@ async def list_api_keys(request: web.Request) -> web.Response:
     return web.json_response(listed)
 
 
-def _query(request: web.Request, name: str, default: str) -> str:
+@overload
+def _query(request: web.Request, name: str, default: str) -> str: ...
+@overload
+def _query(request: web.Request, name: str, default: None) -> str | None: ...
+def _query(request: web.Request, name: str, default: str | None) -> str | None:
     """A query parameter given at most once."""
     values = request.query.getall(name, [])
     if len(values) > 1:

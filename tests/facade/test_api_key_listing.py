@@ -61,6 +61,8 @@ async def test_pages_and_filters(facade: Facade, authsvc: Running, make_account:
         ("page_size=-1", "page_size must be a whole number (at most 100 are listed)"),
         ("page_size=1&page_size=2", "page_size must be given once"),
         ("environment=prod", "environment must be live or test"),
+        ("environment=", "environment must be live or test"),
+        ("state=", "state must be active, revoked or expired"),
         ("state=deleted", "state must be active, revoked or expired"),
         ("page_token=%25%25%25", "Invalid page_token"),
     ],
