@@ -4,6 +4,10 @@
 replica add the key to its set of live digests as it hears of it, so an unknown key can be refused
 without a query from the first moment. (A digest of a 190-bit random key gives nothing away; the
 table holds the same.) A creation message without a digest comes from an older release.
+
+A revocation (session, user, API key) is also numbered in PostgreSQL (adapters.revocation_log)
+and sent as "<sequence>|<message>": the revocation stream passes the numbers on, so a verifier
+resumes on any replica. Older releases never number theirs.
 """
 
 from __future__ import annotations
@@ -18,10 +22,19 @@ SIGNING_KEYS_CHANGED = "signing_keys"
 WORKSPACE_PLAN = "workspace_plan"
 
 
+# The kinds a verifier must hear of, in order (WatchRevocations).
+REVOCATIONS = frozenset({SESSION_REVOKED, USER_DISABLED, KEY_REVOKED})
+
+
 class Invalidation(NamedTuple):
     kind: str
     ident: str
     digest: bytes | None = None
+    sequence: int | None = None  # a numbered revocation's place in commit order
+
+
+def numbered(sequence: int, message: str) -> str:
+    return f"{sequence}|{message}"
 
 
 def session_revoked(session_id: object) -> str:
@@ -51,9 +64,13 @@ def key_created(key_id: object, digest: bytes) -> str:
 
 
 def parse(message: str) -> Invalidation:
+    sequence = None
+    number, bar, unnumbered = message.partition("|")
+    if bar and number.isascii() and number.isdigit():
+        sequence, message = int(number), unnumbered
     kind, _, rest = message.partition(":")
     if kind != KEY_CREATED:
-        return Invalidation(kind, rest)
+        return Invalidation(kind, rest, None, sequence)
     ident, _, digest_hex = rest.partition(":")
     try:
         digest = bytes.fromhex(digest_hex) if digest_hex else None

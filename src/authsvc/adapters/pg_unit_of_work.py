@@ -13,6 +13,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
+from authsvc.adapters import revocation_log
 from authsvc.adapters.database import Database
 from authsvc.adapters.invalidation import notify
 from authsvc.adapters.pg_api_keys import PgApiKeyStore
@@ -55,8 +56,10 @@ class PgUnitOfWork:
         return self
 
     async def commit(self) -> None:
-        for message in self._announced:
-            await notify(self._conn, message)
+        # Revocations are numbered here, just before the commit, so the lock that orders the
+        # numbers is held for as short a time as possible.
+        for payload in await revocation_log.numbered(self._conn, self._announced):
+            await notify(self._conn, payload)
         echoes = [self._expect(message) for message in self._announced] if self._expect else []
         awaited = [echo for echo in echoes if echo is not None]
         try:
