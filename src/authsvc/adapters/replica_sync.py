@@ -14,11 +14,13 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from authsvc.adapters import invalidation_messages as messages
+from authsvc.adapters import revocation_log
 from authsvc.adapters.database import Database
 from authsvc.adapters.invalidation import InvalidationListener
 from authsvc.adapters.pg_api_keys import PgApiKeyRepository
 from authsvc.adapters.pg_sessions import PgSessionRepository
 from authsvc.adapters.reloading import Reloader
+from authsvc.adapters.revocation_feed import RevocationFeed
 from authsvc.adapters.validation_cache import ValidationCache
 from authsvc.domain.errors import AuthError
 
@@ -36,12 +38,15 @@ class ReplicaSync:
         leeway_seconds: int = 30,
     ) -> None:
         self._leeway = leeway_seconds
+        self._database = database
         self._sessions = PgSessionRepository(database)
         self._api_keys = PgApiKeyRepository(database)
         self._warming: set[asyncio.Task[None]] = set()
         self._awaited: dict[str, asyncio.Future[None]] = {}
         self._cache = cache
         self._signing_keys = keys
+        # The revocations in order, for WatchRevocations: complete exactly when the index is.
+        self.feed = RevocationFeed(lambda: cache.enabled and cache.index_complete)
         # Told of each workspace whose plan changed (bootstrap sets it to the plans' `forget`).
         self.on_workspace_plan: Callable[[str], None] | None = None
         self.index = Reloader("revocation index", self._load_index, index_interval)
@@ -56,10 +61,18 @@ class ReplicaSync:
 
     async def _load_index(self) -> None:
         epoch = self._cache.begin_index_load()
+        feed = self.feed
+        feed.begin_load()
+        # The numbered revocations first: what the index is then read with holds them all.
+        missed = None
+        if feed.sequence:
+            missed = await revocation_log.after(self._database, feed.sequence, feed.capacity)
+        latest = await revocation_log.latest(self._database) if missed is None else 0
         sessions, users = await self._sessions.revoked_recently(self._leeway)
         keys = await self._api_keys.most_used(self._cache.capacity // 2)
         digests = await self._api_keys.live_digests()
         self._cache.finish_index_load(epoch, sessions, users, keys, digests)
+        feed.finish_load(missed, latest)
 
     def expect(self, message: str) -> asyncio.Future[None] | None:
         """A future done when this replica's listener hears `message`, for a key creation about to
@@ -79,7 +92,7 @@ class ReplicaSync:
         awaited = self._awaited.get(message)
         if awaited is not None and not awaited.done():
             awaited.set_result(None)
-        kind, ident, _ = messages.parse(message)
+        kind, ident, *_ = messages.parse(message)
         if kind == messages.WORKSPACE_PLAN and self.on_workspace_plan is not None:
             self.on_workspace_plan(ident)
         if kind == messages.SIGNING_KEYS_CHANGED:
@@ -88,6 +101,7 @@ class ReplicaSync:
             return
         if not self._cache.invalidate(message):
             self.index.soon()  # a message we do not know (or a key without its digest): read all again
+        self.feed.heard(message)
         if kind == messages.KEY_CREATED:
             task = asyncio.get_running_loop().create_task(self._warm_key(ident))
             self._warming.add(task)
@@ -104,6 +118,8 @@ class ReplicaSync:
 
     def _on_listening(self, listening: bool) -> None:
         self._cache.set_listening(listening)
+        if not listening:
+            self.feed.deaf()
         if listening:
             self.index.soon()
             if self._signing_keys is not None:

@@ -96,6 +96,10 @@ class ValidationCache:
             return None
         return session_id not in self._revoked_sessions and user_id not in self._disabled_users
 
+    def revocation_index(self) -> tuple[frozenset[str], frozenset[str]]:
+        """The revoked sessions and disabled users held now (complete when `index_complete`)."""
+        return frozenset(self._revoked_sessions), frozenset(self._disabled_users)
+
     def begin_index_load(self) -> int:
         """Call before reading the index from the database; pass the result to `finish_index_load`."""
         self._heard_while_loading = []
@@ -162,7 +166,7 @@ class ValidationCache:
         incomplete, so validation asks the database) until the caller reloads it."""
         if self._heard_while_loading is not None:
             self._heard_while_loading.append(message)
-        kind, ident, digest = messages.parse(message)
+        kind, ident, digest, _ = messages.parse(message)
         if kind == messages.WORKSPACE_PLAN:
             pass  # not this cache's (ReplicaSync tells the workspace plans)
         elif kind == messages.SESSION_REVOKED:
