@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from authsvc.adapters import revocation_log
 from authsvc.adapters.cached_repositories import (
     CachedApiKeyRepository,
     CachedSessionRepository,
@@ -44,6 +45,7 @@ from authsvc.service.metering import Metering
 from authsvc.service.policy import Policy
 from authsvc.service.ports import ApiKeyRepository, AuditLog, Clock, SessionRepository, UserRepository
 from authsvc.service.public_keys import PublicKeys
+from authsvc.service.revocation_watch import RevocationWatch
 from authsvc.service.sessions import SessionService
 from authsvc.service.tokens import TokenIssuer
 from authsvc.service.users import UserService
@@ -128,6 +130,11 @@ def build_services(
     if cache is not None:
         sessions = CachedSessionRepository(PgSessionRepository(database), cache)
         api_keys = CachedApiKeyRepository(PgApiKeyRepository(database), cache)
+    authenticator = Authenticator(
+        issuer, sessions, api_keys, usage, clock, verified, policy.key_environments, metering
+    )
+    if sync is not None:
+        keys.on_change(sync.feed.keys_changed)  # watchers get the new keys at once
     return Services(
         sessions=SessionService(
             users,
@@ -141,13 +148,14 @@ def build_services(
             unit_of_work,
             LoginLimits(limits, PgLoginNetworks(database), clock, policy),
         ),
-        authenticator=Authenticator(
-            issuer, sessions, api_keys, usage, clock, verified, policy.key_environments, metering
-        ),
+        authenticator=authenticator,
         api_keys=ApiKeyService(api_keys, usage, clock, policy, audit, unit_of_work, metering),
         workspace_settings=WorkspaceSettingsService(workspaces, policy),
         users=UserService(users, hasher, audit, clock, unit_of_work),
         public_keys=PublicKeys(keys, clock),
+        revocations=RevocationWatch(
+            authenticator, sync.feed if sync is not None else None, cache, keys, clock
+        ),
     )
 
 
@@ -194,6 +202,7 @@ def _sweeper(database: Database, settings: Settings, clock: Clock) -> Callable[[
         await limiter.forget_expired()
         await forget_old_windows(database, clock.now())
         await forget_old_usage(database, clock.now())
+        await revocation_log.forget_old(database, clock.now())
         await networks.forget_before(clock.now() - timedelta(seconds=settings.login_known_network_seconds))
 
     return sweep

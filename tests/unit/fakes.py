@@ -24,6 +24,7 @@ from authsvc.domain.pages import Cursor
 from authsvc.domain.permissions import Role
 from authsvc.domain.rate_limits import RateDecision, RateLimit, retry_after_seconds
 from authsvc.domain.refresh_rules import RefreshState
+from authsvc.domain.revocations import VerificationKey
 from authsvc.domain.tokens import check_times
 from authsvc.service.api_keys import ApiKeyService
 from authsvc.service.authenticate import Authenticator
@@ -41,6 +42,7 @@ from authsvc.service.ports import (
     Workspace,
 )
 from authsvc.service.public_keys import PublicKeys
+from authsvc.service.revocation_watch import RevocationWatch
 from authsvc.service.sessions import SessionService
 from authsvc.service.tokens import TokenIssuer
 from authsvc.service.users import UserService
@@ -398,6 +400,9 @@ class _NoPublicKeys:
     def jwks(self, now: int) -> dict[str, list[dict[str, str]]]:
         return {"keys": []}
 
+    def verification_keys(self, now: int) -> tuple[VerificationKey, ...]:
+        return ()
+
 
 @dataclass
 class World:
@@ -419,18 +424,20 @@ class World:
             return FakeUnitOfWork(self)
 
         usage = FakeUsage()
+        authenticator = Authenticator(
+            issuer, reads, reads, usage, clock, VerifiedTokens(0, 0), policy.key_environments
+        )
         return Services(
             sessions=SessionService(
                 reads, reads, FakeHasher(), issuer, clock, policy, limits, self.audit, unit_of_work,
                 LoginLimits(limits, reads, clock, policy),
             ),
-            authenticator=Authenticator(
-                issuer, reads, reads, usage, clock, VerifiedTokens(0, 0), policy.key_environments
-            ),
+            authenticator=authenticator,
             api_keys=ApiKeyService(reads, usage, clock, policy, self.audit, unit_of_work),
             workspace_settings=WorkspaceSettingsService(reads, policy),
             users=UserService(reads, FakeHasher(), self.audit, clock, unit_of_work),
             public_keys=PublicKeys(_NoPublicKeys(), clock),
+            revocations=RevocationWatch(authenticator, None, None, _NoPublicKeys(), clock),
         )  # fmt: skip
 
     def advance(self, seconds: float) -> None:

@@ -11,6 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from authsvc.domain.revocations import VerificationKey
+
 HS256 = "HS256"
 EDDSA = "EdDSA"
 
@@ -82,6 +84,15 @@ class KeyRing:
                 if k.public_jwk is not None and (k.retire_after is None or now < k.retire_after)
             ]
         }
+
+    def verification_keys(self, now: int) -> tuple[VerificationKey, ...]:
+        """The public keys that sign or still verify, with their validity: what a verifier
+        needs (never an HS256 secret, which could sign)."""
+        return tuple(
+            VerificationKey(k.kid, k.algorithm, dict(k.public_jwk), k.active_from, k.retire_after)
+            for k in self._by_age
+            if k.public_jwk is not None and (k.retire_after is None or now < k.retire_after)
+        )
 
     @property
     def kids(self) -> list[str]:

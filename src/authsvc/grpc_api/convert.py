@@ -11,6 +11,14 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from authsvc.domain.errors import invalid_argument
 from authsvc.domain.plans import BudgetState
 from authsvc.domain.principal import Principal, PrincipalKind
+from authsvc.domain.revocations import (
+    Heartbeat,
+    KeysChanged,
+    Revocation,
+    Revoked,
+    VerificationKey,
+    WatchEvent,
+)
 from authsvc.service.ports import ApiKeyRecord, KeyState
 from authsvc.service.tokens import TokenPair
 from authsvc.v1 import auth_pb2
@@ -123,3 +131,36 @@ def rate_limit_state(state: BudgetState) -> auth_pb2.RateLimitState:
         reset_seconds=state.reset_seconds,
         window_seconds=state.window_seconds,
     )
+
+
+def _verification_keys(keys: tuple[VerificationKey, ...]) -> auth_pb2.VerificationKeys:
+    return auth_pb2.VerificationKeys(
+        keys=[
+            auth_pb2.VerificationKey(
+                jwk=auth_pb2.Jwk(**key.jwk),
+                active_from=Timestamp(seconds=key.active_from),
+                retire_after=Timestamp(seconds=key.retire_after) if key.retire_after is not None else None,
+            )
+            for key in keys
+        ]
+    )
+
+
+_SUBJECT = {Revoked.SESSION: "session_id", Revoked.USER: "user_id", Revoked.API_KEY: "api_key_id"}
+
+
+def revocation_event(event: WatchEvent) -> auth_pb2.RevocationEvent:
+    if isinstance(event, Revocation):
+        subject = auth_pb2.Revocation(**{_SUBJECT[event.kind]: event.ident})
+        return auth_pb2.RevocationEvent(sequence=event.sequence, revocation=subject)
+    if isinstance(event, Heartbeat):
+        return auth_pb2.RevocationEvent(sequence=event.sequence, heartbeat=auth_pb2.Heartbeat())
+    if isinstance(event, KeysChanged):
+        return auth_pb2.RevocationEvent(sequence=event.sequence, keys=_verification_keys(event.keys))
+    snapshot = auth_pb2.RevocationSnapshot(
+        resumed=event.resumed,
+        revoked_sessions=sorted(event.revoked_sessions),
+        disabled_users=sorted(event.disabled_users),
+        keys=_verification_keys(event.keys),
+    )
+    return auth_pb2.RevocationEvent(sequence=event.sequence, snapshot=snapshot)

@@ -7,7 +7,7 @@ import functools
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar, cast
 
 import grpc
@@ -91,6 +91,48 @@ def edge_call(handler: Handler[Request, Response]) -> Handler[Request, Response]
         finally:
             stats.observe(code, time.perf_counter() - started)
         raise AssertionError("context.abort returned")  # pragma: no cover
+
+    return wrapper
+
+
+StreamHandler = Callable[[Any, Request, grpc.aio.ServicerContext[Any, Any]], AsyncIterator[Response]]
+
+
+def edge_stream(handler: StreamHandler[Request, Response]) -> StreamHandler[Request, Response]:
+    """edge_call for a server-streaming RPC: the stream ends with the status its error maps to
+    (through context.abort: a stream ends once, so its cost does not matter), INTERNAL (logged)
+    for anything unexpected."""
+
+    method = handler.__name__
+    stats = RPC_STATS.method("server_stream", SERVICE, method)
+
+    @functools.wraps(handler)
+    async def wrapper(
+        self: Any, request: Request, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[Response]:
+        REQUEST_ID.set(functools.partial(_request_id, context))
+        started = time.perf_counter()
+        code = "OK"
+        failure: tuple[grpc.StatusCode, str] | None = None
+        try:
+            if request is UNDECODABLE:
+                raise AuthError(ErrorCode.INVALID_ARGUMENT, MALFORMED)
+            async for reply in handler(self, request, context):
+                yield reply
+        except asyncio.CancelledError:
+            code = "CANCELLED"
+            raise
+        except AuthError as error:
+            status, code = _OUTCOMES[error.code]
+            failure = (status, error.detail)
+        except Exception:
+            code = "INTERNAL"
+            log.exception("unexpected error in %s", method)
+            failure = (grpc.StatusCode.INTERNAL, "Internal error")
+        finally:
+            stats.observe(code, time.perf_counter() - started)
+        if failure is not None:
+            await context.abort(*failure)
 
     return wrapper
 

@@ -77,8 +77,13 @@ def _add_auth_service(servicer: AuthServicer, server: GenericHandlersOnly) -> st
     service = auth_pb2.DESCRIPTOR.services_by_name["AuthService"]
     handlers = {}
     for method in service.methods:
-        assert not (method.client_streaming or method.server_streaming), method.name
-        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+        assert not method.client_streaming, method.name
+        make = (
+            grpc.unary_stream_rpc_method_handler
+            if method.server_streaming
+            else grpc.unary_unary_rpc_method_handler
+        )
+        handlers[method.name] = make(
             getattr(servicer, method.name),
             request_deserializer=tolerant(getattr(auth_pb2, method.input_type.name).FromString),
             response_serializer=serialize,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
 
 from authsvc.client.structs import checked_json_object
@@ -12,7 +13,7 @@ from authsvc.domain.errors import AuthError, ErrorCode
 from authsvc.domain.principal import Principal
 from authsvc.grpc_api import convert
 from authsvc.grpc_api.encoded_replies import VALIDATE_TOKEN_LIMITS, EncodedReplies
-from authsvc.grpc_api.errors import edge_call, outcome_code
+from authsvc.grpc_api.errors import edge_call, edge_stream, outcome_code
 from authsvc.grpc_api.peers import NOBODY, TrustedProxies, client_ip
 from authsvc.metrics import TOKEN_CHECKS
 from authsvc.service.api_keys import KeyChanges
@@ -72,6 +73,14 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         if found is None:
             found = await authenticator.validate(token, required)
         return self._encoded.principal(found)  # an encoded ValidateTokenResponse
+
+    @edge_stream
+    async def WatchRevocations(
+        self, request: auth_pb2.WatchRevocationsRequest, context: Context
+    ) -> AsyncIterator[auth_pb2.RevocationEvent]:
+        events = self._services.revocations.watch(bearer_token(context), request.resume_after)
+        async for event in events:
+            yield convert.revocation_event(event)
 
     @edge_call
     async def ValidateTokens(self, request: auth_pb2.ValidateTokensRequest, context: Context) -> bytes:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from authsvc.service.api_keys import ApiKeyService
 from authsvc.service.authenticate import Authenticator
 from authsvc.service.public_keys import PublicKeys
+from authsvc.service.revocation_watch import RevocationWatch
 from authsvc.service.sessions import SessionService
 from authsvc.service.users import UserService
 from authsvc.service.workspace_settings import WorkspaceSettingsService
@@ -20,3 +21,4 @@ class Services:
     workspace_settings: WorkspaceSettingsService
     users: UserService
     public_keys: PublicKeys
+    revocations: RevocationWatch

@@ -15,6 +15,7 @@ from authsvc.domain.permissions import Role
 from authsvc.domain.plans import Budget, BudgetState, Limits
 from authsvc.domain.rate_limits import RateDecision, RateLimit
 from authsvc.domain.refresh_rules import RefreshState
+from authsvc.domain.revocations import Revocation, VerificationKey
 
 
 class Clock(Protocol):
@@ -374,3 +375,28 @@ class AuditLog(Protocol):
     def record(self, event: AuditEvent) -> None:
         """Records a security event; never blocks on storage."""
         ...
+
+
+class RevocationFeed(Protocol):
+    """One replica's revocations in commit order (adapters.revocation_feed)."""
+
+    sequence: int  # the highest number applied
+    version: int  # moves whenever a watcher must look again
+    restarts: int  # moves when places held before mean nothing any more
+
+    @property
+    def ready(self) -> bool: ...
+
+    def can_resume(self, after: int) -> bool: ...
+
+    def after(self, position: int) -> list[Revocation]: ...
+
+    async def changed(self, version: int, seconds: float) -> None: ...
+
+
+class RevocationIndex(Protocol):
+    def revocation_index(self) -> tuple[frozenset[str], frozenset[str]]: ...
+
+
+class VerificationKeys(Protocol):
+    def verification_keys(self, now: int) -> tuple[VerificationKey, ...]: ...
