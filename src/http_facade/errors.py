@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from authsvc.client.errors import AuthClientError  # a check refused inside a batch: the same table
-from authsvc.client.http_errors import INTERNAL, bearer_challenge, outcome
+from authsvc.client.http_errors import INTERNAL, challenge, outcome
 from http_facade.rate_limit_headers import rate_limit_headers
 
 log = logging.getLogger(__name__)
@@ -44,12 +44,9 @@ def from_status(
         log.warning("AuthService call failed: %s %s", code.name, details)
     detail = mapped.text(details)
     headers: dict[str, str] = {}
-    if mapped.status == 401:
-        # RFC 6750 §3: name the error only when a token was presented.
-        presented = "Authorization" in request.headers
-        headers["WWW-Authenticate"] = bearer_challenge("invalid_token", detail) if presented else "Bearer"
-    elif mapped.status == 403:
-        headers["WWW-Authenticate"] = bearer_challenge("insufficient_scope", detail)
+    authenticate = challenge(mapped.status, detail, presented="Authorization" in request.headers)
+    if authenticate is not None:
+        headers["WWW-Authenticate"] = authenticate
     elif mapped.status == 429:
         headers["Retry-After"] = str(retry_after(trailers))
     return error_response(mapped.status, detail, headers)

@@ -24,3 +24,9 @@ class AuthClientError(Exception):
         self.detail = detail
         self.retry_after = retry_after  # RESOURCE_EXHAUSTED: whole seconds to wait, when told
         self.limits = list(limits)  # a metered refusal: where each limit stands
+
+
+# What a protected service answers when AuthService could not check a credential (503).
+UNAVAILABLE = "Service unavailable"
+# What a request without Bearer credentials is answered (401 / UNAUTHENTICATED).
+NOT_AUTHENTICATED = "Not authenticated"

@@ -53,6 +53,17 @@ def outcome(code: grpc.StatusCode) -> Outcome:
     return OUTCOMES.get(code, UNMAPPED)
 
 
+def challenge(status: int, detail: str, presented: bool) -> str | None:
+    """The WWW-Authenticate value of a refusal, the same from every HTTP face: a bare `Bearer`
+    when no credentials came (RFC 6750 §3 names no error then), the error and its description
+    for a 401 or 403 on presented ones, none for any other status."""
+    if status == 401:
+        return bearer_challenge("invalid_token", detail) if presented else "Bearer"
+    if status == 403:
+        return bearer_challenge("insufficient_scope", detail)
+    return None
+
+
 def bearer_challenge(error: str, detail: str) -> str:
     """`Bearer error="...", error_description="<detail>"` (RFC 6750 §3).
 

@@ -49,6 +49,12 @@ def role_permissions(role: Role, known: Iterable[str]) -> frozenset[str]:
     return frozenset(p for p in known_set if p.endswith(":read"))
 
 
+def holds(held: frozenset[str], required: Iterable[str]) -> bool:
+    """Whether `held` includes every one of `required`: the one permission rule, for AuthService's
+    checks and the SDK's alike. Permissions are exact names: no wildcards, no hierarchy."""
+    return held.issuperset(required)
+
+
 def may_change_key(caller: frozenset[str], key: frozenset[str]) -> bool:
     """Whether a caller holding `caller` may revoke (or otherwise change) a key holding `key`:
     only with every permission the key holds, or as a workspace admin. Otherwise a member, or a

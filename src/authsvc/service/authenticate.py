@@ -9,6 +9,7 @@ from typing import Any
 from authsvc.domain import api_key_format
 from authsvc.domain.api_key_lifetime import check_unexpired
 from authsvc.domain.errors import AuthError, ErrorCode
+from authsvc.domain.permissions import holds
 from authsvc.domain.plans import BudgetState
 from authsvc.domain.principal import Principal, PrincipalKind
 from authsvc.domain.tokens import MAX_TOKEN_CHARS
@@ -185,6 +186,6 @@ class Authenticator:
 
 
 def _permitted(principal: Principal, required_permissions: Iterable[str]) -> Principal:
-    if required_permissions and not principal.permissions.issuperset(required_permissions):
+    if required_permissions and not holds(principal.permissions, required_permissions):
         raise AuthError(ErrorCode.PERMISSION_DENIED)
     return principal
