@@ -1,6 +1,8 @@
 """authsvc.client.rest.PublicApiClient against the running facade: one login for many calls, a
 refresh before expiry and on "Token expired", 429 retried after the Retry-After the facade sent,
-503 backed off with full jitter, and a bounded number of attempts.
+503 backed off with full jitter, and a bounded number of attempts; login, refresh and logout on
+demand; an API key instead of a session. (Answers the facade cannot be made to give, such as a
+gateway's 502: test_rest_client_modes.py.)
 
 What the client sent and what came back is read off the wire with an aiohttp TraceConfig on the
 session the client is given; time and randomness are injected, never patched."""
@@ -25,6 +27,7 @@ from tests.support.addresses import unique_client_ip
 from tests.support.clock import FakeClock
 
 LOGIN, REFRESH, ME = "/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/auth/me"
+LOGOUT = "/api/v1/auth/logout"
 
 
 @dataclass(frozen=True)
@@ -286,3 +289,124 @@ async def test_503_backs_off_exponentially_with_full_jitter_then_gives_up(
     assert recorded.calls() == [("POST", LOGIN, 503)] * 5
     # random() x min(cap, base x 2^(n-1)): ceilings 0.5, 1, 2 -> 1.5 (capped), 4 -> 1.5.
     assert sleep.waits == pytest.approx([0.9 * 0.5, 0.1 * 1.0, 0.5 * 1.5, 0.99 * 1.5])
+
+
+async def test_login_refresh_and_logout_on_demand(
+    facade: Facade, make_account: AccountFactory, wire: Callable[..., Wire]
+) -> None:
+    account = await make_account()
+    recorded = wire()
+    client = PublicApiClient(facade.base_url, account.email, account.password, session=recorded.session)
+    assert await client.logout() is None  # no session yet: nothing is sent
+
+    status, pair = await client.login()
+    assert status == 200 and pair["token_type"] == "Bearer"
+    assert (await client.request("GET", ME))[0] == 200
+    status, renewed = await client.refresh()
+    assert status == 200 and renewed["access_token"] != pair["access_token"]
+    assert (await client.request("GET", ME))[0] == 200
+    secrets = [pair["access_token"], pair["refresh_token"], renewed["access_token"], renewed["refresh_token"]]
+    assert not any(secret in f"{client!r} {client}" for secret in [*secrets, account.password])
+
+    assert await client.logout() == (204, None)
+    assert (await facade.call("GET", ME, token=renewed["access_token"])).status == 401  # session over
+    assert (await client.request("GET", ME))[0] == 200  # a new login
+    assert await client.logout() == (204, None)
+    assert await client.logout() is None
+
+    assert recorded.calls() == [
+        ("POST", LOGIN, 200),
+        ("GET", ME, 200),
+        ("POST", REFRESH, 200),
+        ("GET", ME, 200),
+        ("POST", LOGOUT, 204),
+        ("POST", LOGIN, 200),
+        ("GET", ME, 200),
+        ("POST", LOGOUT, 204),
+    ]
+    sent = [e.authorization for e in recorded.seen]
+    assert sent[1] == f"Bearer {pair['access_token']}"
+    assert sent[3] == sent[4] == f"Bearer {renewed['access_token']}"
+    assert sent[6] == sent[7] not in sent[:5]
+
+
+async def test_logout_renews_an_expired_access_token_to_end_its_session(
+    facade: Facade, authsvc: Running, make_account: AccountFactory, wire: Callable[..., Wire]
+) -> None:
+    account = await make_account()
+    recorded = wire()
+    client = PublicApiClient(facade.base_url, account.email, account.password, session=recorded.session)
+    assert (await client.login())[0] == 200
+
+    assert isinstance(authsvc.clock, FakeClock)
+    authsvc.clock.advance(authsvc.settings.access_token_ttl_seconds + authsvc.settings.jwt_leeway_seconds + 1)
+    assert await client.logout() == (204, None)
+
+    assert recorded.calls() == [
+        ("POST", LOGIN, 200),
+        ("POST", LOGOUT, 401),  # "Token expired": the session would outlive it
+        ("POST", REFRESH, 200),
+        ("POST", LOGOUT, 204),
+    ]
+    renewed = recorded.seen[-1].authorization
+    assert renewed is not None
+    assert (await facade.call("GET", ME, headers={"Authorization": renewed})).status == 401
+
+
+async def test_an_api_key_goes_on_every_call_and_a_401_is_the_callers(
+    facade: Facade, make_account: AccountFactory, wire: Callable[..., Wire]
+) -> None:
+    account = await make_account("admin")
+    token = (await facade.login(account.email, account.password))["access_token"]
+    key = await facade.create_api_key(token, ["geofences:read"])
+    recorded = wire()
+    client = PublicApiClient(facade.base_url, api_key=key["key"], session=recorded.session)
+
+    status, me = await client.request("GET", ME)
+    assert status == 200 and me["kind"] == "api_key" and me["api_key_id"] == key["id"]
+    with pytest.raises(RuntimeError, match="API key"):
+        await client.login()
+    with pytest.raises(RuntimeError, match="API key"):
+        await client.refresh()
+    assert await client.logout() is None
+    assert key["key"] not in f"{client!r} {client}"
+
+    assert (await facade.call("DELETE", f"/api/v1/api-keys/{key['id']}", token=token)).status == 204
+    status, refused = await client.request("GET", ME)
+    assert status == 401 and isinstance(refused["detail"], str)
+    assert recorded.calls() == [("GET", ME, 200), ("GET", ME, 401)]  # never a login
+    assert {e.authorization for e in recorded.seen} == {f"Bearer {key['key']}"}
+
+
+async def test_login_under_the_login_rate_limit(
+    start_authsvc: ServerFactory,
+    start_facade: FacadeFactory,
+    make_account: AccountFactory,
+    wire: Callable[..., Wire],
+) -> None:
+    """The public doc: 5 logins a minute per IP, then 429 with Retry-After. login() waits for a
+    Retry-After of at most max_retry_after and sends again (within max_attempts); a longer one
+    is returned at once."""
+    facade, client_ip = await _limited(start_authsvc, start_facade, RateLimit(1, 2))
+    account = await make_account()
+    recorded, sleep = wire(client_ip), Sleeper(really=True)
+    credentials = {"email": account.email, "password": account.password}
+    async with recorded.session.post(facade.base_url + LOGIN, json=credentials) as first:
+        assert first.status == 200  # the one login this IP may make for 2 s
+
+    def client(**options: Any) -> PublicApiClient:
+        return PublicApiClient(
+            facade.base_url, account.email, account.password, session=recorded.session, sleep=sleep, **options
+        )
+
+    assert await client(max_retry_after=0.5).login() == (429, {"detail": "Rate limit exceeded"})
+    assert sleep.waits == []
+    status, pair = await client().login()
+    assert status == 200 and pair["token_type"] == "Bearer"
+    assert recorded.calls() == [
+        ("POST", LOGIN, 200),
+        ("POST", LOGIN, 429),
+        ("POST", LOGIN, 429),
+        ("POST", LOGIN, 200),
+    ]
+    assert sleep.waits == [float(recorded.seen[2].retry_after or "nan")]
