@@ -31,11 +31,12 @@ run: install
 	$(BIN)/python -m http_facade.devrun
 
 lint: install
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests examples
+	$(BIN)/ruff format --check src tests examples
 
 typecheck: install
 	$(BIN)/mypy
+	$(BIN)/mypy examples
 
 # Debian packages some tests and the bench drive as real peers (command:package), installed
 # through apt-get when missing (as root, else with sudo): fixtures only start them.
