@@ -15,16 +15,15 @@ import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
-import grpc
 from aiohttp import hdrs, web
 from aiohttp.abc import AbstractView
 
 from authsvc.client.client import AuthClient
-from authsvc.client.errors import NOT_AUTHENTICATED, AuthClientError
-from authsvc.client.http_errors import challenge, outcome
+from authsvc.client.errors import AuthClientError
+from authsvc.client.http_errors import refusal
+from authsvc.client.presented import validate_presented
 from authsvc.client.principal import Principal
 from authsvc.client.requirements import marked_requirements, require
-from authsvc.domain.bearer import bearer_credentials
 
 __all__ = ["PRINCIPAL_KEY", "auth_middleware", "check_routes", "current_principal", "protect", "require"]
 
@@ -60,19 +59,12 @@ def auth_middleware(client: AuthClient, public_paths: frozenset[str] = frozenset
         if request.path in public_paths:
             return await handler(request)
         presented = request.headers.getall(hdrs.AUTHORIZATION, ())
-        if len(presented) > 1:  # which one counts is ambiguous: refused, as the facade does
-            return _refusal(400, "Malformed Authorization header", 'Bearer error="invalid_request"')
-        token = bearer_credentials(presented[0] if presented else None)
         try:
-            if token is None:
-                raise AuthClientError(grpc.StatusCode.UNAUTHENTICATED, NOT_AUTHENTICATED)
-            principal = await client.validate(token, required_by(request))
+            principal = await validate_presented(client, presented, required_by(request))
         except AuthClientError as error:
             # The REST facade's table (http_errors): a service behind this middleware and the
             # public API answer the same failures alike, WWW-Authenticate included.
-            mapped = outcome(error.code)
-            detail = mapped.text(error.detail)
-            return _refusal(mapped.status, detail, challenge(mapped.status, detail, bool(presented)))
+            return _refusal(*refusal(error.code, error.detail, bool(presented)))
         request[PRINCIPAL_KEY] = principal
         return await handler(request)
 

@@ -30,3 +30,5 @@ class AuthClientError(Exception):
 UNAVAILABLE = "Service unavailable"
 # What a request without Bearer credentials is answered (401 / UNAUTHENTICATED).
 NOT_AUTHENTICATED = "Not authenticated"
+# What a request with more than one Authorization header (metadata entry) is answered (400).
+MALFORMED_AUTHORIZATION = "Malformed Authorization header"

@@ -21,7 +21,6 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, NoReturn
 
-import grpc
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, APIWebSocketRoute
@@ -29,11 +28,11 @@ from starlette.requests import HTTPConnection
 from starlette.routing import Mount
 
 from authsvc.client.client import AuthClient
-from authsvc.client.errors import NOT_AUTHENTICATED, AuthClientError
-from authsvc.client.http_errors import INTERNAL, challenge, outcome
+from authsvc.client.errors import AuthClientError
+from authsvc.client.http_errors import INTERNAL, refusal
+from authsvc.client.presented import validate_presented
 from authsvc.client.principal import Principal
 from authsvc.client.requirements import checked_permissions, marked_requirements
-from authsvc.domain.bearer import bearer_credentials
 
 __all__ = ["CurrentPrincipal", "check_routes", "protect", "require"]
 
@@ -69,19 +68,12 @@ def require(*permissions: str) -> Dependency:
         client = getattr(connection.app.state, _STATE_KEY, None)
         if not isinstance(client, AuthClient):  # fail closed, and say what is missing
             _log.error("authsvc.client.fastapi.require used on an app without protect(app, client)")
-            _refuse(connection, 500, INTERNAL, None)
+            _refuse(500, INTERNAL, None)
         presented = connection.headers.getlist("authorization")
-        if len(presented) > 1:  # which one counts is ambiguous: refused, as the facade does
-            _refuse(connection, 400, "Malformed Authorization header", 'Bearer error="invalid_request"')
-        token = bearer_credentials(presented[0] if presented else None)
         try:
-            if token is None:
-                raise AuthClientError(grpc.StatusCode.UNAUTHENTICATED, NOT_AUTHENTICATED)
-            return await client.validate(token, needed)
+            return await validate_presented(client, presented, needed)
         except AuthClientError as error:
-            mapped = outcome(error.code)
-            detail = mapped.text(error.detail)
-            _refuse(connection, mapped.status, detail, challenge(mapped.status, detail, bool(presented)))
+            _refuse(*refusal(error.code, error.detail, bool(presented)))
 
     principal.__qualname__ = principal.__name__ = f"require{needed!r}"
     return principal
@@ -122,7 +114,7 @@ def _dependants(dependant: Dependant) -> Iterator[Dependant]:
         yield from _dependants(inner)
 
 
-def _refuse(connection: HTTPConnection, code: int, detail: str, bearer: str | None) -> NoReturn:
+def _refuse(code: int, detail: str, bearer: str | None) -> NoReturn:
     # On a WebSocket route too: servers with the ASGI denial-response extension (uvicorn) answer
     # the handshake with this very status, JSON body and challenge.
     raise HTTPException(code, detail, headers={"WWW-Authenticate": bearer} if bearer else None)

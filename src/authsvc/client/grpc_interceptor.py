@@ -18,10 +18,10 @@ from typing import Any, NamedTuple
 import grpc
 
 from authsvc.client.client import AuthClient
-from authsvc.client.errors import NOT_AUTHENTICATED, UNAVAILABLE, AuthClientError
+from authsvc.client.errors import UNAVAILABLE, AuthClientError
+from authsvc.client.presented import validate_presented
 from authsvc.client.principal import Principal
 from authsvc.client.requirements import checked_permissions, marked_requirements
-from authsvc.domain.bearer import bearer_credentials
 
 _log = logging.getLogger("authsvc.client")
 _PRINCIPAL: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
@@ -178,13 +178,8 @@ def _authenticated(
         if refuse:
             await context.abort(grpc.StatusCode.UNAVAILABLE, UNAVAILABLE)
         presented = [value for key, value in context.invocation_metadata() or () if key == "authorization"]
-        if len(presented) > 1:  # which one counts is ambiguous: refused, as the HTTP faces do
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Malformed Authorization header")
-        token = bearer_credentials(presented[0] if presented else None)
         try:
-            if token is None:
-                raise AuthClientError(grpc.StatusCode.UNAUTHENTICATED, NOT_AUTHENTICATED)
-            return await client.validate(token, required)
+            return await validate_presented(client, presented, required)
         except AuthClientError as error:
             await context.abort(error.code, error.detail)
             raise  # abort raises; this line keeps type checkers sure

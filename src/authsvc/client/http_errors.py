@@ -14,6 +14,8 @@ from http import HTTPStatus
 
 import grpc
 
+from authsvc.client.errors import MALFORMED_AUTHORIZATION
+
 INTERNAL = "Internal server error"
 # RFC 6750 §3: error_description is %x20-21 / %x23-5B / %x5D-7E.
 _DESCRIPTION = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]+")
@@ -51,6 +53,16 @@ UNMAPPED = Outcome(500, INTERNAL)
 
 def outcome(code: grpc.StatusCode) -> Outcome:
     return OUTCOMES.get(code, UNMAPPED)
+
+
+def refusal(code: grpc.StatusCode, details: str | None, presented: bool) -> tuple[int, str, str | None]:
+    """A refused check as an HTTP face answers it: status, JSON detail, WWW-Authenticate. A
+    repeated Authorization header is RFC 6750's `invalid_request`."""
+    if code == grpc.StatusCode.INVALID_ARGUMENT and details == MALFORMED_AUTHORIZATION:
+        return 400, details, 'Bearer error="invalid_request"'
+    mapped = outcome(code)
+    detail = mapped.text(details)
+    return mapped.status, detail, challenge(mapped.status, detail, presented)
 
 
 def challenge(status: int, detail: str, presented: bool) -> str | None:
