@@ -63,12 +63,24 @@ async def test_a_configured_database_without_a_secret_refuses_to_start(settings:
     assert code == 2 and "AUTHSVC_JWT_SECRET" in err
 
 
-async def test_keys_rotate_and_list(fresh_database_url: str) -> None:
+async def test_a_new_deployment_signs_with_eddsa(fresh_database_url: str) -> None:
     env = clean_env(AUTHSVC_DATABASE_URL=fresh_database_url, AUTHSVC_JWT_SECRET=TEST_SECRET.hex())
     code, out, err = await _run(["keys", "list"], env)
     assert code == 0, err
+    lines = out.strip().splitlines()
+    assert len(lines) == 1 and " EdDSA " in lines[0] and lines[0].startswith("ed-")
+
+
+async def test_keys_rotate_and_list(fresh_database_url: str) -> None:
+    env = clean_env(  # a deployment made before EdDSA became the default
+        AUTHSVC_DATABASE_URL=fresh_database_url,
+        AUTHSVC_JWT_SECRET=TEST_SECRET.hex(),
+        AUTHSVC_SIGNING_ALGORITHM="HS256",
+    )
+    code, out, err = await _run(["keys", "list"], env)
+    assert code == 0, err
     assert out.count(" HS256 ") == 1 and "retires" not in out
-    code, out, err = await _run(["keys", "rotate", "--algorithm", "EdDSA"], env)
+    code, out, err = await _run(["keys", "rotate", "--algorithm", "EdDSA"], env)  # how it moves
     assert code == 0 and "new EdDSA signing key ed-" in out, err
     code, out, _ = await _run(["keys", "list"], env)
     lines = out.strip().splitlines()

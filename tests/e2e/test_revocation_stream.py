@@ -89,6 +89,7 @@ async def test_a_signing_key_rotation_reaches_watchers_as_its_public_key_only(
     env = clean_env(
         AUTHSVC_DATABASE_URL=fresh_database_url,
         AUTHSVC_JWT_SECRET=TEST_SECRET.hex(),
+        AUTHSVC_SIGNING_ALGORITHM="HS256",  # a deployment from before EdDSA became the default
         AUTHSVC_GRPC_ADDRESS="127.0.0.1:0",
         AUTHSVC_BCRYPT_COST="10",
         AUTHSVC_SHUTDOWN_GRACE_SECONDS="2",
