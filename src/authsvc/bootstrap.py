@@ -36,6 +36,8 @@ from authsvc.adapters.usage_leases import LeasedMeter, forget_old_windows
 from authsvc.adapters.validation_cache import ValidationCache
 from authsvc.config import Settings, read_plans
 from authsvc.domain.errors import AuthError
+from authsvc.domain.principal import Principal
+from authsvc.domain.revocations import TokenRules
 from authsvc.service.api_keys import ApiKeyService
 from authsvc.service.authenticate import Authenticator
 from authsvc.service.container import Services
@@ -100,7 +102,9 @@ def build_services(
         keys = KeyRing.root_only(keys)
     audit = audit or BufferedAuditLog(database)
     policy = policy_from(settings)
-    verified = VerifiedTokens(settings.verified_token_cache_entries, settings.jwt_leeway_seconds)
+    verified: VerifiedTokens[Principal] = VerifiedTokens(
+        settings.verified_token_cache_entries, settings.jwt_leeway_seconds
+    )
     keys.on_change(verified.clear)
     codec = JwtCodec(keys, settings.jwt_issuer, settings.jwt_audience, settings.jwt_leeway_seconds)
     issuer = TokenIssuer(codec, clock, policy)
@@ -154,7 +158,12 @@ def build_services(
         users=UserService(users, hasher, audit, clock, unit_of_work),
         public_keys=PublicKeys(keys, clock),
         revocations=RevocationWatch(
-            authenticator, sync.feed if sync is not None else None, cache, keys, clock
+            authenticator,
+            sync.feed if sync is not None else None,
+            cache,
+            keys,
+            clock,
+            TokenRules(settings.jwt_issuer, settings.jwt_audience, settings.jwt_leeway_seconds),
         ),
     )
 

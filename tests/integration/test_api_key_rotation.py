@@ -83,8 +83,12 @@ async def test_rotation_keeps_the_key_and_honours_the_old_secret_for_the_overlap
         principal = (
             await replica.stub.ValidateToken(auth_pb2.ValidateTokenRequest(token=new.secret))
         ).principal
-        assert principal.api_key_id == old.api_key.id
+        assert principal.api_key_id == old.api_key.id and not principal.HasField("secret_ends_at")
         assert await _accepted(replica, old.secret)
+        superseded = (
+            await replica.stub.ValidateToken(auth_pb2.ValidateTokenRequest(token=old.secret))
+        ).principal  # tells a verifier that keeps answers how long this one holds
+        assert superseded.secret_ends_at.seconds == int(a.clock.now().timestamp()) + 300
 
     a.clock.advance(299)
     assert all([await _accepted(r, old.secret) for r in (a, b)])

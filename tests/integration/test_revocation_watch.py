@@ -62,6 +62,12 @@ async def test_a_watch_starts_with_the_revocations_in_force_then_streams_each_in
     assert _sid(gone) in first.snapshot.revoked_sessions
     assert _sid(still) not in first.snapshot.revoked_sessions
     assert not first.snapshot.keys.keys  # an HS256 deployment publishes no key: its secret could sign
+    rules = (first.snapshot.issuer, first.snapshot.audience, first.snapshot.leeway_seconds)
+    assert rules == (
+        authsvc.settings.jwt_issuer,
+        authsvc.settings.jwt_audience,
+        authsvc.settings.jwt_leeway_seconds,
+    )
 
     await authsvc.stub.Logout(auth_pb2.LogoutRequest(), metadata=bearer(still))
     session = await watch.next_revocation()

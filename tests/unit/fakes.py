@@ -24,7 +24,7 @@ from authsvc.domain.pages import Cursor
 from authsvc.domain.permissions import Role
 from authsvc.domain.rate_limits import RateDecision, RateLimit, retry_after_seconds
 from authsvc.domain.refresh_rules import RefreshState
-from authsvc.domain.revocations import VerificationKey
+from authsvc.domain.revocations import TokenRules, VerificationKey
 from authsvc.domain.tokens import check_times
 from authsvc.service.api_keys import ApiKeyService
 from authsvc.service.authenticate import Authenticator
@@ -437,7 +437,9 @@ class World:
             workspace_settings=WorkspaceSettingsService(reads, policy),
             users=UserService(reads, FakeHasher(), self.audit, clock, unit_of_work),
             public_keys=PublicKeys(_NoPublicKeys(), clock),
-            revocations=RevocationWatch(authenticator, None, None, _NoPublicKeys(), clock),
+            revocations=RevocationWatch(
+                authenticator, None, None, _NoPublicKeys(), clock, TokenRules("authsvc", "authsvc", 30)
+            ),
         )  # fmt: skip
 
     def advance(self, seconds: float) -> None:

@@ -28,9 +28,9 @@ class Principal:
     key_name: str | None = None  # an API key's name; None for users
     metadata: str | None = None  # an API key's metadata (compact JSON object text); None for users
     key_limits: Limits | None = None  # an API key's own request limits, if it has any
-    # An API key's previous secret, still honoured during a rotation's overlap: it may call APIs,
-    # never manage keys (or a leaked old secret could rotate the new one away).
-    superseded: bool = False
+    # An API key's previous secret, still honoured during a rotation's overlap (until then): it
+    # may call APIs, never manage keys (or a leaked old secret could rotate the new one away).
+    secret_ends_at: datetime | None = None
     # Hashed once: principals key the reply cache on the ValidateToken hot path.
     _hash: int = field(init=False, repr=False, compare=False, default=0)
 
@@ -44,9 +44,13 @@ class Principal:
             self.key_name,
             self.metadata,
             self.key_limits,
-            self.superseded,
+            self.secret_ends_at,
         )
         object.__setattr__(self, "_hash", hash((*fields, *rest)))
 
     def __hash__(self) -> int:
         return self._hash
+
+    @property
+    def superseded(self) -> bool:
+        return self.secret_ends_at is not None

@@ -32,6 +32,16 @@ class VerificationKey:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenRules:
+    """What an access token must carry besides a good signature: our `iss` and `aud`, and times
+    within `leeway` seconds of clock skew."""
+
+    issuer: str
+    audience: str
+    leeway: int
+
+
+@dataclass(frozen=True, slots=True)
 class WatchStart:
     """The first message of a watch: everything in force as of `sequence`, or (`resumed`) only
     the keys, the revocations up to `sequence` being the watcher's already."""
@@ -41,6 +51,7 @@ class WatchStart:
     revoked_sessions: frozenset[str]
     disabled_users: frozenset[str]
     keys: tuple[VerificationKey, ...]
+    rules: TokenRules
 
 
 @dataclass(frozen=True, slots=True)

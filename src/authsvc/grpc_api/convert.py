@@ -90,6 +90,7 @@ def principal(value: Principal) -> auth_pb2.Principal:
         environment=ENVIRONMENTS.get(value.environment or "", auth_pb2.ENVIRONMENT_UNSPECIFIED),
         api_key_name=value.key_name or "",
         metadata=struct(value.metadata) if value.metadata is not None else None,
+        secret_ends_at=timestamp(value.secret_ends_at),
     )
 
 
@@ -162,5 +163,8 @@ def revocation_event(event: WatchEvent) -> auth_pb2.RevocationEvent:
         revoked_sessions=sorted(event.revoked_sessions),
         disabled_users=sorted(event.disabled_users),
         keys=_verification_keys(event.keys),
+        issuer=event.rules.issuer,
+        audience=event.rules.audience,
+        leeway_seconds=event.rules.leeway,
     )
     return auth_pb2.RevocationEvent(sequence=event.sequence, snapshot=snapshot)

@@ -30,7 +30,7 @@ class Authenticator:
         api_keys: ApiKeyRepository,
         usage: UsageRecorder,
         clock: Clock,
-        verified: VerifiedTokens | None = None,
+        verified: VerifiedTokens[Principal] | None = None,
         key_environments: tuple[str, ...] = api_key_format.ENVIRONMENTS,
         metering: Metering | None = None,
     ) -> None:
@@ -152,7 +152,7 @@ class Authenticator:
             key_name=record.name,
             metadata=record.metadata,
             key_limits=record.limits,
-            superseded=record.secret_ends_at is not None,
+            secret_ends_at=record.secret_ends_at,
         )
         if known is not None and known[1] == principal:
             # The record was read again but says the same: keep the one principal object, which

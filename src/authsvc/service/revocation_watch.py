@@ -17,7 +17,15 @@ from collections.abc import AsyncIterator
 from authsvc.domain.errors import AuthError, ErrorCode
 from authsvc.domain.permissions import TOKENS_VERIFY
 from authsvc.domain.principal import Principal
-from authsvc.domain.revocations import Heartbeat, KeysChanged, Revocation, Revoked, WatchEvent, WatchStart
+from authsvc.domain.revocations import (
+    Heartbeat,
+    KeysChanged,
+    Revocation,
+    Revoked,
+    TokenRules,
+    WatchEvent,
+    WatchStart,
+)
 from authsvc.service.authenticate import Authenticator
 from authsvc.service.ports import Clock, RevocationFeed, RevocationIndex, VerificationKeys
 
@@ -33,8 +41,10 @@ class RevocationWatch:
         index: RevocationIndex | None,
         keys: VerificationKeys,
         clock: Clock,
+        rules: TokenRules,
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
     ) -> None:
+        self._rules = rules
         self._authenticator = authenticator
         self._feed = feed
         self._index = index
@@ -52,11 +62,11 @@ class RevocationWatch:
         keys = self._keys.verification_keys(int(self._clock.timestamp()))
         if resume_after and feed.can_resume(resume_after):
             position = resume_after
-            yield WatchStart(position, True, frozenset(), frozenset(), keys)
+            yield WatchStart(position, True, frozenset(), frozenset(), keys, self._rules)
         else:
             position = feed.sequence
             sessions, users = index.revocation_index()
-            yield WatchStart(position, False, sessions, users, keys)
+            yield WatchStart(position, False, sessions, users, keys, self._rules)
         loop = asyncio.get_running_loop()
         last_sent = loop.time()
         while True:

@@ -89,8 +89,7 @@ class TokenIssuer:
 
     def read_access(self, token: str, now: int) -> AccessClaims:
         """The claims of a valid access token at `now` (epoch seconds, read once by the caller)."""
-        payload, key_retires_at = self._codec.decode(token, ACCESS_TYP, ACCESS_REQUIRED_CLAIMS, now)
-        return AccessClaims.from_payload(payload, key_retires_at)
+        return read_access(self._codec, token, now)
 
     def read_refresh(self, token: str) -> RefreshClaims:
         payload, _ = self._codec.decode(token, REFRESH_TYP, REFRESH_REQUIRED_CLAIMS, self._now())
@@ -98,3 +97,10 @@ class TokenIssuer:
 
     def _now(self) -> int:
         return _epoch(self._clock.now())
+
+
+def read_access(codec: TokenCodec, token: str, now: int) -> AccessClaims:
+    """The claims of a valid access token at `now`: AuthService's rule, and the SDK's when it
+    verifies tokens itself (one implementation, so the two can never disagree)."""
+    payload, key_retires_at = codec.decode(token, ACCESS_TYP, ACCESS_REQUIRED_CLAIMS, now)
+    return AccessClaims.from_payload(payload, key_retires_at)

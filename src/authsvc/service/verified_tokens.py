@@ -10,25 +10,27 @@ is full.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Generic, NamedTuple, TypeVar
 
 from authsvc.domain.errors import AuthError, ErrorCode
-from authsvc.domain.principal import Principal
 from authsvc.domain.tokens import AccessClaims
 
+# What a verified token stands for: AuthService's Principal, or the SDK's (local verification).
+P = TypeVar("P")
 
-class Verified(NamedTuple):
+
+class Verified(NamedTuple, Generic[P]):
     claims: AccessClaims
-    principal: Principal
+    principal: P
 
 
-class VerifiedTokens:
+class VerifiedTokens(Generic[P]):
     def __init__(self, max_entries: int, leeway: int) -> None:
-        self._entries: dict[str, Verified] = {}
+        self._entries: dict[str, Verified[P]] = {}
         self._max = max_entries
         self._leeway = leeway
 
-    def get(self, token: str, now: int) -> Verified | None:
+    def get(self, token: str, now: int) -> Verified[P] | None:
         """A verified token's claims and principal; TOKEN_EXPIRED once it has expired (and forgets it)."""
         entry = self._entries.get(token)
         if entry is None:
@@ -46,7 +48,7 @@ class VerifiedTokens:
         """Forget everything: the signing keys changed."""
         self._entries.clear()
 
-    def put(self, token: str, entry: Verified) -> None:
+    def put(self, token: str, entry: Verified[P]) -> None:
         if self._max <= 0:
             return
         if len(self._entries) >= self._max:
