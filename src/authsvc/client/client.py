@@ -14,6 +14,7 @@ import grpc
 
 from authsvc.client.batching import TokenChecks
 from authsvc.client.errors import UNAVAILABLE, AuthClientError
+from authsvc.client.local_verification import LocalVerifier
 from authsvc.client.principal import Principal
 from authsvc.v1 import auth_pb2, auth_pb2_grpc
 
@@ -56,6 +57,12 @@ class AuthClient:
     Validations made at the same moment travel together in one ValidateTokens call, so a busy
     service costs AuthService a fraction of a call per request; each takes `deadline` at most.
 
+    With `local_verification_key` (an API key holding `tokens:verify`), credentials are checked
+    in-process instead (authsvc.client.local_verification): access tokens with the streamed
+    public keys, API keys asked once and kept until revoked, all of it exact as of the
+    revocation stream's last message, and refused UNAVAILABLE once that is older than
+    `max_staleness_seconds`. The cache above is then not used.
+
     Safe to create anywhere, at import time included: the channel is opened on first use, in the
     event loop running then, and the client belongs to that loop from then on (grpc.aio objects
     cannot move between loops)."""
@@ -68,6 +75,8 @@ class AuthClient:
         cache_seconds: float = 1.0,
         cache_entries: int = 10_000,
         channel: grpc.aio.Channel | None = None,
+        local_verification_key: str | None = None,
+        max_staleness_seconds: float = 10.0,
     ) -> None:
         self._target = target
         self._deadline = deadline
@@ -79,6 +88,11 @@ class AuthClient:
         self._cache_seconds = cache_seconds
         self._cache_entries = cache_entries
         self._cache: dict[tuple[str, tuple[str, ...]], tuple[Principal, float]] = {}
+        if local_verification_key is not None and max_staleness_seconds <= 0:
+            raise ValueError("max_staleness_seconds must be positive")
+        self._local_key = local_verification_key
+        self._max_staleness = max_staleness_seconds
+        self._local: LocalVerifier | None = None
 
     def _checks(self) -> TokenChecks:
         loop = asyncio.get_running_loop()
@@ -101,15 +115,14 @@ class AuthClient:
         `required_permissions`; AuthClientError otherwise (UNAUTHENTICATED, PERMISSION_DENIED,
         UNAVAILABLE "Service unavailable" when AuthService cannot answer)."""
         required = tuple(sorted(required_permissions))
+        if self._local_key is not None:
+            return await self._verifier().validate(token, required)
         key = (token, required)
         now = time.monotonic()
         cached = self._cache.get(key)
         if cached is not None and cached[1] > now:
             return cached[0]
-        try:
-            message = await self._checks().check(token, required)
-        except (AuthClientError, grpc.aio.AioRpcError) as error:
-            raise _answer(error) from None
+        message = await self._ask(token, required)
         principal = Principal.from_message(message)
         keep_until = now + self._cache_seconds
         if message.HasField("expires_at"):
@@ -119,6 +132,27 @@ class AuthClient:
                 self._cache.clear()
             self._cache[key] = (principal, keep_until)
         return principal
+
+    async def _ask(self, token: str, required: tuple[str, ...]) -> auth_pb2.Principal:
+        """AuthService's verdict on `token`, as callers of a protected service should hear it."""
+        try:
+            return await self._checks().check(token, required)
+        except (AuthClientError, grpc.aio.AioRpcError) as error:
+            raise _answer(error) from None
+
+    def _verifier(self) -> LocalVerifier:
+        if self._local is None:
+            self._checks()  # binds the client to this loop and opens the channel
+            assert self._channel is not None and self._local_key is not None
+            self._local = LocalVerifier(
+                auth_pb2_grpc.AuthServiceStub(self._channel),
+                self._local_key,
+                self._ask,
+                target=self._target,
+                max_staleness_seconds=self._max_staleness,
+                first_sync_seconds=self._deadline,
+            )
+        return self._local
 
     async def charge(
         self, token: str, required_permissions: Iterable[str], cost: int = 1
@@ -133,6 +167,8 @@ class AuthClient:
         return Principal.from_message(message), limits
 
     async def close(self) -> None:
+        if self._local is not None:
+            await self._local.close()
         if self._channel is not None:
             await self._channel.close()
 
