@@ -9,6 +9,7 @@ from aiohttp import web
 from grpc_health.v1 import health_pb2_grpc
 
 from authsvc.client.batching import TokenChecks
+from authsvc.client.local_verification import LocalVerifier
 from authsvc.v1 import auth_pb2_grpc
 from http_facade.config import Settings
 from http_facade.errors import json_errors
@@ -44,10 +45,24 @@ def create_app(settings: Settings) -> web.Application:
 async def _upstream(app: web.Application) -> AsyncIterator[None]:
     """Opens the one long-lived channel to AuthService at start-up and closes it at shutdown."""
     channel = grpc.aio.insecure_channel(app[SETTINGS].authsvc_target, options=CHANNEL_OPTIONS)
+    local: LocalVerifier | None = None
     try:
         auth = auth_pb2_grpc.AuthServiceStub(channel)
-        checks = TokenChecks(auth, timeout=app[SETTINGS].call_timeout_seconds)
-        app[UPSTREAM] = Upstream(channel, auth, health_pb2_grpc.HealthStub(channel), checks)
+        settings = app[SETTINGS]
+        checks = TokenChecks(auth, timeout=settings.call_timeout_seconds)
+        if settings.local_verification_key is not None:
+            local = LocalVerifier(
+                auth,
+                settings.local_verification_key,
+                checks.check,
+                target=settings.authsvc_target,
+                max_staleness_seconds=settings.max_staleness_seconds,
+                first_sync_seconds=settings.call_timeout_seconds,
+            )
+            local.start()
+        app[UPSTREAM] = Upstream(channel, auth, health_pb2_grpc.HealthStub(channel), checks, local)
         yield
     finally:
+        if local is not None:
+            await local.close()
         await channel.close(CHANNEL_CLOSE_GRACE_SECONDS)

@@ -27,6 +27,10 @@ class Settings(EnvSettings):
     max_body_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
     shutdown_grace_seconds: float = Field(10.0, ge=0, le=300, allow_inf_nan=False)
     log_level: LogLevel = "INFO"
+    # An API key holding tokens:verify: /me and /verify are then answered from the revocation
+    # stream, with no AuthService call per request (see docs/sdk.md, local verification).
+    local_verification_key: str | None = Field(None, repr=False)
+    max_staleness_seconds: float = Field(10.0, gt=0, le=3600, allow_inf_nan=False)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

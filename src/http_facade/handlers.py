@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, overload
 
 import grpc
@@ -57,8 +58,16 @@ async def logout(request: web.Request) -> web.Response:
 
 
 async def me(request: web.Request) -> web.Response:
-    principal = await request.app[UPSTREAM].token_checks.check(bearer_token(request))
-    return web.json_response(replies.principal(principal))
+    return web.json_response(replies.principal(await _checked(request, ())))
+
+
+async def _checked(request: web.Request, required: Sequence[str]) -> auth_pb2.Principal:
+    """The principal behind the request's Bearer token: from the revocation stream when local
+    verification is configured, else from AuthService."""
+    upstream = request.app[UPSTREAM]
+    if upstream.local is not None:
+        return (await upstream.local.validate(bearer_token(request), tuple(required))).to_message()
+    return await upstream.token_checks.check(bearer_token(request), required)
 
 
 async def verify(request: web.Request) -> web.Response:
@@ -68,8 +77,8 @@ async def verify(request: web.Request) -> web.Response:
     with the other checks in flight: authsvc.client.batching)."""
     checks = request.app[UPSTREAM].token_checks
     cost = requested_cost(request)
-    if not cost:
-        principal = await checks.check(bearer_token(request), required_permissions(request))
+    if not cost:  # a charge is counted by AuthService, so only a check can be answered locally
+        principal = await _checked(request, required_permissions(request))
         return web.Response(status=204, headers={**replies.identity_headers(principal), **NO_STORE})
     principal, limits = await checks.charge(bearer_token(request), required_permissions(request), cost)
     headers = {**replies.identity_headers(principal), **rate_limit_headers(limits), **NO_STORE}

@@ -9,6 +9,7 @@ import grpc
 from aiohttp import web
 
 from authsvc.client.batching import TokenChecks
+from authsvc.client.local_verification import LocalVerifier
 from http_facade.config import Settings
 
 
@@ -20,6 +21,7 @@ class Upstream:
     auth: Any  # authsvc.v1.AuthServiceStub: grpcio ships no type information
     health: Any  # grpc.health.v1.HealthStub
     token_checks: TokenChecks  # /me and /verify, batched onto ValidateTokens
+    local: LocalVerifier | None = None  # /me and /verify answered locally, when configured
 
 
 SETTINGS = web.AppKey("settings", Settings)

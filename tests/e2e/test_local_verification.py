@@ -11,17 +11,22 @@ import statistics
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import aiohttp
 import grpc
 import jwt
 import pytest
+from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from prometheus_client import REGISTRY
 
 from authsvc.client import AuthClient, AuthClientError
 from authsvc.v1 import auth_pb2, auth_pb2_grpc
+from http_facade.app import create_app
+from http_facade.config import Settings
+from http_facade.runner import FacadeRunner
 from tests.conftest import TEST_SECRET
 from tests.e2e.test_cli import _run
 from tests.support.addresses import free_port
@@ -85,6 +90,25 @@ async def deployment(fresh_database_url: str) -> AsyncIterator[Deployment]:
         await channel.close()
         await a.stop()
         await found.b.stop()
+
+
+@asynccontextmanager
+async def local_facade(d: Deployment, **settings: object) -> AsyncIterator[str]:
+    """The REST facade in front of replica B, answering /me and /verify locally; yields its URL."""
+    configured = Settings(authsvc_target=d.b_target, port=0, local_verification_key=d.verifier)
+    runner = FacadeRunner(create_app(configured.model_copy(update=settings)), shutdown_timeout=1)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+async def _status(http: aiohttp.ClientSession, url: str, token: str) -> int:
+    async with http.get(url, headers={"Authorization": f"Bearer {token}"}) as reply:
+        await reply.read()
+        return reply.status
 
 
 async def _validation_calls(process: ServeProcess) -> float:
@@ -179,7 +203,7 @@ async def test_with_authsvc_away_answers_stay_local_until_stale_and_catch_up_aft
     valid, revoked = await d.login(), await d.login()
     _, key = await d.key(["geofences:read"])
     await d.a.Logout(auth_pb2.LogoutRequest(), metadata=bearer(revoked))
-    async with AuthClient(d.b_target, local_verification_key=d.verifier, max_staleness_seconds=2.5) as client:
+    async with AuthClient(d.b_target, local_verification_key=d.verifier, max_staleness_seconds=4.0) as client:
         assert await _outcome(client, valid) == "OK" and await _outcome(client, key) == "OK"
         await asyncio.sleep(0.2)  # B's logout notice reached the stream: refused before the stop
         assert await _outcome(client, revoked) == "UNAUTHENTICATED"
@@ -191,16 +215,17 @@ async def test_with_authsvc_away_answers_stay_local_until_stale_and_catch_up_aft
         stopped = time.monotonic()
         gone_while_down = await d.login()
         await d.a.Logout(auth_pb2.LogoutRequest(), metadata=bearer(gone_while_down))
-        while time.monotonic() - stopped < 2.0:  # local answers, from what the SDK holds
+        # The stream dropped at SIGTERM, up to a grace second before `stopped`: stay well inside.
+        while time.monotonic() - stopped < 1.5:  # local answers, from what the SDK holds
             assert await _outcome(client, valid) == "OK"
             assert await _outcome(client, key) == "OK"
             assert await _outcome(client, revoked) == "UNAUTHENTICATED"
             await asyncio.sleep(0.05)
-        await asyncio.sleep(1.0)  # past max_staleness_seconds: nothing is vouched for
+        await asyncio.sleep(4.5 - (time.monotonic() - stopped))  # past max_staleness_seconds
         for token in (valid, key, revoked, gone_while_down):
             assert await _outcome(client, token) == "UNAVAILABLE"
         assert REGISTRY.get_sample_value("authsvc_client_revocation_stream_up", labels) == 0.0
-        assert REGISTRY.get_sample_value("authsvc_client_revocation_stream_lag_seconds", labels) > 2.5
+        assert REGISTRY.get_sample_value("authsvc_client_revocation_stream_lag_seconds", labels) > 4.0
 
         await d.restart_b()
         restarted = time.monotonic()
@@ -232,3 +257,47 @@ async def test_tokens_under_keys_the_sdk_does_not_hold_are_refused(deployment: D
         # HS256 is never accepted locally: AuthService is asked, and refuses it too.
         assert await _outcome(client, hs256) == "UNAUTHENTICATED"
         assert await _validation_calls(d.b) == before + 1
+
+
+async def test_the_facade_answers_me_and_verify_locally(deployment: Deployment) -> None:
+    d = deployment
+    token, other = await d.login(), await d.login()
+    _, reader = await d.key(["geofences:read"])
+    async with local_facade(d, max_staleness_seconds=4.0) as url, aiohttp.ClientSession(url) as http:
+        me, verify = "/api/v1/auth/me", "/api/v1/auth/verify?permissions=geofences:read&cost=0"
+        async with http.get(me, headers={"Authorization": f"Bearer {reader}"}) as reply:
+            body = await reply.json()
+            assert reply.status == 200 and body["kind"] == "api_key" and body["environment"] == "test"
+        assert await _status(http, verify, reader) == 204
+        assert await _status(http, verify, token) == 204  # an admin holds geofences:read
+        before = await _validation_calls(d.b)
+        for _ in range(50):  # no AuthService call per request
+            assert await _status(http, me, token) == 200
+            assert await _status(http, verify, reader) == 204
+        assert await _validation_calls(d.b) == before
+        # A charge is counted by AuthService: forward auth's default cost of 1 still asks it.
+        assert await _status(http, "/api/v1/auth/verify?permissions=geofences:read", reader) == 204
+        assert await _validation_calls(d.b) == before + 1
+        async with http.get(
+            "/api/v1/auth/verify?permissions=geofences:write", headers={"Authorization": f"Bearer {reader}"}
+        ) as denied:
+            assert denied.status == 403 and await denied.json() == {"detail": "Insufficient permissions"}
+
+        await d.a.Logout(auth_pb2.LogoutRequest(), metadata=bearer(other))
+        started = time.monotonic()
+        while await _status(http, me, other) == 200:
+            assert time.monotonic() - started < 1.0
+            await asyncio.sleep(0.005)
+        async with http.get(me, headers={"Authorization": f"Bearer {other}"}) as refused:
+            assert refused.status == 401 and await refused.json() == {"detail": "Invalid or expired token"}
+
+        await d.b.stop()  # AuthService away: local answers, no 5xx, until stale; then 503
+        stopped = time.monotonic()
+        while time.monotonic() - stopped < 1.5:
+            assert await _status(http, me, token) == 200
+            assert await _status(http, verify, reader) == 204
+            assert await _status(http, me, other) == 401
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(4.5 - (time.monotonic() - stopped))
+        async with http.get(me, headers={"Authorization": f"Bearer {token}"}) as down:
+            assert down.status == 503 and await down.json() == {"detail": "Service unavailable"}

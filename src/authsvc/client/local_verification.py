@@ -73,9 +73,13 @@ class LocalVerifier:
         """Seconds since the stream's last message (None before the first)."""
         return None if self._last_heard is None else time.monotonic() - self._last_heard
 
-    async def validate(self, token: str, required: tuple[str, ...]) -> Principal:
+    def start(self) -> None:
+        """Opens the stream now (else at the first check), in the running event loop."""
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._follow())
+
+    async def validate(self, token: str, required: tuple[str, ...]) -> Principal:
+        self.start()
         if not self._synced.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._synced.wait(), self._first_sync)

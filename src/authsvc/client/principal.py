@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from google.protobuf import json_format
+
 from authsvc.client.structs import json_object
 from authsvc.domain.permissions import holds
 from authsvc.v1 import auth_pb2
@@ -45,6 +47,25 @@ class Principal:
     def has_permission(self, *permissions: str) -> bool:
         """Whether every one of `permissions` is held, by AuthService's own rule."""
         return holds(self.permissions, permissions)
+
+    def to_message(self) -> auth_pb2.Principal:
+        """The principal as AuthService's ValidateToken would have answered it."""
+        message = auth_pb2.Principal(
+            kind=f"PRINCIPAL_KIND_{self.kind.upper()}",
+            subject_id=self.subject_id,
+            user_id=self.user_id,
+            workspace_id=self.workspace_id,
+            permissions=sorted(self.permissions),
+            session_id=self.session_id or "",
+            api_key_id=self.api_key_id or "",
+            environment=f"ENVIRONMENT_{(self.environment or 'unspecified').upper()}",
+            api_key_name=self.api_key_name or "",
+        )
+        if self.expires_at is not None:
+            message.expires_at.FromDatetime(self.expires_at)
+        if self.is_api_key:
+            json_format.ParseDict(dict(self.metadata), message.metadata)
+        return message
 
     @classmethod
     def from_message(cls, message: auth_pb2.Principal) -> Principal:
