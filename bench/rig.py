@@ -23,6 +23,7 @@ class Rig:
     facade: Server | None
     facade_missing: str  # why there is no facade, when there is none
     seeded: Seeded
+    local_facade: Server | None = None  # a facade answering /me from the revocation stream (6c, 6d)
 
     @property
     def watched(self) -> dict[str, int]:
@@ -30,4 +31,6 @@ class Rig:
         pids = {"authsvc": self.authsvc.pid}
         if self.facade is not None:
             pids["facade"] = self.facade.pid
+        if self.local_facade is not None:
+            pids["facade-local"] = self.local_facade.pid
         return pids

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from authsvc.config import Settings
-from bench import database, grpc_scenarios, login, report, rest, servers
+from bench import database, grpc_scenarios, local_sdk, login, report, rest, servers
 from bench.model import Figure
 from bench.options import Options
 from bench.profile import profile_validate
@@ -64,7 +64,11 @@ async def _facade_help() -> str | None:
 
 
 async def start_facade(
-    stack: contextlib.AsyncExitStack, authsvc: servers.Server, logs: Path
+    stack: contextlib.AsyncExitStack,
+    authsvc: servers.Server,
+    logs: Path,
+    name: str = "facade",
+    **settings: str,
 ) -> tuple[servers.Server | None, str]:
     if problem := await _facade_help():
         return None, problem
@@ -73,10 +77,11 @@ async def start_facade(
         HTTP_FACADE_HOST="127.0.0.1",
         HTTP_FACADE_PORT="0",
         HTTP_FACADE_AUTHSVC_TARGET=f"127.0.0.1:{authsvc.port}",
+        **settings,
     )
     argv = [*servers.console_script("http-facade"), "serve"]
     try:
-        return await stack.enter_async_context(servers.running("facade", argv, env, logs, 60)), ""
+        return await stack.enter_async_context(servers.running(name, argv, env, logs, 60)), ""
     except servers.ServerFailed as error:
         return None, str(error)
 
@@ -124,12 +129,14 @@ async def scenarios(rig: Rig, progress: Callable[[Figure], None]) -> list[Figure
     for key in ("0", "1a", "1d", "1b", "1c", "2a", "2b", "2c", "2d", "3a", "3b", "3c"):
         if wants(key):
             await add(grpc(specs[key]))
-    if wants("6a", "6b"):
+    if wants("6a", "6b", "6c", "6d"):
         await add(rest.run_rest(rig, floor_rates(done).get("gRPC floor (h2load)")))
     if wants("4"):  # after REST and ValidateToken: refresh only spends refresh tokens
         await add(grpc(specs["4"]))
     if wants("5a", "5b", "5c"):
         await add(login.run_login(rig))
+    if wants("7a", "7b", "7c", "7d"):
+        await add(local_sdk.run_local(rig))
     return sorted(done, key=lambda f: f.key)
 
 
@@ -149,8 +156,14 @@ async def run(options: Options) -> tuple[list[Figure], dict[str, Any]]:
         grpc_floor, generic_floor, http_floor = await start_floors(stack, authsvc, facade, options.logs)
         print(f"seeding {options.sessions:,} sessions and {options.api_keys:,} API keys", flush=True)
         seeded = await seed(settings, options.users, options.sessions, options.api_keys)
+        local_facade = None
+        if facade is not None and options.wants("6c", "6d"):  # /me answered from the stream
+            verifier = await local_sdk.verifier_key(authsvc.port, seeded)
+            local_facade, _ = await start_facade(
+                stack, authsvc, options.logs, "facade-local", HTTP_FACADE_LOCAL_VERIFICATION_KEY=verifier
+            )
         rig = Rig(options, scratch, db.dsn, settings.bcrypt_cost, authsvc, grpc_floor, generic_floor,
-                  http_floor, facade, facade_missing, seeded)  # fmt: skip
+                  http_floor, facade, facade_missing, seeded, local_facade)  # fmt: skip
         print(report.HEADER, flush=True)
         figures = await scenarios(rig, lambda f: print(report.row(f), flush=True))
         profile = await profile_validate(rig) if options.profile else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,3 +36,16 @@ async def http_status(url: str, token: str) -> str:
     ):
         await reply.read()
         return f"HTTP {reply.status}"
+
+
+async def http_statuses(url: str, tokens: list[str], in_flight: int = 32) -> None:
+    """Sends each token once (to warm a server), `in_flight` at a time."""
+    queue = iter(tokens)
+    async with aiohttp.ClientSession() as session:
+
+        async def worker() -> None:
+            for token in queue:
+                async with session.get(url, headers={"Authorization": f"Bearer {token}"}) as reply:
+                    await reply.read()
+
+        await asyncio.gather(*(worker() for _ in range(in_flight)))

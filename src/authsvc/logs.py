@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TextIO, cast
 
 # The caller's request id (the facade's X-Request-Id, carried as gRPC metadata), for every line
 # logged while a call is handled.
@@ -18,20 +19,37 @@ REQUEST_ID: contextvars.ContextVar[str | Callable[[], str | None] | None] = cont
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, object] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
         request_id = REQUEST_ID.get()
         if callable(request_id):
             request_id = request_id()
-        if request_id:
-            entry["request_id"] = request_id
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        exc = self.formatException(record.exc_info) if record.exc_info else None
+        return json_line(record.created, record.levelname, record.name, record.getMessage(), request_id, exc)
+
+
+def json_line(
+    created: float, level: str, logger: str, msg: str, request_id: str | None = None, exc: str | None = None
+) -> str:
+    """One log line: what JsonFormatter writes, for writers that skip `logging` on a hot path."""
+    entry: dict[str, object] = {
+        "ts": datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds"),
+        "level": level,
+        "logger": logger,
+        "msg": msg,
+    }
+    if request_id:
+        entry["request_id"] = request_id
+    if exc:
+        entry["exc"] = exc
+    return json.dumps(entry, ensure_ascii=False)
+
+
+def json_stream() -> TextIO | None:
+    """The stream `configure` logs to, while it is still the only handler (else None)."""
+    handlers = logging.getLogger().handlers
+    if len(handlers) == 1 and isinstance(handlers[0], logging.StreamHandler):
+        if isinstance(handlers[0].formatter, JsonFormatter):
+            return cast(TextIO, handlers[0].stream)
+    return None
 
 
 def configure(level: str) -> None:

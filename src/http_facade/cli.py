@@ -9,11 +9,11 @@ import signal
 import sys
 
 from aiohttp import web
-from aiohttp.abc import AbstractAccessLogger
 
 from authsvc import logs
 from authsvc.env_config import ConfigError
 from authsvc.event_loop import run
+from http_facade import access_log
 from http_facade.app import create_app
 from http_facade.config import Settings
 from http_facade.runner import FacadeRunner
@@ -21,34 +21,11 @@ from http_facade.runner import FacadeRunner
 log = logging.getLogger("http_facade")
 
 
-class AccessLog(AbstractAccessLogger):
-    """One line per request, like aiohttp's default but with the path and never the query string:
-    a client that puts a credential there (RFC 6750's `access_token=`, which we do not accept)
-    must not find it in our logs."""
-
-    @property
-    def enabled(self) -> bool:
-        return self.logger.isEnabledFor(logging.INFO)
-
-    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        self.logger.info(
-            '%s "%s %s HTTP/%d.%d" %d %d %.6fs request_id=%s',
-            request.remote or "-",
-            request.method,
-            request.rel_url.raw_path,  # as sent (percent-encoded), without the query
-            *request.version,
-            response.status,
-            response.body_length,
-            time,
-            response.headers.get("X-Request-ID", "-"),
-        )
-
-
 async def serve(settings: Settings) -> None:
     runner = FacadeRunner(
         create_app(settings),
         shutdown_timeout=settings.shutdown_grace_seconds,
-        access_log_class=AccessLog,
+        access_log_class=access_log.AccessLog,
     )
     await runner.setup()
     try:
@@ -66,6 +43,7 @@ async def serve(settings: Settings) -> None:
     finally:
         # Stops accepting, lets in-flight requests finish (up to the grace), then closes the channel.
         await runner.cleanup()
+        access_log.flush()
 
 
 def parser() -> argparse.ArgumentParser:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, overload
 
 import grpc
@@ -58,16 +57,11 @@ async def logout(request: web.Request) -> web.Response:
 
 
 async def me(request: web.Request) -> web.Response:
-    return web.json_response(replies.principal(await _checked(request, ())))
-
-
-async def _checked(request: web.Request, required: Sequence[str]) -> auth_pb2.Principal:
-    """The principal behind the request's Bearer token: from the revocation stream when local
-    verification is configured, else from AuthService."""
     upstream = request.app[UPSTREAM]
-    if upstream.local is not None:
-        return (await upstream.local.validate(bearer_token(request), tuple(required))).to_message()
-    return await upstream.token_checks.check(bearer_token(request), required)
+    if upstream.local is not None:  # answered from the revocation stream: no AuthService call
+        principal = await upstream.local.validate(bearer_token(request), ())
+        return web.Response(text=upstream.local_replies.me(principal), content_type="application/json")
+    return web.json_response(replies.principal(await upstream.token_checks.check(bearer_token(request))))
 
 
 async def verify(request: web.Request) -> web.Response:
@@ -75,10 +69,14 @@ async def verify(request: web.Request) -> web.Response:
     the Bearer token holds every permission the gateway asks for; otherwise the error table's
     401, 403, 429, 503... AuthService decides, as in one ValidateToken call (batched together
     with the other checks in flight: authsvc.client.batching)."""
-    checks = request.app[UPSTREAM].token_checks
+    upstream = request.app[UPSTREAM]
+    checks = upstream.token_checks
     cost = requested_cost(request)
-    if not cost:  # a charge is counted by AuthService, so only a check can be answered locally
-        principal = await _checked(request, required_permissions(request))
+    if not cost and upstream.local is not None:  # a charge is counted by AuthService: not local
+        local = await upstream.local.validate(bearer_token(request), tuple(required_permissions(request)))
+        return web.Response(status=204, headers={**upstream.local_replies.identity(local), **NO_STORE})
+    if not cost:
+        principal = await checks.check(bearer_token(request), required_permissions(request))
         return web.Response(status=204, headers={**replies.identity_headers(principal), **NO_STORE})
     principal, limits = await checks.charge(bearer_token(request), required_permissions(request), cost)
     headers = {**replies.identity_headers(principal), **rate_limit_headers(limits), **NO_STORE}

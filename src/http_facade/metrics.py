@@ -4,7 +4,8 @@ their latency, and the process's CPU, memory and file descriptors."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -34,6 +35,21 @@ class HttpMetrics:
     registry: CollectorRegistry
     requests: Counter
     duration: Histogram
+    # The labelled children, looked up once: `labels()` validates and locks on every call. Few:
+    # methods x routes x statuses the facade answers.
+    _counted: dict[tuple[str, str, int], Any] = field(default_factory=dict)
+    _timed: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+    def record(self, method: str, route: str, status: int, seconds: float) -> None:
+        counted = self._counted.get((method, route, status))
+        if counted is None:
+            counted = self.requests.labels(method, route, str(status))
+            self._counted[(method, route, status)] = counted
+        timed = self._timed.get((method, route))
+        if timed is None:
+            timed = self._timed[(method, route)] = self.duration.labels(method, route)
+        counted.inc()
+        timed.observe(seconds)
 
     @classmethod
     def create(cls) -> HttpMetrics:
@@ -78,9 +94,7 @@ async def measured(request: web.Request, handler: Handler) -> web.StreamResponse
     finally:
         method = request.method if request.method in METHODS else "other"
         route = route_of(request)
-        metrics = request.app[METRICS]
-        metrics.requests.labels(method, route, str(status)).inc()
-        metrics.duration.labels(method, route).observe(time.perf_counter() - started)
+        request.app[METRICS].record(method, route, status, time.perf_counter() - started)
 
 
 async def serve(request: web.Request) -> web.Response:

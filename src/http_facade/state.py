@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -11,6 +11,7 @@ from aiohttp import web
 from authsvc.client.batching import TokenChecks
 from authsvc.client.local_verification import LocalVerifier
 from http_facade.config import Settings
+from http_facade.local_replies import LocalReplies
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class Upstream:
     health: Any  # grpc.health.v1.HealthStub
     token_checks: TokenChecks  # /me and /verify, batched onto ValidateTokens
     local: LocalVerifier | None = None  # /me and /verify answered locally, when configured
+    local_replies: LocalReplies = field(default_factory=LocalReplies)  # and their replies, kept
 
 
 SETTINGS = web.AppKey("settings", Settings)
