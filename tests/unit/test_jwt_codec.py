@@ -143,3 +143,29 @@ def test_issued_tokens_are_what_pyjwt_would_issue_and_verify() -> None:
     )
     assert token == expected
     assert reference(token) == GOOD
+
+
+def test_a_forged_token_is_refused_again_without_verifying_and_forgotten_when_keys_change() -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from authsvc.adapters.keyring import SigningKey
+
+    private = Ed25519PrivateKey.generate()
+    key = SigningKey("ed-1", "EdDSA", private, private.public_key(), {"kid": "ed-1"}, 0, None)
+    ring = KeyRing([key])
+    codec = JwtCodec(ring, "authsvc", "authsvc", 30)
+    claims = {"iss": "authsvc", "aud": "authsvc", "sub": "u", "iat": 1, "nbf": 1, "exp": 2**40}
+    token = jwt.encode(claims, private, algorithm="EdDSA", headers={"typ": ACCESS_TYP, "kid": "ed-1"})
+    head, _, _ = token.rpartition(".")
+    forged = f"{head}.{base64.urlsafe_b64encode(secrets.token_bytes(64)).rstrip(b'=').decode()}"
+    for _ in range(2):
+        try:
+            codec.decode(forged, ACCESS_TYP, ("sub",), 100)
+        except AuthError:
+            pass
+        else:
+            raise AssertionError("a forged token was accepted")
+    assert len(codec._forged) == 1  # remembered once, refused the second time from memory
+    assert codec.decode(token, ACCESS_TYP, ("sub",), 100)[0]["sub"] == "u"  # the real one still passes
+    ring.replace([key, SigningKey("ed-2", "EdDSA", private, private.public_key(), {"kid": "ed-2"}, 5, None)])
+    assert not codec._forged

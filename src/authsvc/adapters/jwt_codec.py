@@ -7,6 +7,8 @@
   refused, so `crit` extensions and key-bearing headers (jku, x5u, jwk, x5c) never get a say and
   nothing is ever fetched.
 - Time claims are checked against the injected clock with a small leeway.
+- A token whose signature failed under one of our keys is remembered (by digest, bounded) and
+  refused again without verifying: an EdDSA verification is the costly part of a refusal.
 - PyJWT signs and verifies EdDSA tokens; HS256 tokens, the hot path, are signed and verified
   here, byte for byte as PyJWT would (`_hs256_token`, `_verified_hs256_payload`;
   tests/unit/test_jwt_codec.py compares both with PyJWT).
@@ -31,6 +33,7 @@ from authsvc.domain.tokens import MAX_TOKEN_CHARS, check_times
 
 _HEADER_PARAMETERS = frozenset({"alg", "typ", "kid"})
 _MAX_HEADERS = 64
+_MAX_FORGED = 10_000  # cleared when full
 _BASE64URL = bytes.maketrans(b"+/", b"-_")
 # Strict base64url, no padding; signatures of 43 (HS256) or 86 (EdDSA) characters.
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.(?:[A-Za-z0-9_-]{43}|[A-Za-z0-9_-]{86})")
@@ -49,6 +52,11 @@ class JwtCodec:
         # An HMAC already keyed, per key id, copied for each token: OpenSSL then neither looks the
         # digest up nor derives the key schedule again (the one-shot does both on every call).
         self._hmacs: dict[str, hmac.HMAC] = {}
+        # Tokens whose signature failed under a key we hold: they never become valid, and an
+        # EdDSA verification costs ~100x an HMAC, so a forged token sent again is refused from
+        # here. Forgotten when the keys change (a signature is only ever judged by its key).
+        self._forged: dict[bytes, None] = {}  # by SHA-256: at most ~1 MB, whatever the tokens
+        keys.on_change(self._forged.clear)
 
     def encode(self, payload: dict[str, object], typ: str) -> str:
         issued_at = payload.get("iat")
@@ -62,6 +70,8 @@ class JwtCodec:
     def decode(
         self, token: str, typ: str, required: Sequence[str], now: int
     ) -> tuple[dict[str, Any], int | None]:
+        if self._forged and hashlib.sha256(token.encode()).digest() in self._forged:
+            raise AuthError(ErrorCode.TOKEN_INVALID)
         key, header = self._key_for(token, now)
         if header.get("typ") != typ:
             raise AuthError(ErrorCode.TOKEN_INVALID)
@@ -87,6 +97,9 @@ class JwtCodec:
                     "verify_iat": False,
                 },
             )
+        except jwt.InvalidSignatureError:
+            self._remember_forged(token)
+            raise AuthError(ErrorCode.TOKEN_INVALID) from None
         except (jwt.InvalidTokenError, ValueError, RecursionError):
             raise AuthError(ErrorCode.TOKEN_INVALID) from None
         if decoded["header"].get("alg") != key.algorithm:
@@ -135,8 +148,14 @@ class JwtCodec:
         if key is None or header.get("alg") != key.algorithm:
             raise AuthError(ErrorCode.TOKEN_INVALID)
         if key.algorithm == HS256 and not self._hmac_matches(token, key):
+            self._remember_forged(token)
             raise AuthError(ErrorCode.TOKEN_INVALID)
         return key, header
+
+    def _remember_forged(self, token: str) -> None:
+        if len(self._forged) >= _MAX_FORGED:
+            self._forged.clear()
+        self._forged[hashlib.sha256(token.encode()).digest()] = None
 
 
 def _json_segment(segment: str) -> dict[str, Any]:
