@@ -131,6 +131,9 @@ class LocalVerifier:
                     wait, failed_before = _RETRY_FIRST, ""
             except grpc.aio.AioRpcError as error:
                 reason = f"{error.code().name}: {error.details()}"
+            except Exception as error:  # a bug here must not end the stream for good: say, retry
+                _log.exception("revocation stream from %s failed", self.target)
+                reason = f"unexpected {type(error).__name__}"
             if self.state_of_stream == "connected":
                 self._become("disconnected", f"{reason}; answers stay local for {self._max_staleness:g} s")
             elif reason != failed_before:  # never opened, or failing anew: say why, once
