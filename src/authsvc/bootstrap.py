@@ -176,7 +176,11 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
         ring = KeyRing(await store.ensure_initial(settings.signing_algorithm, clock.now()))
         usage = BatchedUsageRecorder(database)
         audit = BufferedAuditLog(database)
-        cache = ValidationCache(settings.validation_cache_entries, settings.validation_cache_seconds)
+        cache = ValidationCache(
+            settings.validation_cache_entries,
+            settings.validation_cache_seconds,
+            stale_seconds=settings.max_staleness_seconds,
+        )
         sync = ReplicaSync(
             dsn, database, cache, keys=ring_reloader(store, ring), leeway_seconds=settings.jwt_leeway_seconds
         )

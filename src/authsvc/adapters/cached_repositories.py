@@ -8,6 +8,7 @@ from typing import cast
 from authsvc.adapters.pg_api_keys import PgApiKeyRepository
 from authsvc.adapters.pg_sessions import PgSessionRepository
 from authsvc.adapters.validation_cache import ValidationCache
+from authsvc.domain.errors import AuthError, ErrorCode
 from authsvc.domain.pages import Cursor
 from authsvc.service.ports import ApiKeyRecord, KeyFilter
 
@@ -21,7 +22,15 @@ class CachedSessionRepository:
 
     async def is_live(self, session_id: str, user_id: str) -> bool:
         known = self._cache.session_is_live(session_id, user_id)
-        return known if known is not None else await self._inner.is_live(session_id, user_id)
+        if known is not None:
+            return known
+        try:
+            return await self._inner.is_live(session_id, user_id)
+        except AuthError as error:
+            held = self._cache.stale_session_is_live(session_id, user_id) if _unavailable(error) else None
+            if held is None:
+                raise
+            return held
 
 
 class CachedApiKeyRepository:
@@ -40,7 +49,13 @@ class CachedApiKeyRepository:
         if found:
             return record
         generation = self._cache.generation
-        record = await self._inner.by_digest(digest)
+        try:
+            record = await self._inner.by_digest(digest)
+        except AuthError as error:
+            held = self._cache.stale_key(digest) if _unavailable(error) else None
+            if held is None:
+                raise
+            return held
         self._cache.remember_key(digest, record, generation)
         return record
 
@@ -51,3 +66,7 @@ class CachedApiKeyRepository:
         self, workspace_id: str, after: Cursor | None, limit: int, only: KeyFilter
     ) -> Sequence[ApiKeyRecord]:
         return await self._inner.list(workspace_id, after, limit, only)
+
+
+def _unavailable(error: AuthError) -> bool:
+    return error.code is ErrorCode.UNAVAILABLE

@@ -10,7 +10,11 @@
   full read (every few minutes): their lookups find nothing, and are remembered as such.
 
 Nothing here is used while the replica is not listening: validation then asks PostgreSQL, so a
-lost notification can never keep a revoked credential alive. Generation counters keep a key
+lost notification can never keep a revoked credential alive. Only when PostgreSQL cannot answer
+either (it is restarting) does validation fall back to what was held when listening stopped, for
+`stale_seconds` at most (issue 15's staleness rule, as the SDK's): valid credentials keep passing
+through a short outage, those revoked before it stay refused, and past it every check is
+UNAVAILABLE as before. Generation counters keep a key
 lookup that raced with a notification which made its answer stale from storing that answer: a
 revocation (key or user) stales a found record, a creation stales a "no such key". Nothing else
 does, so the burst of notifications a bulk creation or many logouts send does not stop keys
@@ -62,8 +66,16 @@ class _Table:
 
 class ValidationCache:
     def __init__(
-        self, max_entries: int = 100_000, ttl: float = 300.0, clock: Callable[[], float] = time.monotonic
+        self,
+        max_entries: int = 100_000,
+        ttl: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+        stale_seconds: float = 10.0,
     ) -> None:
+        self._clock = clock
+        self._stale_seconds = stale_seconds
+        # What was held when listening stopped, with a complete index: (since, sessions, users, keys).
+        self._held: tuple[float, frozenset[str], frozenset[str], dict[bytes, ApiKeyRecord]] | None = None
         self._key_revocations = 0
         self._key_creations = 0
         self.enabled = False  # only while the invalidation listener is connected
@@ -197,7 +209,38 @@ class ValidationCache:
             return False
         return True
 
+    # --- when PostgreSQL cannot answer: what was held, for a while ------------------------
+    def stale_session_is_live(self, session_id: str, user_id: str) -> bool | None:
+        """As `session_is_live` answered when listening stopped, within `stale_seconds` of it."""
+        held = self._recent()
+        if held is None:
+            return None
+        return session_id not in held[1] and user_id not in held[2]
+
+    def stale_key(self, digest: bytes) -> ApiKeyRecord | None:
+        """The record cached for `digest` when listening stopped, within `stale_seconds` of it."""
+        held = self._recent()
+        return None if held is None else held[3].get(digest)
+
+    def _recent(
+        self,
+    ) -> tuple[float, frozenset[str], frozenset[str], dict[bytes, ApiKeyRecord]] | None:
+        held = self._held
+        if held is None or self._clock() - held[0] > self._stale_seconds:
+            return None
+        return held
+
     def set_listening(self, listening: bool) -> None:
+        if not listening and self.enabled and self.index_complete:
+            keys = dict(self.api_keys.records())
+            self._held = (
+                self._clock(),
+                frozenset(self._revoked_sessions),
+                frozenset(self._disabled_users),
+                keys,
+            )
+        elif listening:
+            self._held = None  # PostgreSQL answers again: exact answers only
         self.clear()
         self._listening_epoch += 1
         self.enabled = listening
