@@ -14,6 +14,7 @@ import grpc
 
 from authsvc import logs, metrics
 from authsvc.adapters.pg_workspace_plans import set_plan
+from authsvc.adapters.signing_algorithms import ALGORITHMS, public_pem
 from authsvc.bootstrap import ensure_first_admin, open_runtime
 from authsvc.config import Settings, read_plans
 from authsvc.domain.errors import AuthError, ErrorCode
@@ -99,7 +100,9 @@ async def rotate_keys(settings: Settings, algorithm: str) -> None:
         )
 
 
-async def list_keys(settings: Settings) -> None:
+async def list_keys(settings: Settings, pem: bool = False) -> None:
+    """One line per key; with `pem`, each public key's PEM under its line (what a gateway that
+    takes keys one by one, such as Kong's jwt plugin, is given). Never a private or HS256 key."""
     async with open_runtime(settings) as runtime:
         for key in await runtime.signing_keys.load():
             retire = (
@@ -109,6 +112,8 @@ async def list_keys(settings: Settings) -> None:
             )
             active = datetime.fromtimestamp(key.active_from, UTC)
             print(f"{key.kid} {key.algorithm} active from {active}{retire}")
+            if pem and key.public_jwk is not None:
+                print(public_pem(key.verifying_key), end="")
 
 
 async def set_workspace_plan(settings: Settings, workspace: str, plan: str) -> None:
@@ -136,8 +141,9 @@ def parser() -> argparse.ArgumentParser:
         dest="action", required=True
     )
     rotate = keys.add_parser("rotate", help="add a signing key; older keys verify until their tokens expire")
-    rotate.add_argument("--algorithm", choices=["HS256", "EdDSA"], default=None)
-    keys.add_parser("list", help="list signing keys (never their material)")
+    rotate.add_argument("--algorithm", choices=list(ALGORITHMS), default=None)
+    listing = keys.add_parser("list", help="list signing keys (never their material)")
+    listing.add_argument("--pem", action="store_true", help="print each public key as PEM too")
     disable = user.add_parser("disable", help="disable a user: logins, tokens and API keys stop working")
     who = disable.add_mutually_exclusive_group(required=True)
     who.add_argument("--email")
@@ -169,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "keys" and args.action == "rotate":
             run(rotate_keys(settings, args.algorithm or settings.signing_algorithm))
         elif args.command == "keys":
-            run(list_keys(settings))
+            run(list_keys(settings, args.pem))
         elif args.command == "workspace":
             run(set_workspace_plan(settings, args.workspace, args.plan))
         elif args.action == "disable":

@@ -64,7 +64,7 @@ class Settings(EnvSettings):
     bootstrap_workspace: str = "default"
     log_level: LogLevel = "INFO"
     metrics_address: str = "127.0.0.1:9464"
-    signing_algorithm: Literal["HS256", "EdDSA"] = "EdDSA"
+    signing_algorithm: Literal["HS256", "EdDSA", "ES256", "RS256"] = "EdDSA"
     key_activation_seconds: float = _seconds(5.0)
     validation_cache_seconds: float = _seconds(300.0)
     validation_cache_entries: int = _whole(100_000, 1)

@@ -4,7 +4,7 @@ Proto3 leaves absent values empty; JSON says null."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 from urllib.parse import quote
 
 from google.protobuf.message import Message
@@ -127,17 +127,33 @@ def _only(value: str) -> object:
     return Field(json_schema_extra={"enum": [value]})
 
 
+def _one_of(*values: str) -> object:
+    return Field(json_schema_extra={"enum": list(values)})
+
+
 class Jwk(TypedDict):
-    kty: Annotated[str, _only("OKP")]
-    crv: Annotated[str, _only("Ed25519")]
-    x: Annotated[str, _described("The public key, base64url")]
+    """A public signing key (RFC 7517) with exactly the members of its key type: OKP (RFC 8037:
+    crv, x), EC (RFC 7518 §6.2: crv, x, y) or RSA (§6.3: n, e)."""
+
+    kty: Annotated[str, _one_of("OKP", "EC", "RSA")]
+    crv: NotRequired[Annotated[str, _one_of("Ed25519", "P-256")]]
+    x: NotRequired[Annotated[str, _described("OKP: the public key; EC: the x coordinate (base64url)")]]
+    y: NotRequired[Annotated[str, _described("EC: the point's y coordinate (base64url)")]]
+    n: NotRequired[Annotated[str, _described("RSA: the modulus (base64url)")]]
+    e: NotRequired[Annotated[str, _described("RSA: the public exponent (base64url)")]]
     kid: Annotated[str, _described("Names the key in a token's header")]
-    alg: Annotated[str, _only("EdDSA")]
+    alg: Annotated[str, _one_of("EdDSA", "ES256", "RS256")]
     use: Annotated[str, _only("sig")]
 
 
 class JwkSet(TypedDict):
-    keys: Annotated[list[Jwk], _described("Ed25519 public keys (RFC 8037); empty while every key is HS256")]
+    keys: Annotated[
+        list[Jwk], _described("The public keys that sign or still verify; empty while every key is HS256")
+    ]
+
+
+# The members each key type publishes besides kty, kid, alg and use.
+_KEY_MEMBERS: dict[str, tuple[str, ...]] = {"OKP": ("crv", "x"), "EC": ("crv", "x", "y"), "RSA": ("n", "e")}
 
 
 def moment(message: Message, name: str) -> str | None:
@@ -192,12 +208,13 @@ def identity_headers(value: auth_pb2.Principal) -> dict[str, str]:
 
 def jwk_set(reply: auth_pb2.GetJwksResponse) -> JwkSet:
     """The public signing keys as a JWK set (RFC 7517 §5); never a private or symmetric key."""
-    return {
-        "keys": [
-            {"kty": key.kty, "crv": key.crv, "x": key.x, "kid": key.kid, "alg": key.alg, "use": key.use}
-            for key in reply.keys
-        ]
-    }
+    keys: list[Jwk] = []
+    for key in reply.keys:
+        jwk: Jwk = {"kty": key.kty, "kid": key.kid, "alg": key.alg, "use": key.use}
+        for member in _KEY_MEMBERS[key.kty]:  # AuthService sends one of these; else a 500, not a guess
+            jwk[member] = getattr(key, member)  # type: ignore[literal-required]
+        keys.append(jwk)
+    return {"keys": keys}
 
 
 def api_key(value: auth_pb2.ApiKey) -> ApiKey:

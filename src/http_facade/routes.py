@@ -127,7 +127,7 @@ ROUTES = (
     ),
     Route(
         "GET", "/.well-known/jwks.json", handlers.jwks,
-        "The public keys of the EdDSA signing keys, for verifying access tokens offline",
+        "The public signing keys (EdDSA, ES256, RS256), for verifying access tokens offline",
         Reply(200, "A JWK set", replies.JwkSet),
     ),
     Route(

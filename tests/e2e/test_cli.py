@@ -86,3 +86,10 @@ async def test_keys_rotate_and_list(fresh_database_url: str) -> None:
     lines = out.strip().splitlines()
     assert len(lines) == 2 and "retires" in lines[0] and " EdDSA " in lines[1]
     assert TEST_SECRET.hex() not in out
+    # RSA for a gateway that takes nothing else (AWS API Gateway); an unknown algorithm is refused.
+    code, out, err = await _run(["keys", "rotate", "--algorithm", "RS256"], env)
+    assert code == 0 and "new RS256 signing key rs-" in out, err
+    code, _, err = await _run(["keys", "rotate", "--algorithm", "HS512"], env)
+    assert code == 2 and "invalid choice" in err
+    code, out, _ = await _run(["keys", "list"], env)
+    assert [line.split()[1] for line in out.strip().splitlines()] == ["HS256", "EdDSA", "RS256"]

@@ -1,5 +1,6 @@
-"""GET /.well-known/jwks.json: the EdDSA public keys, so services verify access tokens offline with
-PyJWT's PyJWKClient pointed at the facade, across a key rotation."""
+"""GET /.well-known/jwks.json: the public signing keys (EdDSA, ES256, RS256), so services and
+gateways verify access tokens offline with PyJWT's PyJWKClient pointed at the facade, across key
+rotations and changes of algorithm."""
 
 from __future__ import annotations
 
@@ -45,14 +46,15 @@ async def keyed(keyed_authsvc: KeyedAuthsvc, start_facade: FacadeFactory) -> Key
     return Keyed(await start_facade(f"127.0.0.1:{keyed_authsvc.port}"), keyed_authsvc)
 
 
-def _verify_offline(jwks_url: str, token: str) -> dict[str, Any]:
-    """What an internal service does: fetch the key the token's kid names, verify locally."""
+def _verify_offline(jwks_url: str, token: str, algorithm: str = "EdDSA") -> dict[str, Any]:
+    """What an internal service does: fetch the key the token's kid names, verify locally with
+    the one algorithm it expects (never the token's own say)."""
     client = jwt.PyJWKClient(jwks_url, cache_keys=False)
     key = client.get_signing_key_from_jwt(token)
     claims: dict[str, Any] = jwt.decode(
         token,
         key.key,
-        algorithms=["EdDSA"],
+        algorithms=[algorithm],
         audience="authsvc",
         issuer="authsvc",
         options={"require": ["exp", "iat", "sub", "aud", "iss"]},
@@ -90,3 +92,34 @@ async def test_eddsa_tokens_verify_offline_through_the_facade_across_a_rotation(
     assert [key["kid"] for key in (await keyed.facade.call("GET", JWKS)).json["keys"]] == [second]
     with pytest.raises(jwt.PyJWKClientError):
         await asyncio.to_thread(_verify_offline, url, token)
+
+
+MEMBERS = {"OKP": {"crv", "x"}, "EC": {"crv", "x", "y"}, "RSA": {"n", "e"}}
+
+
+async def test_each_algorithm_verifies_offline_through_pyjwkclient_as_keys_change_algorithm(
+    keyed: Keyed,
+) -> None:
+    """An EdDSA deployment moves to ES256, then RS256 (say, for AWS API Gateway): each token
+    verifies offline with the published key of its kid while the older keys still verify."""
+    url = keyed.facade.base_url + JWKS
+    issued: list[tuple[str, str, str]] = []  # (algorithm, kid, token)
+    for algorithm, kty in (("EdDSA", "OKP"), ("ES256", "EC"), ("RS256", "RSA")):
+        kid = await keyed.rotate(algorithm)
+        token, user_id = await keyed.access_token()
+        assert jwt.get_unverified_header(token) == {"alg": algorithm, "kid": kid, "typ": "at+jwt"}
+        issued.append((algorithm, kid, token))
+
+        published = {key["kid"]: key for key in (await keyed.facade.call("GET", JWKS)).json["keys"]}
+        assert set(published) == {kid for _, kid, _ in issued}
+        mine = published[kid]
+        assert (mine["kty"], mine["alg"], mine["use"]) == (kty, algorithm, "sig")
+        assert set(mine) == {"kty", "kid", "alg", "use"} | MEMBERS[kty]  # no private member, no secret
+        assert (await asyncio.to_thread(_verify_offline, url, token, algorithm))["sub"] == user_id
+
+    for algorithm, _, token in issued:  # every key still verifies what it signed
+        await asyncio.to_thread(_verify_offline, url, token, algorithm)
+        assert (await keyed.facade.call("GET", "/api/v1/auth/me", token=token)).status == 200
+    rsa_token = issued[-1][2]
+    with pytest.raises(jwt.InvalidAlgorithmError):  # a verifier pinned to another algorithm refuses
+        await asyncio.to_thread(_verify_offline, url, rsa_token, "ES256")

@@ -10,14 +10,17 @@ from dataclasses import dataclass, fields
 import grpc
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from authsvc.adapters.invalidation import InvalidationListener
 from authsvc.adapters.keyring import KeyRing, root_kid
 from authsvc.adapters.pg_signing_keys import SIGNING_KEYS_MESSAGE, PgSigningKeyStore, ring_reloader
+from authsvc.adapters.signing_algorithms import new_private_key
 from authsvc.v1 import auth_pb2, auth_pb2_grpc
 from tests.conftest import TEST_SECRET, KeyedAuthsvc
 from tests.support.grpc_client import rpc_error
-from tests.support.tokens import forge
+from tests.support.tokens import forge, forge_by_hand
 
 RETIRE_AFTER = 3600
 
@@ -81,16 +84,51 @@ async def test_rotation_keeps_old_tokens_valid_until_they_retire(keyed: KeyedSer
 
 
 async def test_keys_are_encrypted_at_rest(keyed: KeyedService) -> None:
-    hs_kid = await _rotate(keyed, "HS256")
-    ed_kid = await _rotate(keyed, "EdDSA")
-    for kid in (hs_kid, ed_kid):
+    kids = [await _rotate(keyed, algorithm) for algorithm in ("HS256", "EdDSA", "ES256", "RS256")]
+    for kid in kids:
         material = await keyed.database.fetchval("SELECT material FROM signing_keys WHERE kid = $1", kid)
         key = keyed.ring.verifier(kid, int(keyed.clock.now().timestamp()))
         assert key is not None
-        raw = key.signing_key if isinstance(key.signing_key, bytes) else key.signing_key.private_bytes_raw()
-        assert raw not in bytes(material)
+        if isinstance(key.signing_key, bytes):
+            secrets = [key.signing_key]
+        elif isinstance(key.signing_key, Ed25519PrivateKey):
+            secrets = [key.signing_key.private_bytes_raw()]
+        else:  # the private scalar (EC) or exponent (RSA), as any encoding would hold it
+            numbers = key.signing_key.private_numbers()
+            value = numbers.private_value if hasattr(numbers, "private_value") else numbers.d
+            secrets = [value.to_bytes((value.bit_length() + 7) // 8)]
+        assert all(secret not in bytes(material) for secret in secrets)
     other = PgSigningKeyStore(keyed.database, b"another root secret of 32 bytes!")
     assert await other.load() == []  # without the root secret the rows are useless
+
+
+@pytest.mark.parametrize("algorithm", ["ES256", "RS256"])
+async def test_ecdsa_and_rsa_keys_sign_verify_and_publish_their_public_half(
+    keyed: KeyedService, algorithm: str
+) -> None:
+    kid = await _rotate(keyed, algorithm)
+    assert kid.startswith(algorithm[:2].lower() + "-")
+    pair = await _login(keyed)
+    assert jwt.get_unverified_header(pair.access_token) == {"alg": algorithm, "kid": kid, "typ": "at+jwt"}
+    assert await _validates(keyed, pair.access_token)
+    refreshed = await keyed.stub.Refresh(auth_pb2.RefreshRequest(refresh_token=pair.refresh_token))
+    assert await _validates(keyed, refreshed.access_token)
+
+    published = (await keyed.stub.GetJwks(auth_pb2.GetJwksRequest())).keys
+    assert [k.kid for k in published] == [kid] and published[0].alg == algorithm
+    jwk = {field.name: value for field, value in published[0].ListFields()}
+    claims = jwt.decode(pair.access_token, jwt.PyJWK(jwk).key, algorithms=[algorithm], audience="authsvc")
+
+    # Algorithm confusion: HS256 "signed" with the public key as PEM (what a verifier that lets
+    # the token pick the algorithm would check it with), naming our key.
+    pem = jwt.PyJWK(jwk).key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    now = int(keyed.clock.now().timestamp())
+    forged = forge_by_hand({**claims, "iat": now, "exp": now + 60}, pem, kid)
+    assert not await _validates(keyed, forged)
+    # The right algorithm under our kid but another key: refused too.
+    stranger, _ = new_private_key(algorithm)
+    other = jwt.encode(claims, stranger, algorithm=algorithm, headers={"typ": "at+jwt", "kid": kid})
+    assert not await _validates(keyed, other)
 
 
 async def test_eddsa_tokens_verify_offline_with_the_published_jwks(keyed: KeyedService) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hmac
+import json
 import warnings
 
 import jwt
@@ -20,3 +23,16 @@ def forge(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # PyJWT warns that a 256-bit key is short for HS512
         return jwt.encode(claims, secret, algorithm=algorithm, headers=headers)
+
+
+def forge_by_hand(claims: dict[str, object], secret: bytes, kid: str) -> str:
+    """An HS256 token keyed with any bytes, public-key PEM included (PyJWT refuses to make one:
+    an attacker does not ask it), for algorithm-confusion checks."""
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    head = b64(json.dumps({"alg": "HS256", "kid": kid, "typ": "at+jwt"}).encode())
+    body = b64(json.dumps(claims).encode())
+    signature = hmac.digest(secret, f"{head}.{body}".encode(), "sha256")
+    return f"{head}.{body}.{b64(signature)}"

@@ -13,9 +13,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from authsvc.adapters.signing_algorithms import new_private_key, public_jwk
 from authsvc.client.revocation_state import RevocationState
 from authsvc.domain.errors import AuthError, ErrorCode
 from authsvc.v1 import auth_pb2
+from tests.support.tokens import forge_by_hand
 
 NOW = int(time.time())
 USER, WORKSPACE = str(uuid.uuid4()), str(uuid.uuid4())
@@ -98,6 +100,35 @@ def test_an_hs256_deployment_is_asked_never_accepted_locally() -> None:
     assert state.check_access_token(hs256, (), NOW) is None  # None: ask AuthService
     eddsa = _token(Ed25519PrivateKey.generate(), "ed-any", str(uuid.uuid4()))
     assert _refusal(lambda: state.check_access_token(eddsa, (), NOW)) is ErrorCode.TOKEN_INVALID
+
+
+@pytest.mark.parametrize("algorithm", ["ES256", "RS256"])
+def test_ecdsa_and_rsa_tokens_verify_locally_with_the_streamed_key_alone(algorithm: str) -> None:
+    private, _ = new_private_key(algorithm)
+    kid = f"{algorithm.lower()}-1"
+    jwk = auth_pb2.Jwk(**public_jwk(kid, algorithm, private.public_key()))
+    state = RevocationState()
+    state.apply(_snapshot([auth_pb2.VerificationKey(jwk=jwk)]))
+    session = str(uuid.uuid4())
+    claims = {
+        "iss": "authsvc", "aud": "authsvc", "sub": USER, "wid": WORKSPACE, "sid": session,
+        "jti": str(uuid.uuid4()), "scope": "geofences:read", "iat": NOW - 10, "nbf": NOW - 10,
+        "exp": NOW + 600,
+    }  # fmt: skip
+    token = jwt.encode(claims, private, algorithm=algorithm, headers={"typ": "at+jwt", "kid": kid})
+    principal = state.check_access_token(token, ("geofences:read",), NOW)
+    assert principal is not None and principal.session_id == session
+
+    # Signed by another key under the same kid: refused. HS256 "signed" with the published key:
+    # never accepted here (None: AuthService is asked, and refuses it, tests/integration).
+    stranger, _ = new_private_key(algorithm)
+    forged = jwt.encode(claims, stranger, algorithm=algorithm, headers={"typ": "at+jwt", "kid": kid})
+    assert _refusal(lambda: state.check_access_token(forged, (), NOW)) is ErrorCode.TOKEN_INVALID
+    pem = private.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    confused = forge_by_hand(claims, pem, kid)
+    assert state.check_access_token(confused, (), NOW) is None
+    state.apply(auth_pb2.RevocationEvent(sequence=2, revocation=auth_pb2.Revocation(session_id=session)))
+    assert _refusal(lambda: state.check_access_token(token, (), NOW)) is ErrorCode.TOKEN_INVALID
 
 
 def _key_principal(key_id: str, **fields: object) -> auth_pb2.Principal:

@@ -9,7 +9,7 @@
 - Time claims are checked against the injected clock with a small leeway.
 - A token whose signature failed under one of our keys is remembered (by digest, bounded) and
   refused again without verifying: an EdDSA verification is the costly part of a refusal.
-- PyJWT signs and verifies EdDSA tokens; HS256 tokens, the hot path, are signed and verified
+- PyJWT signs and verifies EdDSA, ES256 and RS256 tokens; HS256 tokens, the hot path, are signed and verified
   here, byte for byte as PyJWT would (`_hs256_token`, `_verified_hs256_payload`;
   tests/unit/test_jwt_codec.py compares both with PyJWT).
 """
@@ -27,7 +27,8 @@ from typing import Any
 
 import jwt
 
-from authsvc.adapters.keyring import HS256, KeyRing, SigningKey, b64url
+from authsvc.adapters.keyring import KeyRing, SigningKey
+from authsvc.adapters.signing_algorithms import HS256, b64url
 from authsvc.domain.errors import AuthError, ErrorCode
 from authsvc.domain.tokens import MAX_TOKEN_CHARS, check_times
 
@@ -35,8 +36,11 @@ _HEADER_PARAMETERS = frozenset({"alg", "typ", "kid"})
 _MAX_HEADERS = 64
 _MAX_FORGED = 10_000  # cleared when full
 _BASE64URL = bytes.maketrans(b"+/", b"-_")
-# Strict base64url, no padding; signatures of 43 (HS256) or 86 (EdDSA) characters.
-_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.(?:[A-Za-z0-9_-]{43}|[A-Za-z0-9_-]{86})")
+# Strict base64url, no padding; signatures of 43 (HS256), 86 (EdDSA, ES256) or 342 (RS256, 2048
+# bits) characters.
+_COMPACT_JWS = re.compile(
+    r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.(?:[A-Za-z0-9_-]{43}|[A-Za-z0-9_-]{86}|[A-Za-z0-9_-]{342})"
+)
 
 
 class JwtCodec:

@@ -5,24 +5,21 @@ The set is replaced whole on reload, so a reader never sees half of an update.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from authsvc.adapters.signing_algorithms import HS256
 from authsvc.domain.revocations import VerificationKey
-
-HS256 = "HS256"
-EDDSA = "EdDSA"
 
 
 @dataclass(frozen=True, slots=True)
 class SigningKey:
     kid: str
     algorithm: str
-    signing_key: Any = field(repr=False)  # bytes for HS256, Ed25519PrivateKey for EdDSA
-    verifying_key: Any = field(repr=False)  # bytes for HS256, Ed25519PublicKey for EdDSA
+    signing_key: Any = field(repr=False)  # bytes for HS256, else a cryptography private key
+    verifying_key: Any = field(repr=False)  # bytes for HS256, else a cryptography public key
     public_jwk: dict[str, str] | None  # published for asymmetric keys only
     active_from: int  # epoch seconds: signs from then on (when it is the newest)
     retire_after: int | None  # epoch seconds: verifies until then; None while current
@@ -97,7 +94,3 @@ class KeyRing:
     @property
     def kids(self) -> list[str]:
         return [k.kid for k in self._by_age]
-
-
-def b64url(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")

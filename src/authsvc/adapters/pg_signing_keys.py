@@ -15,16 +15,23 @@ from datetime import datetime, timedelta
 
 import asyncpg
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from authsvc.adapters import invalidation_messages as messages
 from authsvc.adapters.database import Database
 from authsvc.adapters.invalidation import notify
-from authsvc.adapters.keyring import EDDSA, HS256, KeyRing, SigningKey, b64url, root_kid
+from authsvc.adapters.keyring import KeyRing, SigningKey, root_kid
 from authsvc.adapters.reloading import Reloader
+from authsvc.adapters.signing_algorithms import (
+    ASYMMETRIC,
+    HS256,
+    KID_PREFIXES,
+    new_private_key,
+    private_key,
+    public_jwk,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +71,16 @@ class PgSigningKeyStore:
 
     def _keys(self, rows: list[asyncpg.Record]) -> list[SigningKey]:
         """The keys this replica can use: the current root secret's, and those it can decrypt
-        (rows sealed under another root secret are skipped, never guessed at)."""
+        (rows sealed under another root secret are skipped, never guessed at, as are keys of an
+        algorithm this release does not know, written by a newer one during an upgrade)."""
         keys = []
         for row in rows:
             try:
                 keys.append(self._key(row))
             except (InvalidTag, LookupError):
                 log.warning("signing key %s is sealed under another root secret; skipped", row["kid"])
+            except ValueError:
+                log.warning("signing key %s is of an algorithm this release cannot use; skipped", row["kid"])
         return keys
 
     async def rotate(
@@ -89,18 +99,15 @@ class PgSigningKeyStore:
         return kid
 
     async def _insert_new(self, conn: asyncpg.Connection, algorithm: str, active_from: datetime) -> str:
-        kid = ("hs-" if algorithm == HS256 else "ed-") + secrets.token_hex(8)
-        public_jwk = None
+        if algorithm not in KID_PREFIXES:
+            raise ValueError(f"unsupported algorithm {algorithm}")
+        kid = KID_PREFIXES[algorithm] + secrets.token_hex(8)
+        public = None
         if algorithm == HS256:
             raw = secrets.token_bytes(32)
-        elif algorithm == EDDSA:
-            private = Ed25519PrivateKey.generate()
-            raw = private.private_bytes(
-                serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-            )
-            public_jwk = _okp_jwk(kid, private)
         else:
-            raise ValueError(f"unsupported algorithm {algorithm}")
+            private, raw = new_private_key(algorithm)
+            public = public_jwk(kid, algorithm, private.public_key())
         nonce = secrets.token_bytes(12)
         sealed = nonce + self._aead.encrypt(nonce, raw, kid.encode())
         await conn.execute(
@@ -109,7 +116,7 @@ class PgSigningKeyStore:
             kid,
             algorithm,
             sealed,
-            json.dumps(public_jwk) if public_jwk else None,
+            json.dumps(public) if public else None,
             active_from,
         )
         return kid
@@ -126,14 +133,13 @@ class PgSigningKeyStore:
         raw = self._aead.decrypt(material[:12], material[12:], kid.encode())
         if algorithm == HS256:
             return SigningKey(kid, HS256, raw, raw, None, active_from, retire_after)
-        private = Ed25519PrivateKey.from_private_bytes(raw)
-        public_jwk = json.loads(row["public_jwk"]) if row["public_jwk"] else _okp_jwk(kid, private)
-        return SigningKey(kid, EDDSA, private, private.public_key(), public_jwk, active_from, retire_after)
-
-
-def _okp_jwk(kid: str, private: Ed25519PrivateKey) -> dict[str, str]:
-    public = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return {"kty": "OKP", "crv": "Ed25519", "x": b64url(public), "kid": kid, "alg": "EdDSA", "use": "sig"}
+        if algorithm not in ASYMMETRIC:
+            raise ValueError(algorithm)
+        private = private_key(algorithm, raw)
+        # Published as derived from the sealed private key: the plain public_jwk column (kept for
+        # operators reading the table) is never trusted.
+        published = public_jwk(kid, algorithm, private.public_key())
+        return SigningKey(kid, algorithm, private, private.public_key(), published, active_from, retire_after)
 
 
 def ring_reloader(store: PgSigningKeyStore, ring: KeyRing, interval: float = 60.0) -> Reloader:

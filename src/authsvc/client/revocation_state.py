@@ -16,10 +16,9 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from authsvc.adapters.jwt_codec import JwtCodec
-from authsvc.adapters.keyring import EDDSA, KeyRing, SigningKey
+from authsvc.adapters.keyring import KeyRing, SigningKey
+from authsvc.adapters.signing_algorithms import public_jwk, public_key_from_jwk
 from authsvc.client.principal import Principal
 from authsvc.domain.api_key_lifetime import EXPIRED
 from authsvc.domain.errors import AuthError, ErrorCode
@@ -173,17 +172,15 @@ def _digest(token: str) -> bytes:
 
 
 def _public_key(key: auth_pb2.VerificationKey) -> SigningKey | None:
-    """A streamed Ed25519 public key as a verifying key; anything else is not used."""
-    jwk = key.jwk
-    if (jwk.kty, jwk.crv, jwk.alg) != ("OKP", "Ed25519", EDDSA) or not jwk.kid:
+    """A streamed public key (EdDSA, ES256 or RS256) as a verifying key; anything else, or a
+    key too weak or malformed to trust, is not used."""
+    read = public_key_from_jwk({field.name: value for field, value in key.jwk.ListFields()})
+    if read is None or not key.jwk.kid:
         return None
-    try:
-        public = Ed25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(jwk.x + "=" * (-len(jwk.x) % 4)))
-    except (ValueError, binascii.Error):
-        return None
+    algorithm, public = read
     retire_after = key.retire_after.seconds if key.HasField("retire_after") else None
-    public_jwk = {"kty": jwk.kty, "crv": jwk.crv, "x": jwk.x, "kid": jwk.kid, "alg": jwk.alg, "use": jwk.use}
-    return SigningKey(jwk.kid, EDDSA, None, public, public_jwk, key.active_from.seconds, retire_after)
+    published = public_jwk(key.jwk.kid, algorithm, public)
+    return SigningKey(key.jwk.kid, algorithm, None, public, published, key.active_from.seconds, retire_after)
 
 
 def _algorithm(token: str) -> object:
