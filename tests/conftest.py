@@ -121,7 +121,7 @@ async def start_authsvc(
         await asyncio.wait_for(sync.listener.listening.wait(), 10)
         services = build_services(chosen, database_used, TEST_SECRET, the_clock, usage, cache, sync=sync)
         proxies = TrustedProxies(chosen.proxy_tokens, chosen.trusted_proxies)
-        server, port = await start_server(services, "127.0.0.1:0", None, proxies)
+        server, port = await start_server(services, "127.0.0.1:0", None, proxies, chosen.envoy_check_cost)
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
         started.append((server, channel))
         stub = auth_pb2_grpc.AuthServiceStub(channel)

@@ -43,7 +43,9 @@ async def serve(settings: Settings) -> None:
         health_task = asyncio.create_task(health.run())
         try:
             proxies = TrustedProxies(settings.proxy_tokens, settings.trusted_proxies)
-            server, port = await start_server(runtime.services, settings.grpc_address, health, proxies)
+            server, port = await start_server(
+                runtime.services, settings.grpc_address, health, proxies, settings.envoy_check_cost
+            )
             host = settings.grpc_address.rsplit(":", 1)[0]
             with metrics.serving(settings.metrics_address, runtime.database.pool) as metrics_port:
                 if metrics_port is not None:

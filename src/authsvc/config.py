@@ -69,6 +69,7 @@ class Settings(EnvSettings):
     validation_cache_seconds: float = _seconds(300.0)
     validation_cache_entries: int = _whole(100_000, 1)
     max_staleness_seconds: float = _seconds(10.0)
+    envoy_check_cost: int = _whole(1, 0, 1000)  # requests an Envoy Check charges by default
     verified_token_cache_entries: int = _whole(100_000)
     login_rate_limit: Annotated[RateLimit, NoDecode] = _POLICY.login_per_ip
     refresh_rate_limit: Annotated[RateLimit, NoDecode] = _POLICY.refresh_per_user

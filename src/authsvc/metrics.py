@@ -79,6 +79,11 @@ TOKEN_CHECKS = Counter(
     "by outcome: OK or the gRPC status of the refusal.",
     ["grpc_code"],
 )
+ENVOY_CHECKS = Counter(
+    "authsvc_envoy_checks_total",
+    "Envoy external authorization checks, by the HTTP status answered (200: allowed).",
+    ["status"],
+)
 AUDIT_EVENTS = Counter("authsvc_audit_events_total", "Security events recorded, by kind.", ["event"])
 
 

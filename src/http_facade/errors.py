@@ -12,8 +12,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from authsvc.client.errors import AuthClientError  # a check refused inside a batch: the same table
+from authsvc.client.forward_auth_headers import rate_limit_headers
 from authsvc.client.http_errors import INTERNAL, challenge, outcome
-from http_facade.rate_limit_headers import rate_limit_headers
 
 log = logging.getLogger(__name__)
 DEFAULT_RETRY_AFTER = 60

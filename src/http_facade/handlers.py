@@ -11,6 +11,7 @@ from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2
 
+from authsvc.client.forward_auth_headers import identity_headers, rate_limit_headers
 from authsvc.v1 import auth_pb2
 from http_facade import replies
 from http_facade.bodies import (
@@ -25,7 +26,6 @@ from http_facade.bodies import (
 )
 from http_facade.errors import FacadeError
 from http_facade.forwarding import bearer_token, call_options, requested_cost, required_permissions
-from http_facade.rate_limit_headers import rate_limit_headers
 from http_facade.state import SETTINGS, UPSTREAM
 
 HEALTH_SERVICE = "authsvc.v1.AuthService"
@@ -77,9 +77,9 @@ async def verify(request: web.Request) -> web.Response:
         return web.Response(status=204, headers={**upstream.local_replies.identity(local), **NO_STORE})
     if not cost:
         principal = await checks.check(bearer_token(request), required_permissions(request))
-        return web.Response(status=204, headers={**replies.identity_headers(principal), **NO_STORE})
+        return web.Response(status=204, headers={**identity_headers(principal), **NO_STORE})
     principal, limits = await checks.charge(bearer_token(request), required_permissions(request), cost)
-    headers = {**replies.identity_headers(principal), **rate_limit_headers(limits), **NO_STORE}
+    headers = {**identity_headers(principal), **rate_limit_headers(limits), **NO_STORE}
     return web.Response(status=204, headers=headers)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import TypeVar
 
+from authsvc.client.forward_auth_headers import identity_headers
 from authsvc.client.principal import Principal
 from http_facade import replies
 
@@ -34,7 +35,7 @@ class LocalReplies:
         known = self._headers.get(id(principal))
         if known is not None and known[0] is principal:
             return known[1]
-        headers = replies.identity_headers(principal.to_message())
+        headers = identity_headers(principal.to_message())
         _bounded(self._headers, self._max)[id(principal)] = (principal, headers)
         return headers
 

@@ -5,23 +5,15 @@ Proto3 leaves absent values empty; JSON says null."""
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal, NotRequired
-from urllib.parse import quote
 
 from google.protobuf.message import Message
 from pydantic import Field, WithJsonSchema
 from typing_extensions import TypedDict  # pydantic reads TypedDicts from here before Python 3.12
 
+from authsvc.client.forward_auth_headers import ENVIRONMENTS, KINDS, Environment, Kind
 from authsvc.client.structs import json_object
 from authsvc.v1 import auth_pb2
 
-Kind = Literal["user", "api_key"]
-Environment = Literal["live", "test"]
-KINDS: dict[int, Kind] = {auth_pb2.PRINCIPAL_KIND_USER: "user", auth_pb2.PRINCIPAL_KIND_API_KEY: "api_key"}
-# The public names of the proto's enums (the REST API keeps the strings it always had).
-ENVIRONMENTS: dict[auth_pb2.Environment, Environment] = {
-    auth_pb2.ENVIRONMENT_LIVE: "live",
-    auth_pb2.ENVIRONMENT_TEST: "test",
-}
 ENVIRONMENT_VALUES: dict[str, auth_pb2.Environment] = {name: value for value, name in ENVIRONMENTS.items()}
 KEY_STATE_VALUES: dict[str, auth_pb2.ApiKeyState] = {
     "active": auth_pb2.API_KEY_STATE_ACTIVE,
@@ -30,8 +22,6 @@ KEY_STATE_VALUES: dict[str, auth_pb2.ApiKeyState] = {
 }
 TOKEN_TYPES: dict[int, Literal["Bearer"]] = {auth_pb2.TOKEN_TYPE_BEARER: "Bearer"}
 
-# X-Auth-Key-Name: a key's name as percent-encoded UTF-8 (headers carry ASCII), these left as they are.
-NAME_SAFE = " !#$&'()*+,-./:;=?@[]^_`{|}~"
 # An RFC 3339 timestamp (UTC, "Z") as protobuf writes it, or null when unset.
 Moment = Annotated[str | None, WithJsonSchema({"type": ["string", "null"], "format": "date-time"})]
 
@@ -183,27 +173,6 @@ def principal(value: auth_pb2.Principal) -> Principal:
         "api_key_name": value.api_key_name if value.kind == auth_pb2.PRINCIPAL_KIND_API_KEY else None,
         "metadata": json_object(value.metadata) if value.HasField("metadata") else None,
     }
-
-
-def identity_headers(value: auth_pb2.Principal) -> dict[str, str]:
-    """The principal as the headers a gateway hands to the app behind it (forward auth).
-
-    X-Auth-Environment only for API keys: gateways that copy these headers (nginx
-    `auth_request_set` + `proxy_set_header`, Traefik `authResponseHeaders`) replace, or drop, what
-    a client sent under the same name, so an absent header cannot be forged either.
-    """
-    headers = {
-        "X-Auth-Subject": value.subject_id,
-        "X-Auth-Kind": KINDS[value.kind],
-        "X-Auth-User": value.user_id,
-        "X-Auth-Workspace": value.workspace_id,
-        "X-Auth-Permissions": ",".join(value.permissions),
-    }
-    if value.environment in ENVIRONMENTS:
-        headers["X-Auth-Environment"] = ENVIRONMENTS[value.environment]
-    if value.kind == auth_pb2.PRINCIPAL_KIND_API_KEY:
-        headers["X-Auth-Key-Name"] = quote(value.api_key_name, safe=NAME_SAFE)
-    return headers
 
 
 def jwk_set(reply: auth_pb2.GetJwksResponse) -> JwkSet:

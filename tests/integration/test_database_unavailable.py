@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -9,6 +10,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import grpc
 import pytest
+from envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2, external_auth_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from authsvc.adapters.database import Database
@@ -94,3 +96,22 @@ async def test_malformed_api_keys_are_refused_without_the_database(
         error = await rpc_error(stub.ValidateToken(auth_pb2.ValidateTokenRequest(token=bad), timeout=5))
         # UNAUTHENTICATED, not UNAVAILABLE: the checksum refused it before any query was tried.
         assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_envoy_checks_answer_503_without_the_database_never_401_or_a_pass(
+    channel_without_database: grpc.aio.Channel,
+) -> None:
+    envoy = external_auth_pb2_grpc.AuthorizationStub(channel_without_database)
+    for token in (api_key_format.generate("live"), _access_token()):
+        headers = {"authorization": f"Bearer {token}"}
+        http = attribute_context_pb2.AttributeContext.HttpRequest(headers=headers)
+        request = external_auth_pb2.CheckRequest(
+            attributes=attribute_context_pb2.AttributeContext(
+                request=attribute_context_pb2.AttributeContext.Request(http=http)
+            )
+        )
+        reply = await envoy.Check(request, timeout=10)
+        assert reply.status.code == grpc.StatusCode.UNAVAILABLE.value[0] and not reply.HasField("ok_response")
+        assert reply.denied_response.status.code == 503
+        assert json.loads(reply.denied_response.body) == {"detail": "Service unavailable"}
+        assert "www-authenticate" not in {h.header.key for h in reply.denied_response.headers}

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import grpc
+from envoy.service.auth.v3 import external_auth_pb2_grpc
 from grpc_health.v1 import health as grpc_health
 from grpc_health.v1 import health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from authsvc.grpc_api.decoding import SafeGenericHandler, tolerant
 from authsvc.grpc_api.encoded_replies import serialize
+from authsvc.grpc_api.envoy_authz import SERVICE as ENVOY_SERVICE
+from authsvc.grpc_api.envoy_authz import EnvoyAuthorization
 from authsvc.grpc_api.health import ServingHealth
 from authsvc.grpc_api.peers import NOBODY, TrustedProxies
 from authsvc.grpc_api.servicer import AuthServicer
@@ -23,14 +26,20 @@ async def start_server(
     address: str,
     health: ServingHealth | None = None,
     proxies: TrustedProxies = NOBODY,
+    envoy_check_cost: int = 1,
 ) -> tuple[grpc.aio.Server, int]:
-    """Starts AuthService, grpc.health.v1 (when given) and server reflection on `address`.
+    """Starts AuthService, Envoy's external authorization (grpc_api.envoy_authz), grpc.health.v1
+    (when given) and server reflection on `address`.
 
     Port 0 picks a free port; returns the server and the port it bound.
     """
     server = grpc.aio.server()
     generic = GenericHandlersOnly(server)
     names = [_add_auth_service(AuthServicer(services, proxies), generic), reflection.SERVICE_NAME]
+    external_auth_pb2_grpc.add_AuthorizationServicer_to_server(
+        EnvoyAuthorization(services, envoy_check_cost), generic
+    )
+    names.append(ENVOY_SERVICE)
     if health is not None:
         health_pb2_grpc.add_HealthServicer_to_server(health.servicer, generic)
         names.append(grpc_health.SERVICE_NAME)
