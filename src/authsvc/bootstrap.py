@@ -44,6 +44,7 @@ from authsvc.service.container import Services
 from authsvc.service.limits import Limits
 from authsvc.service.login_limits import LoginLimits
 from authsvc.service.metering import Metering
+from authsvc.service.oauth_tokens import OAuthTokens
 from authsvc.service.policy import Policy
 from authsvc.service.ports import ApiKeyRepository, AuditLog, Clock, SessionRepository, UserRepository
 from authsvc.service.public_keys import PublicKeys
@@ -139,19 +140,21 @@ def build_services(
     )
     if sync is not None:
         keys.on_change(sync.feed.keys_changed)  # watchers get the new keys at once
+    session_service = SessionService(
+        users,
+        sessions,
+        hasher,
+        issuer,
+        clock,
+        policy,
+        limits,
+        audit,
+        unit_of_work,
+        LoginLimits(limits, PgLoginNetworks(database), clock, policy),
+    )
+    rules = TokenRules(settings.jwt_issuer, settings.jwt_audience, settings.jwt_leeway_seconds)
     return Services(
-        sessions=SessionService(
-            users,
-            sessions,
-            hasher,
-            issuer,
-            clock,
-            policy,
-            limits,
-            audit,
-            unit_of_work,
-            LoginLimits(limits, PgLoginNetworks(database), clock, policy),
-        ),
+        sessions=session_service,
         authenticator=authenticator,
         api_keys=ApiKeyService(api_keys, usage, clock, policy, audit, unit_of_work, metering),
         workspace_settings=WorkspaceSettingsService(workspaces, policy),
@@ -163,8 +166,9 @@ def build_services(
             cache,
             keys,
             clock,
-            TokenRules(settings.jwt_issuer, settings.jwt_audience, settings.jwt_leeway_seconds),
+            rules,
         ),
+        oauth_tokens=OAuthTokens(authenticator, issuer, session_service, clock, rules),
     )
 
 

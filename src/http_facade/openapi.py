@@ -109,10 +109,11 @@ IDENTITY_HEADERS = (
 
 def document(routes: Sequence[Route]) -> dict[str, Any]:
     """The OpenAPI document of `routes`, its schemas under components."""
-    shapes: dict[Any, JsonSchemaMode] = {replies.Error: "serialization"}
+    shapes: dict[Any, JsonSchemaMode] = {replies.Error: "serialization", replies.OAuthError: "serialization"}
     for route in routes:  # replies as they are written, bodies as they are read
         shapes |= {route.reply.shape: "serialization"} if route.reply.shape is not None else {}
         shapes |= {route.body: "validation"} if route.body is not None else {}
+        shapes |= {route.form: "validation"} if route.form is not None else {}
     inputs = [(shape, mode, TypeAdapter(shape)) for shape, mode in shapes.items()]
     found, definitions = TypeAdapter.json_schemas(inputs, ref_template=REF)
     schemas = {shape: found[shape, mode] for shape, mode in shapes.items()}
@@ -134,13 +135,20 @@ def document(routes: Sequence[Route]) -> dict[str, Any]:
                     "type": "http",
                     "scheme": "bearer",
                     "description": "An access token (JWT) from login/refresh, or an API key",
-                }
+                },
+                "oauthClient": {
+                    "type": "http",
+                    "scheme": "basic",
+                    "description": "OAuth endpoints: an API key's id and secret (RFC 6749 §2.3.1)",
+                },
             },
         },
     }
 
 
 def _operation(route: Route, schemas: dict[Any, dict[str, Any]]) -> dict[str, Any]:
+    if route.form is not None:
+        return _oauth_operation(route, schemas)
     reply = route.reply
     shape = schemas[reply.shape] if reply.shape is not None else None
     responses = {str(reply.status): _response(reply.description, shape, reply.media_type, reply.headers)}
@@ -174,3 +182,38 @@ def _response(
     if schema is not None:
         response["content"] = {media_type: {"schema": schema}}
     return response
+
+
+# The OAuth endpoints' errors (RFC 6749 §5.2 JSON), by status.
+OAUTH_ERRORS = {
+    400: "invalid_request (a malformed or non-form body, no token, a repeated parameter or "
+    "Authorization header) or unsupported_token_type (API keys, on /oauth2/revoke)",
+    401: "invalid_client: no or bad client authentication; WWW-Authenticate names the scheme",
+    403: "unauthorized_client: the client does not hold tokens:introspect (nor is the token's session)",
+    413: "invalid_request: the body is over the size limit",
+    429: "temporarily_unavailable: rate limited; Retry-After says when to try again",
+    500: "server_error",
+    503: "temporarily_unavailable: AuthService or its database is unavailable",
+    504: "temporarily_unavailable: AuthService did not answer in time",
+}
+
+
+def _oauth_operation(route: Route, schemas: dict[Any, dict[str, Any]]) -> dict[str, Any]:
+    """An OAuth endpoint: a form body, RFC 6749 errors, client authentication."""
+    reply = route.reply
+    shape = schemas[reply.shape] if reply.shape is not None else None
+    responses = {str(reply.status): _response(reply.description, shape, reply.media_type, reply.headers)}
+    error = schemas[replies.OAuthError]
+    for code, text in OAUTH_ERRORS.items():
+        headers = _CHALLENGE if code == 401 else _ERROR_HEADERS.get(429, {}) if code == 429 else {}
+        responses[str(code)] = _response(text, error, headers=headers)
+    return {
+        "summary": route.summary,
+        "parameters": [{"name": "X-Request-ID", "in": "header", "required": False, "schema": _TEXT}],
+        "requestBody": {
+            "required": True,
+            "content": {"application/x-www-form-urlencoded": {"schema": schemas[route.form]}},
+        },
+        "responses": responses,
+        "security": [{"oauthClient": []}, {"bearer": []}],
+    }

@@ -4,7 +4,7 @@ Proto3 leaves absent values empty; JSON says null."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, NotRequired
+from typing import Annotated, Any, Literal, NotRequired, Required
 
 from google.protobuf.message import Message
 from pydantic import Field, WithJsonSchema
@@ -32,6 +32,62 @@ def _described(text: str) -> object:
 
 class Error(TypedDict):
     detail: str
+
+
+def _only(value: str) -> object:
+    """A string field that holds one value today (documented as an enum of one)."""
+    return Field(json_schema_extra={"enum": [value]})
+
+
+def _one_of(*values: str) -> object:
+    return Field(json_schema_extra={"enum": list(values)})
+
+
+class OAuthError(TypedDict):
+    """RFC 6749 §5.2: what the OAuth endpoints (/oauth2/*) answer instead of `{"detail"}`."""
+
+    error: Annotated[
+        str,
+        _one_of(
+            "invalid_request",
+            "invalid_client",
+            "unauthorized_client",
+            "unsupported_token_type",
+            "temporarily_unavailable",
+            "server_error",
+        ),
+    ]
+    error_description: str
+
+
+class TokenForm(TypedDict):
+    """The form of /oauth2/introspect and /oauth2/revoke (application/x-www-form-urlencoded)."""
+
+    token: Annotated[str, _described("The token asked about: an access token, refresh token or API key")]
+    token_type_hint: NotRequired[
+        Annotated[str, _described('"access_token" or "refresh_token": a hint only, every kind is looked for')]
+    ]
+
+
+class Introspection(TypedDict, total=False):
+    """RFC 7662 §2.2. Only `active` (false) for a token that is invalid, expired, revoked or a
+    refresh token; for an active one, the standard members and ours."""
+
+    active: Required[bool]
+    scope: Annotated[str, _described("The token's permissions, space-separated")]
+    sub: Annotated[str, _described("The user id, or the API key id")]
+    exp: Annotated[int, _described("Expiry, epoch seconds; absent for an API key without one")]
+    iat: Annotated[int, _described("Issued at, epoch seconds (access tokens)")]
+    iss: str
+    aud: Annotated[str, _described("Access tokens")]
+    token_type: Annotated[str, _only("Bearer")]
+    workspace_id: str
+    user_id: Annotated[str, _described("The user, or the key's creator")]
+    kind: Kind
+    session_id: Annotated[str, _described("Access tokens: their session (login)")]
+    api_key_id: str
+    api_key_name: str
+    environment: Environment
 
 
 class Status(TypedDict):
@@ -110,15 +166,6 @@ class KeyUsage(TypedDict):
 class AuthSettings(TypedDict):
     workspace_id: str
     access_token_ttl_seconds: int
-
-
-def _only(value: str) -> object:
-    """A string field that holds one value today (documented as an enum of one)."""
-    return Field(json_schema_extra={"enum": [value]})
-
-
-def _one_of(*values: str) -> object:
-    return Field(json_schema_extra={"enum": list(values)})
 
 
 class Jwk(TypedDict):

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from http_facade import bodies, handlers, metrics, openapi, replies
+from http_facade import bodies, handlers, metrics, oauth, openapi, replies
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class Route:
     authed: bool = False
     upstream: bool = True  # the handler calls AuthService
     query: tuple[Mapping[str, Any], ...] = ()
+    form: Any = None  # an OAuth endpoint: its form body (a `replies` TypedDict), errors as RFC 6749
 
 
 async def _openapi(request: web.Request) -> web.Response:
@@ -129,6 +130,20 @@ ROUTES = (
         "GET", "/.well-known/jwks.json", handlers.jwks,
         "The public signing keys (EdDSA, ES256, RS256), for verifying access tokens offline",
         Reply(200, "A JWK set", replies.JwkSet),
+    ),
+    Route(
+        "POST", "/oauth2/introspect", oauth.introspect,
+        "RFC 7662 token introspection, for clients holding tokens:introspect (HTTP Basic with the "
+        "API key's id and secret, or Bearer)",
+        Reply(200, "The token's state; only active=false when it is not active", replies.Introspection),
+        form=replies.TokenForm,
+    ),
+    Route(
+        "POST", "/oauth2/revoke", oauth.revoke,
+        "RFC 7009 token revocation: an access or refresh token ends its session (clients holding "
+        "tokens:introspect, or the session's own access token as Bearer)",
+        Reply(200, "Revoked, or nothing to revoke (unknown, invalid or expired tokens)"),
+        form=replies.TokenForm,
     ),
     Route(
         "GET", "/metrics", metrics.serve, "The facade's Prometheus metrics",

@@ -31,6 +31,7 @@ from authsvc.service.authenticate import Authenticator
 from authsvc.service.container import Services
 from authsvc.service.limits import Limits
 from authsvc.service.login_limits import LoginLimits
+from authsvc.service.oauth_tokens import OAuthTokens
 from authsvc.service.policy import Policy
 from authsvc.service.ports import (
     ApiKeyRecord,
@@ -427,19 +428,28 @@ class World:
         authenticator = Authenticator(
             issuer, reads, reads, usage, clock, VerifiedTokens(0, 0), policy.key_environments
         )
+        sessions = SessionService(
+            reads,
+            reads,
+            FakeHasher(),
+            issuer,
+            clock,
+            policy,
+            limits,
+            self.audit,
+            unit_of_work,
+            LoginLimits(limits, reads, clock, policy),
+        )
+        rules = TokenRules("authsvc", "authsvc", 30)
         return Services(
-            sessions=SessionService(
-                reads, reads, FakeHasher(), issuer, clock, policy, limits, self.audit, unit_of_work,
-                LoginLimits(limits, reads, clock, policy),
-            ),
+            sessions=sessions,
             authenticator=authenticator,
             api_keys=ApiKeyService(reads, usage, clock, policy, self.audit, unit_of_work),
             workspace_settings=WorkspaceSettingsService(reads, policy),
             users=UserService(reads, FakeHasher(), self.audit, clock, unit_of_work),
             public_keys=PublicKeys(_NoPublicKeys(), clock),
-            revocations=RevocationWatch(
-                authenticator, None, None, _NoPublicKeys(), clock, TokenRules("authsvc", "authsvc", 30)
-            ),
+            revocations=RevocationWatch(authenticator, None, None, _NoPublicKeys(), clock, rules),
+            oauth_tokens=OAuthTokens(authenticator, issuer, sessions, clock, rules),
         )  # fmt: skip
 
     def advance(self, seconds: float) -> None:

@@ -15,14 +15,23 @@ DEFAULT_PERMISSIONS: tuple[str, ...] = (
     "api_keys:write",
     "workspace:admin",
     "tokens:verify",
+    "tokens:introspect",
 )
 ADMIN_PERMISSION = "workspace:admin"
 API_KEYS_READ = "api_keys:read"
 API_KEYS_WRITE = "api_keys:write"
 # Watching the revocations (WatchRevocations): what a service verifying credentials itself needs.
 TOKENS_VERIFY = "tokens:verify"
+# OAuth token introspection and revocation (RFC 7662, RFC 7009) of any token presented.
+TOKENS_INTROSPECT = "tokens:introspect"
 # The permissions the service itself checks: always known, whatever else is configured.
-CORE_PERMISSIONS: tuple[str, ...] = (API_KEYS_READ, API_KEYS_WRITE, ADMIN_PERMISSION, TOKENS_VERIFY)
+CORE_PERMISSIONS: tuple[str, ...] = (
+    API_KEYS_READ,
+    API_KEYS_WRITE,
+    ADMIN_PERMISSION,
+    TOKENS_VERIFY,
+    TOKENS_INTROSPECT,
+)
 _PERMISSION_SHAPE = re.compile(r"^[a-z][a-z0-9_]{0,39}:[a-z][a-z0-9_]{0,39}$")
 
 

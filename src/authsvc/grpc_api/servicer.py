@@ -7,6 +7,8 @@ import collections
 from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
 
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from authsvc.client.structs import checked_json_object
 from authsvc.domain.bearer import bearer_credentials
 from authsvc.domain.errors import AuthError, ErrorCode
@@ -18,6 +20,7 @@ from authsvc.grpc_api.peers import NOBODY, TrustedProxies, client_ip
 from authsvc.metrics import TOKEN_CHECKS
 from authsvc.service.api_keys import KeyChanges
 from authsvc.service.container import Services
+from authsvc.service.oauth_tokens import RevocationOutcome
 from authsvc.v1 import auth_pb2, auth_pb2_grpc
 
 # grpcio ships no type information, so its context is Any to the type checker.
@@ -35,6 +38,13 @@ def bearer_token(context: Context) -> str:
                 raise AuthError(ErrorCode.TOKEN_INVALID)
             return token
     raise AuthError(ErrorCode.UNAUTHENTICATED)
+
+
+_REVOCATIONS = {
+    RevocationOutcome.REVOKED: auth_pb2.TOKEN_REVOCATION_REVOKED,
+    RevocationOutcome.NOT_A_TOKEN: auth_pb2.TOKEN_REVOCATION_NOT_A_TOKEN,
+    RevocationOutcome.UNSUPPORTED: auth_pb2.TOKEN_REVOCATION_UNSUPPORTED_TOKEN_TYPE,
+}
 
 
 class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
@@ -212,3 +222,29 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         return auth_pb2.GetJwksResponse(
             keys=[auth_pb2.Jwk(**key) for key in self._services.public_keys.jwks()]
         )
+
+    @edge_call
+    async def IntrospectToken(
+        self, request: auth_pb2.IntrospectTokenRequest, context: Context
+    ) -> auth_pb2.IntrospectTokenResponse:
+        found = await self._services.oauth_tokens.introspect(
+            await self._caller(context), request.token, request.client_id
+        )
+        if found.principal is None:
+            return auth_pb2.IntrospectTokenResponse(active=False)
+        return auth_pb2.IntrospectTokenResponse(
+            active=True,
+            principal=convert.principal(found.principal),
+            issued_at=Timestamp(seconds=found.issued_at) if found.issued_at is not None else None,
+            issuer=found.issuer or "",
+            audience=found.audience or "",
+        )
+
+    @edge_call
+    async def RevokeToken(
+        self, request: auth_pb2.RevokeTokenRequest, context: Context
+    ) -> auth_pb2.RevokeTokenResponse:
+        outcome = await self._services.oauth_tokens.revoke(
+            await self._caller(context), request.token, request.client_id
+        )
+        return auth_pb2.RevokeTokenResponse(outcome=_REVOCATIONS[outcome])

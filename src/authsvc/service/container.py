@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from authsvc.service.api_keys import ApiKeyService
 from authsvc.service.authenticate import Authenticator
+from authsvc.service.oauth_tokens import OAuthTokens
 from authsvc.service.public_keys import PublicKeys
 from authsvc.service.revocation_watch import RevocationWatch
 from authsvc.service.sessions import SessionService
@@ -22,3 +23,4 @@ class Services:
     users: UserService
     public_keys: PublicKeys
     revocations: RevocationWatch
+    oauth_tokens: OAuthTokens

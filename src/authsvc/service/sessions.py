@@ -193,10 +193,18 @@ class SessionService:
         """Revokes the caller's session: its access and refresh tokens stop working at once."""
         if caller.kind is not PrincipalKind.USER or caller.session_id is None:
             raise invalid_argument("Logout needs an access token, not an API key")
+        await self.end_session(caller.session_id, caller.user_id, caller.workspace_id, caller, "logout")
+
+    async def end_session(
+        self, session_id: str, user_id: str, workspace_id: str | None, caller: Principal, reason: str
+    ) -> None:
+        """Revokes a session on every replica (its tokens stop working at once), for `caller`:
+        a logout, or a token revocation (RFC 7009) by the session itself or a service."""
         now = self._clock.now()
         async with self._unit_of_work() as uow:
-            await uow.sessions.revoke(caller.session_id, now, "logout")
+            await uow.sessions.revoke(session_id, now, reason)
             await uow.commit()
-        self._audit.record(
-            AuditEvent(AuditKind.LOGOUT, now, caller.user_id, caller.workspace_id, caller.session_id)
-        )
+        by: str | None = f"{reason}, by {caller.kind.value} {caller.subject_id}"
+        if caller.session_id == session_id:
+            by = None  # the session ended itself
+        self._audit.record(AuditEvent(AuditKind.LOGOUT, now, user_id, workspace_id, session_id, detail=by))
