@@ -20,6 +20,7 @@ from tests.conftest import Running
 from tests.facade.client import Facade
 from tests.facade.scripted import Scripted, ScriptedAuthService, serving
 from tests.support.addresses import TEST_PROXY_TOKEN, free_port
+from tests.support.echo_app import App, echo_app
 
 FacadeFactory = Callable[..., Awaitable[Facade]]
 
@@ -72,6 +73,13 @@ async def authsvc_with_health(authsvc: Running, database: Database) -> AsyncIter
     server, port = await start_server(authsvc.services, "127.0.0.1:0", checker, proxies)
     yield f"127.0.0.1:{port}"
     await server.stop(None)
+
+
+@pytest.fixture
+async def app() -> AsyncIterator[App]:
+    """The app behind a gateway: echoes what reached it."""
+    async with echo_app() as running:
+        yield running
 
 
 @pytest.fixture

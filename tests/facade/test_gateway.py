@@ -4,32 +4,19 @@ tests fail."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Any
-
 import aiohttp
 import grpc
 import pytest
-from aiohttp import web
 
 from tests.conftest import AccountFactory, Running
-from tests.facade.client import Facade, Reply
+from tests.facade.client import Facade
 from tests.facade.conftest import FacadeFactory
 from tests.facade.scripted import Script, Scripted
 from tests.support.clock import FakeClock
+from tests.support.echo_app import App, call
 from tests.support.nginx import Guard, NginxUnavailable, gateway_config, nginx_binary_path, running_nginx
 
 pytestmark = pytest.mark.timeout(600)  # the first one may install nginx
-IDENTITY = (
-    "X-Auth-Subject",
-    "X-Auth-Kind",
-    "X-Auth-User",
-    "X-Auth-Workspace",
-    "X-Auth-Permissions",
-    "X-Auth-Environment",
-    "X-Auth-Key-Name",
-)
 
 
 @pytest.fixture(scope="session")
@@ -38,43 +25,6 @@ def nginx_binary() -> str:
         return nginx_binary_path()
     except NginxUnavailable as error:
         pytest.fail(str(error), pytrace=False)
-
-
-@dataclass
-class App:
-    """The app behind the gateway: answers every request with what reached it."""
-
-    url: str
-    seen: list[dict[str, Any]] = field(default_factory=list)
-
-
-@pytest.fixture
-async def app() -> AsyncIterator[App]:
-    seen: list[dict[str, Any]] = []
-
-    async def echo(request: web.Request) -> web.Response:
-        received = {
-            "method": request.method,
-            "path": request.path_qs,
-            "body": await request.text(),
-            "identity": {name: request.headers.getall(name, []) for name in IDENTITY},
-            "request_id": request.headers.get("X-Request-ID"),
-        }
-        seen.append(received)
-        return web.json_response(received)
-
-    application = web.Application()
-    application.router.add_route("*", "/{tail:.*}", echo)
-    runner = web.AppRunner(application)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    yield App(f"http://127.0.0.1:{runner.addresses[0][1]}", seen)
-    await runner.cleanup()
-
-
-async def _call(session: aiohttp.ClientSession, url: str, method: str = "GET", **kwargs: Any) -> Reply:
-    async with session.request(method, url, **kwargs) as response:
-        return Reply(response.status, response.headers, await response.read())
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -98,9 +48,7 @@ async def test_a_valid_key_reaches_the_app_with_who_it_is(
             "X-Auth-Environment": "test",
             "X-Auth-Key-Name": "admin key",
         }
-        reply = await _call(
-            http, f"{nginx.url}/geofences/7?near=1", headers={**_bearer(key["key"]), **forged}
-        )
+        reply = await call(http, f"{nginx.url}/geofences/7?near=1", headers={**_bearer(key["key"]), **forged})
         assert reply.status == 200
         assert reply.json["path"] == "/geofences/7?near=1"
         assert reply.json["identity"] == {
@@ -115,12 +63,12 @@ async def test_a_valid_key_reaches_the_app_with_who_it_is(
         assert reply.json["request_id"]  # nginx's $request_id, also sent to the facade
 
         # A POST is checked too (nginx asks with a GET and without the body), and its body goes on.
-        posted = await _call(http, f"{nginx.url}/geofences/", "POST", data=b"{}", headers=_bearer(key["key"]))
+        posted = await call(http, f"{nginx.url}/geofences/", "POST", data=b"{}", headers=_bearer(key["key"]))
         assert posted.status == 200 and posted.json["method"] == "POST" and posted.json["body"] == "{}"
 
         # A user's access token holding both permissions passes /admin/, as a user.
         posing = {**_bearer(token), "X-Auth-Environment": "live", "X-Auth-Key-Name": "gateway"}
-        admin = await _call(http, f"{nginx.url}/admin/settings", headers=posing)
+        admin = await call(http, f"{nginx.url}/admin/settings", headers=posing)
         assert admin.status == 200
         assert admin.json["identity"]["X-Auth-Environment"] == []  # a user has none: the forgery is gone
         assert admin.json["identity"]["X-Auth-Key-Name"] == []
@@ -129,7 +77,7 @@ async def test_a_valid_key_reaches_the_app_with_who_it_is(
         assert len(app.seen) == 3
     assert nginx.process.returncode is not None  # stopped with the block
     with pytest.raises(aiohttp.ClientConnectionError):
-        await _call(http, f"{nginx.url}/geofences/")
+        await call(http, f"{nginx.url}/geofences/")
 
 
 async def test_refusals_reach_the_client_as_the_documented_json(
@@ -148,26 +96,26 @@ async def test_refusals_reach_the_client_as_the_documented_json(
         Guard("/webhooks/", facade.base_url, "webhooks:write"),
     ]
     async with running_nginx(nginx_binary, gateway_config(app.url, guards)) as nginx:
-        anonymous = await _call(http, f"{nginx.url}/geofences/")
+        anonymous = await call(http, f"{nginx.url}/geofences/")
         assert anonymous.status == 401 and anonymous.detail == "Not authenticated"
         assert anonymous.headers["WWW-Authenticate"] == "Bearer"
 
-        garbage = await _call(http, f"{nginx.url}/geofences/", headers=_bearer("sf_live_nonsense"))
+        garbage = await call(http, f"{nginx.url}/geofences/", headers=_bearer("sf_live_nonsense"))
         assert garbage.status == 401 and garbage.detail == "Invalid or expired token"
         assert garbage.headers["WWW-Authenticate"].startswith('Bearer error="invalid_token"')
 
-        lacking = await _call(http, f"{nginx.url}/webhooks/", "POST", headers=_bearer(reader["key"]))
+        lacking = await call(http, f"{nginx.url}/webhooks/", "POST", headers=_bearer(reader["key"]))
         assert lacking.status == 403 and lacking.detail == "Insufficient permissions"
         assert lacking.headers["WWW-Authenticate"].startswith('Bearer error="insufficient_scope"')
 
         # A header gRPC cannot carry: the facade's 400 (nginx itself refuses a repeated one).
-        unsendable = await _call(http, f"{nginx.url}/geofences/", headers=_bearer("sf_live_é"))
+        unsendable = await call(http, f"{nginx.url}/geofences/", headers=_bearer("sf_live_é"))
         assert unsendable.status == 400 and unsendable.detail == "Malformed Authorization header"
 
         # An expired access token says so, so the client knows to refresh rather than log in.
         assert isinstance(authsvc.clock, FakeClock)
         authsvc.clock.advance(pair["expires_in"] + authsvc.settings.jwt_leeway_seconds + 1)
-        expired = await _call(http, f"{nginx.url}/geofences/", headers=_bearer(pair["access_token"]))
+        expired = await call(http, f"{nginx.url}/geofences/", headers=_bearer(pair["access_token"]))
         assert expired.status == 401 and expired.detail == "Token expired"
         assert expired.headers["WWW-Authenticate"] == (
             'Bearer error="invalid_token", error_description="Token expired"'
@@ -195,10 +143,10 @@ async def test_authsvc_trouble_is_a_503_or_a_429_never_a_bare_500(
     ]
     async with running_nginx(nginx_binary, gateway_config(app.url, guards)) as nginx:
         for path in ("/down/", "/nowhere/"):  # AuthService down; the facade itself down
-            unavailable = await _call(http, f"{nginx.url}{path}", headers=_bearer("sf_live_x"))
+            unavailable = await call(http, f"{nginx.url}{path}", headers=_bearer("sf_live_x"))
             assert unavailable.status == 503 and unavailable.detail == "Service unavailable", path
 
-        limited_reply = await _call(http, f"{nginx.url}/limited/", headers=_bearer("sf_live_x"))
+        limited_reply = await call(http, f"{nginx.url}/limited/", headers=_bearer("sf_live_x"))
         assert limited_reply.status == 429 and limited_reply.detail == "Rate limit exceeded"
         assert limited_reply.headers["Retry-After"] == "7"
         assert app.seen == []
