@@ -40,7 +40,7 @@ typecheck: install
 
 # Debian packages some tests and the bench drive as real peers (command:package), installed
 # through apt-get when missing (as root, else with sudo): fixtures only start them.
-TEST_TOOLS := nginx:nginx caddy:caddy
+TEST_TOOLS := nginx:nginx caddy:caddy pgbouncer:pgbouncer
 BENCH_TOOLS := h2load:nghttp2-client wrk:wrk
 define ensure_tools
 	@missing=""; for pair in $(1); do \

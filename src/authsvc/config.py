@@ -42,6 +42,11 @@ class Settings(EnvSettings):
     BLANK_IS_A_VALUE: ClassVar[frozenset[str]] = frozenset({"metrics_address", "trusted_proxies"})
 
     database_url: str | None = Field(None, repr=False)  # may hold a password
+    # A transaction pooler (PgBouncer pool_mode=transaction, a managed PostgreSQL's pooler) between
+    # the replicas and PostgreSQL: no named prepared statements, every statement in a transaction.
+    database_pooler: Literal["none", "transaction"] = "none"
+    # A connection that reaches PostgreSQL itself, for LISTEN (a pooler cannot carry it).
+    direct_database_url: str | None = Field(None, repr=False)
     data_dir: Path = Field(default_factory=lambda: _default_data_dir())
     jwt_secret: bytes | None = Field(None, repr=False)
     jwt_issuer: str = "authsvc"
@@ -155,6 +160,8 @@ class Settings(EnvSettings):
             )
         if self.db_pool_min > self.db_pool_max:
             raise ValueError("AUTHSVC_DB_POOL_MIN must not exceed AUTHSVC_DB_POOL_MAX")
+        if self.direct_database_url is not None and self.database_url is None:
+            raise ValueError("AUTHSVC_DIRECT_DATABASE_URL needs AUTHSVC_DATABASE_URL")
         return self
 
 

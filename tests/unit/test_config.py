@@ -45,6 +45,8 @@ def test_a_configured_database_requires_a_shared_secret() -> None:
         {"AUTHSVC_PROXY_TOKENS": "short"},
         {"AUTHSVC_PROXY_TOKENS": "a" * 40 + ",with space " + "b" * 40},
         {"AUTHSVC_IPV6_LIMIT_PREFIX": "16"},
+        {"AUTHSVC_DATABASE_POOLER": "session"},  # only a transaction pooler needs anything
+        {"AUTHSVC_DIRECT_DATABASE_URL": "postgresql://db/x"},  # a direct URL without a database URL
     ],
 )
 def test_unsafe_or_malformed_values_refuse_to_start(env: dict[str, str]) -> None:

@@ -65,14 +65,23 @@ class Executor(Protocol):
 
 
 class Database:
-    """Owns the pool; every repository goes through `connection()` or `transaction()`."""
+    """Owns the pool; every repository goes through `connection()` or `transaction()`.
 
-    def __init__(self, pool: asyncpg.Pool, acquire_timeout: float = 5.0) -> None:
+    `pooled`: PostgreSQL is behind a transaction pooler (PgBouncer pool_mode=transaction), which
+    hands each transaction to any server connection. Named prepared statements would then meet
+    a server that never saw them (or one that already has them), and asyncpg prepares an unnamed
+    statement in one round trip and runs it in the next, which the pooler may send elsewhere. So
+    no statement cache (unnamed statements only), and every statement runs inside a transaction,
+    which pins both round trips to one server connection.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, acquire_timeout: float = 5.0, pooled: bool = False) -> None:
         self.pool = pool
         self._acquire_timeout = acquire_timeout
+        self.pooled = pooled
 
     @classmethod
-    async def connect(cls, dsn: str, min_size: int = 1, max_size: int = 10) -> Database:
+    async def connect(cls, dsn: str, min_size: int = 1, max_size: int = 10, pooled: bool = False) -> Database:
         async with unavailable_on_failure():
             pool = await asyncpg.create_pool(
                 dsn,
@@ -81,8 +90,9 @@ class Database:
                 timeout=10,
                 command_timeout=COMMAND_TIMEOUT,
                 reset=_rollback_if_needed,
+                statement_cache_size=0 if pooled else 100,
             )
-        return cls(pool)
+        return cls(pool, pooled=pooled)
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
@@ -94,21 +104,25 @@ class Database:
         async with self.connection() as conn, conn.transaction():
             yield conn
 
+    def _statement(self) -> Any:
+        """Where one statement runs: any connection, or, behind a pooler, a transaction."""
+        return self.transaction() if self.pooled else self.connection()
+
     async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
-        async with self.connection() as conn:
+        async with self._statement() as conn:
             return await conn.fetchrow(query, *args)
 
     async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
-        async with self.connection() as conn:
+        async with self._statement() as conn:
             rows: list[asyncpg.Record] = await conn.fetch(query, *args)
             return rows
 
     async def fetchval(self, query: str, *args: Any) -> Any:
-        async with self.connection() as conn:
+        async with self._statement() as conn:
             return await conn.fetchval(query, *args)
 
     async def execute(self, query: str, *args: Any) -> str:
-        async with self.connection() as conn:
+        async with self._statement() as conn:
             status: str = await conn.execute(query, *args)
             return status
 

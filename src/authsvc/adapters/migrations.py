@@ -33,27 +33,27 @@ def available_versions() -> list[str]:
 
 async def migrate(conn: asyncpg.Connection, until: str | None = None) -> list[str]:
     """Applies pending migrations (up to `until`, inclusive, when given), one transaction each;
-    returns the versions applied."""
+    returns the versions applied.
+
+    Each transaction takes a transaction-level advisory lock first, so replicas starting together
+    queue instead of racing, and a transaction pooler (which may run each transaction on another
+    server connection) cannot separate a lock from its unlock."""
     applied_now: list[str] = []
-    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_ID)
-    try:
-        await conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations "
-            "(version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
-        for version, sql in _migration_files():
-            if until is not None and version > until:
-                break
-            if version in done:
+    for version, sql in _migration_files():
+        if until is not None and version > until:
+            break
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_ID)
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            if await conn.fetchval("SELECT 1 FROM schema_migrations WHERE version = $1", version):
                 continue
-            async with conn.transaction():
-                await conn.execute(sql)
-                if version in _AFTER:
-                    await _AFTER[version](conn)
-                await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
-            log.info("applied migration %s", version)
-            applied_now.append(version)
-    finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_ID)
+            await conn.execute(sql)
+            if version in _AFTER:
+                await _AFTER[version](conn)
+            await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
+        log.info("applied migration %s", version)
+        applied_now.append(version)
     return applied_now

@@ -16,21 +16,24 @@ from authsvc.config import Settings
 
 @contextlib.asynccontextmanager
 async def database_for(settings: Settings) -> AsyncIterator[tuple[Database, bytes, str]]:
-    """The migrated database, the signing secret and the DSN: configured, or embedded."""
+    """The migrated database, the signing secret and the DSN that reaches PostgreSQL itself (for
+    LISTEN: AUTHSVC_DIRECT_DATABASE_URL, else the database's): configured, or embedded."""
     server: Any = None
     if settings.database_url is not None:
         dsn = settings.database_url
+        direct = settings.direct_database_url or dsn
         assert settings.jwt_secret is not None  # Settings.from_env refuses a deployment without one
         secret = settings.jwt_secret
     else:
         server = await asyncio.to_thread(embedded_postgres.start, settings.data_dir)
-        dsn = embedded_postgres.dsn(server)
+        dsn = direct = embedded_postgres.dsn(server)
         secret = settings.jwt_secret or embedded_postgres.load_or_create_secret(settings.data_dir)
-    database = await Database.connect(dsn, settings.db_pool_min, settings.db_pool_max)
+    pooled = settings.database_pooler == "transaction" and settings.database_url is not None
+    database = await Database.connect(dsn, settings.db_pool_min, settings.db_pool_max, pooled=pooled)
     try:
         async with database.connection() as conn:
             await migrate(conn)
-        yield database, secret, dsn
+        yield database, secret, direct
     finally:
         await database.close()
         if server is not None:
