@@ -9,6 +9,7 @@ from aiohttp import web
 from grpc_health.v1 import health_pb2_grpc
 
 from authsvc.client.batching import TokenChecks
+from authsvc.client.channel import channel_options
 from authsvc.client.local_verification import LocalVerifier
 from authsvc.v1 import auth_pb2_grpc
 from http_facade.config import Settings
@@ -19,13 +20,9 @@ from http_facade.routes import add_routes
 from http_facade.runner import name_no_software
 from http_facade.state import SETTINGS, UPSTREAM, Upstream
 
-# AuthService may start after the facade (`make run`) or restart: retry the connection every few
-# seconds at most, instead of gRPC's default back-off of up to two minutes.
-CHANNEL_OPTIONS = (
-    ("grpc.initial_reconnect_backoff_ms", 250),
-    ("grpc.min_reconnect_backoff_ms", 250),
-    ("grpc.max_reconnect_backoff_ms", 3000),
-)
+# The SDK's: several replicas round-robin, a replica's crash retried on another, and AuthService
+# starting after the facade (`make run`) or restarting reconnected within seconds.
+CHANNEL_OPTIONS = channel_options(max_reconnect_ms=3000)
 CHANNEL_CLOSE_GRACE_SECONDS = 5.0
 
 

@@ -4,7 +4,6 @@ cache, and validations batched into ValidateTokens calls (authsvc.client.batchin
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Iterable
@@ -13,6 +12,7 @@ from types import TracebackType
 import grpc
 
 from authsvc.client.batching import TokenChecks
+from authsvc.client.channel import channel_options
 from authsvc.client.errors import UNAVAILABLE, AuthClientError
 from authsvc.client.local_verification import LocalVerifier
 from authsvc.client.principal import Principal
@@ -20,35 +20,7 @@ from authsvc.v1 import auth_pb2, auth_pb2_grpc
 
 _log = logging.getLogger("authsvc.client")
 
-# Retries are gRPC's own (service config), so they honour the call's deadline and never retry a
-# call that reached the server and failed for another reason. They are few and short: they cover
-# a connection lost under a call (a replica restarting), not an outage, which callers of the
-# service should hear about at once (503 / UNAVAILABLE) rather than after a stalled second.
-_SERVICE_CONFIG = json.dumps(
-    {
-        "methodConfig": [
-            {
-                "name": [{"service": "authsvc.v1.AuthService"}],
-                "retryPolicy": {
-                    "maxAttempts": 3,
-                    "initialBackoff": "0.05s",
-                    "maxBackoff": "0.2s",
-                    "backoffMultiplier": 2,
-                    "retryableStatusCodes": ["UNAVAILABLE"],
-                },
-            }
-        ]
-    }
-)
-
-_CHANNEL_OPTIONS = [
-    ("grpc.service_config", _SERVICE_CONFIG),
-    ("grpc.enable_retries", 1),
-    # Reconnect quickly to a restarted AuthService (gRPC's default first wait is a full second).
-    ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.min_reconnect_backoff_ms", 100),
-    ("grpc.max_reconnect_backoff_ms", 2000),
-]
+_CHANNEL_OPTIONS = channel_options()
 
 
 class AuthClient:
