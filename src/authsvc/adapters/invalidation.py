@@ -56,7 +56,9 @@ class InvalidationListener:
                     "invalidation listener down (%s): validating against the database", type(error).__name__
                 )
             await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 5.0)
+            # At most a second between attempts: a replica hears the others again within about
+            # a second of PostgreSQL coming back (one failed connect a second while it is away).
+            backoff = min(backoff * 2, 1.0)
 
     async def _listen_once(self) -> None:
         """One connection's life: returns or raises when it is lost, with the cache already off."""

@@ -67,7 +67,8 @@ def edge_call(handler: Handler[Request, Response]) -> Handler[Request, Response]
 
     @functools.wraps(handler)
     async def wrapper(self: Any, request: Request, context: grpc.aio.ServicerContext[Any, Any]) -> Response:
-        REQUEST_ID.set(functools.partial(_request_id, context))  # read only if a line is logged
+        request_id = CallRequestId(context)  # read only if a line is logged
+        REQUEST_ID.set(request_id)
         started = time.perf_counter()
         code = "OK"
         try:
@@ -89,6 +90,7 @@ def edge_call(handler: Handler[Request, Response]) -> Handler[Request, Response]
             log.exception("unexpected error in %s", method)
             await context.abort(grpc.StatusCode.INTERNAL, "Internal error")
         finally:
+            request_id.end()
             stats.observe(code, time.perf_counter() - started)
         raise AssertionError("context.abort returned")  # pragma: no cover
 
@@ -110,7 +112,8 @@ def edge_stream(handler: StreamHandler[Request, Response]) -> StreamHandler[Requ
     async def wrapper(
         self: Any, request: Request, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[Response]:
-        REQUEST_ID.set(functools.partial(_request_id, context))
+        request_id = CallRequestId(context)
+        REQUEST_ID.set(request_id)
         started = time.perf_counter()
         code = "OK"
         failure: tuple[grpc.StatusCode, str] | None = None
@@ -130,6 +133,7 @@ def edge_stream(handler: StreamHandler[Request, Response]) -> StreamHandler[Requ
             log.exception("unexpected error in %s", method)
             failure = (grpc.StatusCode.INTERNAL, "Internal error")
         finally:
+            request_id.end()
             stats.observe(code, time.perf_counter() - started)
         if failure is not None:
             await context.abort(*failure)
@@ -200,10 +204,37 @@ def retry_status(detail: str, seconds: int) -> status_pb2.Status:
     return status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message=detail, details=[packed])
 
 
+class CallRequestId:
+    """The request id of the call being handled, for the log lines written meanwhile: read from
+    the call's metadata the first time a line is logged (most calls log nothing), then kept.
+
+    Never read once the call has ended (`end`): grpc.aio's context then refers to released
+    memory, and reading its metadata returns garbage rather than failing. Tasks the call started
+    (a key's warm-up, the pool's reconnection) carry this object in their context and log long
+    after; they see no id. (Found under load while PostgreSQL restarted: grpc logged "Invalid
+    encoding" on garbage for each such line, each of those lines asked again, and the replica's
+    event loop went round that loop instead of serving.)"""
+
+    __slots__ = ("_context", "_value")
+
+    def __init__(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        self._context: grpc.aio.ServicerContext[Any, Any] | None = context
+        self._value: str | None = None
+
+    def __call__(self) -> str | None:
+        context, self._context = self._context, None  # read once; a line logged while reading sees None
+        if context is not None:
+            self._value = _request_id(context)
+        return self._value
+
+    def end(self) -> None:
+        self._context = None
+
+
 def _request_id(context: grpc.aio.ServicerContext[Any, Any]) -> str | None:
     try:
         metadata = context.invocation_metadata() or ()
-    except Exception:  # asked after the call ended: a line logged by a task the call started
+    except Exception:
         return None
     for key, value in metadata:
         if key == "x-request-id" and isinstance(value, str) and _SANE_ID.match(value):
