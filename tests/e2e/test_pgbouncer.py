@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -18,7 +17,7 @@ from authsvc.adapters.database import Database
 from authsvc.v1 import auth_pb2, auth_pb2_grpc
 from tests.conftest import TEST_SECRET
 from tests.support.addresses import TEST_PROXY_TOKEN
-from tests.support.grpc_client import bearer
+from tests.support.grpc_client import bearer, refused_within
 from tests.support.pgbouncer import (
     PgBouncer,
     PgBouncerUnavailable,
@@ -63,18 +62,6 @@ async def _authsvc(args: list[str], env: dict[str, str], stdin: bytes = b"") -> 
     out, _ = await asyncio.wait_for(process.communicate(stdin), 60)
     assert process.returncode is not None
     return process.returncode, out.decode()
-
-
-async def _refused_within(stub: auth_pb2_grpc.AuthServiceStub, token: str, seconds: float) -> None:
-    started = time.monotonic()
-    while time.monotonic() - started < seconds:
-        try:
-            await stub.ValidateToken(auth_pb2.ValidateTokenRequest(token=token), timeout=2)
-        except grpc.aio.AioRpcError as error:
-            assert error.code() == grpc.StatusCode.UNAUTHENTICATED
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"still accepted after {seconds} s")
 
 
 async def test_without_the_setting_it_fails_as_a_new_user_found(
@@ -171,11 +158,11 @@ async def test_every_feature_works_through_pgbouncer_with_two_replicas(
 
             # Revocations reach the other replica over the direct LISTEN connection, within 1 s.
             await a.Logout(auth_pb2.LogoutRequest(), metadata=bearer(refreshed[2].access_token))
-            await _refused_within(b, refreshed[2].access_token, 1.0)
+            await refused_within(b, refreshed[2].access_token, 1.0)
             await b.RevokeApiKey(
                 auth_pb2.RevokeApiKeyRequest(id=key.api_key.id), metadata=bearer(refreshed[0].access_token)
             )
-            await _refused_within(a, key.secret, 1.0)
+            await refused_within(a, key.secret, 1.0)
     finally:
         for process in processes:
             await process.stop()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -17,24 +16,12 @@ import pytest
 
 from authsvc.v1 import auth_pb2, auth_pb2_grpc
 from tests.conftest import TEST_SECRET
-from tests.support.grpc_client import bearer
+from tests.support.grpc_client import bearer, refused_within
 from tests.support.processes import clean_env, start_serve
 from tests.support.releases import ReleaseUnavailable, checkout_release
 
 pytestmark = pytest.mark.timeout(300)
 PASSWORD = "a long enough password"
-
-
-async def _refused_within(stub: auth_pb2_grpc.AuthServiceStub, token: str, seconds: float) -> None:
-    started = time.monotonic()
-    while time.monotonic() - started < seconds:
-        try:
-            await stub.ValidateToken(auth_pb2.ValidateTokenRequest(token=token), timeout=2)
-        except grpc.aio.AioRpcError as error:
-            assert error.code() == grpc.StatusCode.UNAUTHENTICATED
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"still accepted after {seconds} s")
 
 
 async def test_the_previous_release_and_this_one_serve_side_by_side(fresh_database_url: str) -> None:
@@ -95,9 +82,9 @@ async def test_the_previous_release_and_this_one_serve_side_by_side(fresh_databa
                 await stubs["new"].Logout(
                     auth_pb2.LogoutRequest(), metadata=bearer(pairs["old"].access_token)
                 )
-                await _refused_within(stubs["old"], pairs["old"].access_token, 1.0)
+                await refused_within(stubs["old"], pairs["old"].access_token, 1.0)
                 revoke = auth_pb2.RevokeApiKeyRequest(id=keys["new"].api_key.id)
                 await stubs["old"].RevokeApiKey(revoke, metadata=bearer(pairs["new"].access_token))
-                await _refused_within(stubs["new"], keys["new"].secret, 1.0)
+                await refused_within(stubs["new"], keys["new"].secret, 1.0)
         finally:
             await asyncio.gather(old.stop(), new.stop())

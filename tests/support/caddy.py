@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.addresses import free_port
+from tests.support.children import stop, wait_until_listening
 
 PACKAGE = "caddy"
 DOC = Path(__file__).parents[2] / "docs" / "caddy.md"
 START_TIMEOUT_SECONDS = 15.0
-STOP_TIMEOUT_SECONDS = 10.0
 
 
 class CaddyUnavailable(RuntimeError):
@@ -72,29 +72,7 @@ async def running_caddy(binary: str, facade: str, app: str) -> AsyncIterator[Cad
                 env=env, stdin=asyncio.subprocess.DEVNULL, stdout=sink, stderr=sink,
             )  # fmt: skip
         try:
-            await _wait_until_listening(port, process, log)
+            await wait_until_listening("caddy", port, process, log.read_text, START_TIMEOUT_SECONDS)
             yield Caddy(f"http://127.0.0.1:{port}", process, log)
         finally:
-            if process.returncode is None:
-                process.terminate()
-                try:
-                    await asyncio.wait_for(process.wait(), STOP_TIMEOUT_SECONDS)
-                except TimeoutError:
-                    process.kill()
-            await process.wait()
-
-
-async def _wait_until_listening(port: int, process: asyncio.subprocess.Process, log: Path) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + START_TIMEOUT_SECONDS
-    while True:
-        if process.returncode is not None:
-            raise RuntimeError(f"caddy exited with status {process.returncode}:\n{log.read_text()}")
-        with contextlib.suppress(OSError):
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            await writer.wait_closed()
-            return
-        if loop.time() > deadline:
-            raise RuntimeError(f"caddy did not listen on {port} within {START_TIMEOUT_SECONDS:g} s")
-        await asyncio.sleep(0.05)
+            await stop(process)

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.addresses import free_port
+from tests.support.children import stop, wait_until_listening
 
 PACKAGE = "nginx"  # Debian 12: the binary, built with the auth_request module
 START_TIMEOUT_SECONDS = 10.0
-STOP_TIMEOUT_SECONDS = 10.0
 
 
 class NginxUnavailable(RuntimeError):
@@ -52,24 +52,6 @@ class Nginx:
         return (self.prefix / "error.log").read_text(errors="replace")
 
 
-async def _wait_until_listening(port: int, process: asyncio.subprocess.Process, prefix: Path) -> None:
-    deadline = asyncio.get_running_loop().time() + START_TIMEOUT_SECONDS
-    while True:
-        if process.returncode is not None:
-            log = (
-                (prefix / "error.log").read_text(errors="replace") if (prefix / "error.log").exists() else ""
-            )
-            raise RuntimeError(f"nginx exited with status {process.returncode}:\n{log}")
-        with contextlib.suppress(OSError):
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            await writer.wait_closed()
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise RuntimeError(f"nginx did not listen on 127.0.0.1:{port} within {START_TIMEOUT_SECONDS:g} s")
-        await asyncio.sleep(0.05)
-
-
 @contextlib.asynccontextmanager
 async def running_nginx(binary: str, config: Callable[[Path, int], str]) -> AsyncIterator[Nginx]:
     """nginx on a free loopback port with `config(prefix, port)` as its whole configuration."""
@@ -81,17 +63,16 @@ async def running_nginx(binary: str, config: Callable[[Path, int], str]) -> Asyn
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
+        error_log = prefix / "error.log"
+
+        def log() -> str:
+            return error_log.read_text(errors="replace") if error_log.exists() else ""
+
         try:
-            await _wait_until_listening(port, process, prefix)
+            await wait_until_listening("nginx", port, process, log, START_TIMEOUT_SECONDS)
             yield Nginx(f"http://127.0.0.1:{port}", prefix, process)
         finally:
-            if process.returncode is None:
-                process.terminate()
-                try:
-                    await asyncio.wait_for(process.wait(), STOP_TIMEOUT_SECONDS)
-                except TimeoutError:
-                    process.kill()
-            await process.wait()
+            await stop(process)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from tests.support.addresses import free_port
+from tests.support.children import stop, wait_until_listening
 
 PACKAGE = "pgbouncer"
 START_TIMEOUT_SECONDS = 10.0
@@ -102,32 +103,11 @@ pidfile = {home / "pgbouncer.pid"}
                 *command, stdin=asyncio.subprocess.DEVNULL, stdout=sink, stderr=sink
             )
         try:
-            await _wait_until_listening(port, process, log)
+            await wait_until_listening("pgbouncer", port, process, lambda: _logs(log), START_TIMEOUT_SECONDS)
             yield PgBouncer(port, log)
         finally:
-            if process.returncode is None:
-                process.terminate()
-                try:
-                    await asyncio.wait_for(process.wait(), 10)
-                except TimeoutError:
-                    process.kill()
-            await process.wait()
+            await stop(process)
 
 
-async def _wait_until_listening(port: int, process: asyncio.subprocess.Process, log: Path) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + START_TIMEOUT_SECONDS
-    while True:
-        if process.returncode is not None:
-            text = "\n".join(
-                f.read_text(errors="replace") for f in (log, log.with_name("stderr.log")) if f.exists()
-            )
-            raise RuntimeError(f"pgbouncer exited with status {process.returncode}:\n{text}")
-        with contextlib.suppress(OSError):
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            await writer.wait_closed()
-            return
-        if loop.time() > deadline:
-            raise RuntimeError(f"pgbouncer did not listen on {port} within {START_TIMEOUT_SECONDS:g} s")
-        await asyncio.sleep(0.05)
+def _logs(log: Path) -> str:
+    return "\n".join(f.read_text(errors="replace") for f in (log, log.with_name("stderr.log")) if f.exists())
