@@ -11,17 +11,10 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from authsvc.client.forward_auth_headers import IDENTITY_HEADERS
 from tests.facade.client import Reply
 
-IDENTITY = (
-    "X-Auth-Subject",
-    "X-Auth-Kind",
-    "X-Auth-User",
-    "X-Auth-Workspace",
-    "X-Auth-Permissions",
-    "X-Auth-Environment",
-    "X-Auth-Key-Name",
-)
+IDENTITY = IDENTITY_HEADERS  # the headers forward auth sets (and strips from the client)
 
 
 @dataclass
