@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
+
+# The tests start child processes (pg_ctl, nginx, authsvc...) while gRPC calls run on other
+# threads; gRPC's fork handlers are not safe then (a child died with SIGSEGV before its exec), and
+# a child that only execs needs none. Read when gRPC initialises, so before anything imports it.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
+
+import asyncio
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator

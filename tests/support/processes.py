@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
 import sys
+from collections import deque
 from dataclasses import dataclass, field
+
+KEPT_LINES = 5_000  # the latest output lines kept for a test to read
 
 
 def clean_env(**settings: str) -> dict[str, str]:
@@ -21,7 +25,18 @@ def clean_env(**settings: str) -> dict[str, str]:
 class ServeProcess:
     process: asyncio.subprocess.Process
     port: int
-    lines: list[str] = field(default_factory=list)
+    lines: deque[str] = field(default_factory=lambda: deque(maxlen=KEPT_LINES))
+    _reader: asyncio.Task[None] | None = None
+
+    def keep_reading(self) -> None:
+        """Reads the child's output for as long as it runs: a pipe nobody empties fills up (64 KiB)
+        and would block the child at its next log line."""
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.process.stdout is not None
+        while raw := await self.process.stdout.readline():
+            self.lines.append(raw.decode(errors="replace").rstrip())
 
     @property
     def metrics_url(self) -> str:
@@ -34,7 +49,11 @@ class ServeProcess:
     async def stop(self, timeout: float = 30) -> int:
         if self.process.returncode is None:
             self.process.send_signal(signal.SIGTERM)
-        return await asyncio.wait_for(self.process.wait(), timeout)
+        code = await asyncio.wait_for(self.process.wait(), timeout)
+        if self._reader is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._reader, 5)
+        return code
 
 
 async def start_serve(env: dict[str, str], timeout: float = 90) -> ServeProcess:
@@ -44,14 +63,16 @@ async def start_serve(env: dict[str, str], timeout: float = 90) -> ServeProcess:
         env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     assert process.stdout is not None
-    lines: list[str] = []
+    lines: deque[str] = deque(maxlen=KEPT_LINES)
     async with asyncio.timeout(timeout):
         while True:
             raw = await process.stdout.readline()
             if not raw:
-                raise RuntimeError(f"authsvc serve exited early: {lines}")
+                raise RuntimeError(f"authsvc serve exited early: {list(lines)}")
             line = raw.decode().strip()
             lines.append(line)
             found = re.search(r"listening on [\d.]+:(\d+)", line)
             if found:
-                return ServeProcess(process, int(found.group(1)), lines)
+                serving = ServeProcess(process, int(found.group(1)), lines)
+                serving.keep_reading()
+                return serving
