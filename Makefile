@@ -1,5 +1,5 @@
 # The two commands a newcomer needs: `make run` and `make test`. Each sets itself up first.
-.PHONY: install proto run test lint typecheck bench clean
+.PHONY: install proto run test lint typecheck bench soak clean
 
 PYTHON ?= python3
 VENV := .venv
@@ -69,6 +69,11 @@ $(BENCH_STAMP): $(STAMP)
 bench: install $(BENCH_STAMP)
 	$(call ensure_tools,$(BENCH_TOOLS))
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# Issue 17's soak: two replicas and the facade under mixed load, a line per process each minute.
+# SOAK_MINUTES (default 10, at least 1), SOAK_CONCURRENCY (default 8).
+soak: install $(BENCH_STAMP)
+	$(BIN)/python -m bench.soak
 
 clean:
 	rm -rf $(VENV) $(GENERATED) .pytest_cache .ruff_cache .mypy_cache
