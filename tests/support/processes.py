@@ -60,7 +60,7 @@ async def start_serve(env: dict[str, str], timeout: float = 90) -> ServeProcess:
     """Starts `authsvc serve` and waits for its "listening" line; the lines before it are kept."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "authsvc", "serve",
-        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     assert process.stdout is not None
     lines: deque[str] = deque(maxlen=KEPT_LINES)
