@@ -26,17 +26,18 @@ class ServeProcess:
     process: asyncio.subprocess.Process
     port: int
     lines: deque[str] = field(default_factory=lambda: deque(maxlen=KEPT_LINES))
-    _reader: asyncio.Task[None] | None = None
+    logs: deque[str] = field(default_factory=lambda: deque(maxlen=KEPT_LINES))  # stderr: JSON logs
+    _readers: list[asyncio.Task[None]] = field(default_factory=list)
 
     def keep_reading(self) -> None:
-        """Reads the child's output for as long as it runs: a pipe nobody empties fills up (64 KiB)
-        and would block the child at its next log line."""
-        self._reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
+        """Reads the child's stdout for as long as it runs: a pipe nobody empties fills up (64 KiB)
+        and would block the child at its next write."""
         assert self.process.stdout is not None
-        while raw := await self.process.stdout.readline():
-            self.lines.append(raw.decode(errors="replace").rstrip())
+        self._readers.append(asyncio.create_task(_read_into(self.process.stdout, self.lines)))
+
+    def errors(self) -> list[str]:
+        """The log lines at ERROR level or above (with their tracebacks)."""
+        return [line for line in self.logs if '"level": "ERROR"' in line or '"level": "CRITICAL"' in line]
 
     @property
     def metrics_url(self) -> str:
@@ -50,29 +51,44 @@ class ServeProcess:
         if self.process.returncode is None:
             self.process.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(self.process.wait(), timeout)
-        if self._reader is not None:
+        for reader in self._readers:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._reader, 5)
+                await asyncio.wait_for(reader, 5)
         return code
 
 
-async def start_serve(env: dict[str, str], timeout: float = 90) -> ServeProcess:
-    """Starts `authsvc serve` and waits for its "listening" line; the lines before it are kept."""
+async def _read_into(stream: asyncio.StreamReader, lines: deque[str]) -> None:
+    while raw := await stream.readline():
+        lines.append(raw.decode(errors="replace").rstrip())
+
+
+async def start_serve(env: dict[str, str], timeout: float = 90, *args: str) -> ServeProcess:
+    """Starts `authsvc serve` (with `args`) and waits for its "listening" line; the lines before it
+    are kept."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "authsvc", "serve",
-        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        sys.executable, "-m", "authsvc", "serve", *args,
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    assert process.stdout is not None
+    assert process.stdout is not None and process.stderr is not None
     lines: deque[str] = deque(maxlen=KEPT_LINES)
-    async with asyncio.timeout(timeout):
-        while True:
-            raw = await process.stdout.readline()
-            if not raw:
-                raise RuntimeError(f"authsvc serve exited early: {list(lines)}")
-            line = raw.decode().strip()
-            lines.append(line)
-            found = re.search(r"listening on [\d.]+:(\d+)", line)
-            if found:
-                serving = ServeProcess(process, int(found.group(1)), lines)
-                serving.keep_reading()
-                return serving
+    logs: deque[str] = deque(maxlen=KEPT_LINES)
+    log_reader = asyncio.create_task(_read_into(process.stderr, logs))  # from the start: logs come first
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                raw = await process.stdout.readline()
+                if not raw:
+                    raise RuntimeError(f"authsvc serve exited early: {list(lines)} {list(logs)[-20:]}")
+                line = raw.decode().strip()
+                lines.append(line)
+                found = re.search(r"listening on [\d.]+:(\d+)", line)
+                if found:
+                    serving = ServeProcess(process, int(found.group(1)), lines, logs, [log_reader])
+                    serving.keep_reading()
+                    return serving
+    except BaseException:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()
+        log_reader.cancel()
+        raise
