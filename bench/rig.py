@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.options import Options
@@ -24,6 +24,7 @@ class Rig:
     facade_missing: str  # why there is no facade, when there is none
     seeded: Seeded
     local_facade: Server | None = None  # a facade answering /me from the revocation stream (6c, 6d)
+    authsvc_env: dict[str, str] = field(default_factory=dict)  # how `authsvc` was started (8a, 8b)
 
     @property
     def watched(self) -> dict[str, int]:

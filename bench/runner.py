@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from authsvc.config import Settings
-from bench import database, grpc_scenarios, local_sdk, login, report, rest, servers
+from bench import database, grpc_scenarios, local_sdk, login, report, rest, servers, workers
 from bench.model import Figure
 from bench.options import Options
 from bench.profile import profile_validate
@@ -137,6 +137,8 @@ async def scenarios(rig: Rig, progress: Callable[[Figure], None]) -> list[Figure
         await add(login.run_login(rig))
     if wants("7a", "7b", "7c", "7d"):
         await add(local_sdk.run_local(rig))
+    if wants("8a", "8b"):
+        await add(workers.run_workers(rig))
     return sorted(done, key=lambda f: f.key)
 
 
@@ -163,7 +165,7 @@ async def run(options: Options) -> tuple[list[Figure], dict[str, Any]]:
                 stack, authsvc, options.logs, "facade-local", HTTP_FACADE_LOCAL_VERIFICATION_KEY=verifier
             )
         rig = Rig(options, scratch, db.dsn, settings.bcrypt_cost, authsvc, grpc_floor, generic_floor,
-                  http_floor, facade, facade_missing, seeded, local_facade)  # fmt: skip
+                  http_floor, facade, facade_missing, seeded, local_facade, env)  # fmt: skip
         print(report.HEADER, flush=True)
         figures = await scenarios(rig, lambda f: print(report.row(f), flush=True))
         profile = await profile_validate(rig) if options.profile else None

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from datetime import UTC, datetime
@@ -14,8 +15,9 @@ import grpc
 
 from authsvc import logs, metrics
 from authsvc.adapters.pg_workspace_plans import set_plan
+from authsvc.adapters.provision import embedded_kept_up
 from authsvc.adapters.signing_algorithms import ALGORITHMS, public_pem
-from authsvc.bootstrap import ensure_first_admin, open_runtime
+from authsvc.bootstrap import Runtime, ensure_first_admin, open_runtime
 from authsvc.config import Settings, read_plans
 from authsvc.domain.errors import AuthError, ErrorCode
 from authsvc.domain.plans import check_plan_name
@@ -25,19 +27,14 @@ from authsvc.event_loop import run
 from authsvc.grpc_api.health import ServingHealth
 from authsvc.grpc_api.peers import TrustedProxies
 from authsvc.grpc_api.server import start_server
+from authsvc.workers import Supervisor, child_command, host_port, reserved_port, until_signalled, worker_count
 
 log = logging.getLogger("authsvc")
 
 
 async def serve(settings: Settings) -> None:
     async with open_runtime(settings) as runtime:
-        created = await ensure_first_admin(runtime)
-        if created is not None:
-            email, password = created
-            print(
-                f"Created the first admin (shown once, store it now): email={email} password={password}",
-                flush=True,
-            )
+        await _first_admin(runtime)
         health = ServingHealth(runtime.database.ping)
         await health.check_once()
         health_task = asyncio.create_task(health.run())
@@ -56,6 +53,50 @@ async def serve(settings: Settings) -> None:
         finally:
             health_task.cancel()
             await asyncio.gather(health_task, return_exceptions=True)
+
+
+async def _first_admin(runtime: Runtime) -> None:
+    created = await ensure_first_admin(runtime)
+    if created is not None:
+        email, password = created
+        print(
+            f"Created the first admin (shown once, store it now): email={email} password={password}",
+            flush=True,
+        )
+
+
+async def serve_workers(settings: Settings) -> int:
+    """`serve --workers N`: migrates and creates the first admin once, then runs N `serve`
+    processes on one port (authsvc.workers) and sums their metrics; SIGTERM stops them together."""
+    async with embedded_kept_up(settings):
+        async with open_runtime(settings) as runtime:
+            await _first_admin(runtime)
+        with reserved_port(settings.grpc_address) as (host, port):
+            env = {
+                **os.environ,
+                "AUTHSVC_WORKERS": "1",
+                "AUTHSVC_GRPC_ADDRESS": host_port(host, port),
+                "AUTHSVC_METRICS_ADDRESS": "127.0.0.1:0" if settings.metrics_address else "",
+            }
+            supervisor = Supervisor(
+                "authsvc", child_command("authsvc", "serve"), env, settings.workers,
+                ready=r"^authsvc listening on ", metrics=r"^authsvc metrics on (http://\S+)",
+                grace=settings.shutdown_grace_seconds,
+            )  # fmt: skip
+            try:
+                await supervisor.start()
+                address = settings.metrics_address
+                with metrics.serving_sum(address, supervisor.metrics_urls, settings.workers) as metrics_port:
+                    if metrics_port is not None:
+                        metrics_host = address.rsplit(":", 1)[0] or "127.0.0.1"
+                        print(f"authsvc metrics on http://{metrics_host}:{metrics_port}/metrics", flush=True)
+                    shown = settings.grpc_address.rsplit(":", 1)[0]
+                    print(f"authsvc listening on {shown}:{port} ({settings.workers} workers)", flush=True)
+                    await until_signalled()
+                    log.info("shutting down: stopping the workers")
+            finally:
+                code = await supervisor.stop()
+    return code
 
 
 async def _until_stopped(server: grpc.aio.Server, health: ServingHealth, grace: float) -> None:
@@ -129,10 +170,21 @@ async def set_workspace_plan(settings: Settings, workspace: str, plan: str) -> N
     print(f"workspace {workspace} is on plan {plan} ({limits}), on every replica within a second")
 
 
+def _workers(value: str) -> int:
+    try:
+        return worker_count(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="authsvc", description="The authsvc token service.")
     commands = root.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="apply pending migrations and serve gRPC AuthService")
+    serving = commands.add_parser("serve", help="apply pending migrations and serve gRPC AuthService")
+    serving.add_argument(
+        "--workers", type=_workers, default=None, metavar="N",
+        help="processes serving the port together, or auto (one per core); default AUTHSVC_WORKERS, 1",
+    )  # fmt: skip
     commands.add_parser("migrate", help="apply pending migrations and exit")
     user = commands.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
     create = user.add_parser("create", help="create a user; the password is read from stdin")
@@ -170,6 +222,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logs.configure(settings.log_level)
     try:
+        if args.command == "serve" and args.workers is not None:
+            settings = settings.model_copy(update={"workers": args.workers})
+        if args.command == "serve" and settings.workers > 1:
+            return run(serve_workers(settings))
         if args.command == "serve":
             run(serve(settings))
         elif args.command == "migrate":

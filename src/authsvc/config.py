@@ -18,6 +18,7 @@ from authsvc.domain.rate_limits import RateLimit
 from authsvc.domain.tokens import MAX_ACCESS_TTL, MIN_ACCESS_TTL
 from authsvc.env_config import EnvSettings, LogLevel, check_tokens, comma_separated
 from authsvc.service.policy import Policy
+from authsvc.workers import worker_count
 
 _POLICY = Policy()  # the use cases' numbers: their defaults are the settings' defaults
 _YEAR = 365 * 86_400
@@ -58,6 +59,8 @@ class Settings(EnvSettings):
     session_max_age_seconds: int = _whole(_POLICY.session_max_age, 60, _YEAR)
     refresh_grace_seconds: int = _whole(int(_POLICY.refresh_grace.total_seconds()), 0, 300)
     grpc_address: str = "127.0.0.1:50051"
+    # Processes serving grpc_address together (SO_REUSEPORT); `auto`: one per core. `--workers`.
+    workers: int = 1
     shutdown_grace_seconds: float = _seconds(10.0)
     db_pool_min: int = _whole(2, 0, 1000)
     db_pool_max: int = _whole(10, 1, 1000)
@@ -92,6 +95,11 @@ class Settings(EnvSettings):
     @property
     def embedded(self) -> bool:
         return self.database_url is None
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _workers(cls, value: Any) -> Any:
+        return worker_count(value) if isinstance(value, str | int) else value
 
     @field_validator("jwt_secret", mode="before")
     @classmethod

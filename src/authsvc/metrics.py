@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client import REGISTRY, Counter, start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.utils import floatToGoString  # the `le` texts Histogram writes: "10.0"
+
+from authsvc.metrics_sum import summed_registry
 
 _RPC_LABELS = ["grpc_type", "grpc_service", "grpc_method"]
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -109,16 +111,29 @@ def serving(address: str, pool: Any) -> Iterator[int | None]:
     """Serves /metrics on `address` ("host:port"; empty: off) while inside; yields the bound port."""
     collector = PoolCollector(pool)
     REGISTRY.register(collector)
-    server = None
     try:
-        if address:
-            host, _, port = address.rpartition(":")
-            server, _thread = start_http_server(int(port), addr=host or "127.0.0.1")
-            yield server.server_port
-        else:
-            yield None
+        with _http_server(address, REGISTRY) as port:
+            yield port
     finally:
-        if server is not None:
-            server.shutdown()
-            server.server_close()
         REGISTRY.unregister(collector)
+
+
+@contextlib.contextmanager
+def serving_sum(address: str, urls: Callable[[], list[str]], workers: int) -> Iterator[int | None]:
+    """A supervisor's /metrics: its workers' metrics added up (authsvc.metrics_sum)."""
+    with _http_server(address, summed_registry(urls, lambda: workers)) as port:
+        yield port
+
+
+@contextlib.contextmanager
+def _http_server(address: str, registry: CollectorRegistry) -> Iterator[int | None]:
+    if not address:
+        yield None
+        return
+    host, _, port = address.rpartition(":")
+    server, _thread = start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)
+    try:
+        yield server.server_port
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -26,13 +26,14 @@ CHANNEL_OPTIONS = channel_options(max_reconnect_ms=3000)
 CHANNEL_CLOSE_GRACE_SECONDS = 5.0
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, summed_metrics: str | None = None) -> web.Application:
+    """`summed_metrics`: the URL of the workers' metrics added up, when this is one of several."""
     app = web.Application(
         middlewares=[measured, with_request_id, json_errors],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
-    app[METRICS] = HttpMetrics.create()
+    app[METRICS] = HttpMetrics.create(summed_metrics)
     add_routes(app)
     app.on_response_prepare.append(name_no_software)
     app.cleanup_ctx.append(_upstream)

@@ -10,6 +10,7 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 
 from authsvc.domain.networks import Network, parse_networks
 from authsvc.env_config import EnvSettings, LogLevel, check_tokens, comma_separated
+from authsvc.workers import worker_count
 
 
 class Settings(EnvSettings):
@@ -18,6 +19,8 @@ class Settings(EnvSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+    # Processes serving the port together (SO_REUSEPORT); `auto`: one per core. `--workers`.
+    workers: int = 1
     authsvc_target: str = "127.0.0.1:50051"
     call_timeout_seconds: float = Field(5.0, ge=0.001, le=300, allow_inf_nan=False)
     # Only requests from these networks may name the client IP (X-Forwarded-For).
@@ -31,6 +34,11 @@ class Settings(EnvSettings):
     # stream, with no AuthService call per request (see docs/sdk.md, local verification).
     local_verification_key: str | None = Field(None, repr=False)
     max_staleness_seconds: float = Field(10.0, gt=0, le=3600, allow_inf_nan=False)
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _workers(cls, value: Any) -> Any:
+        return worker_count(value) if isinstance(value, str | int) else value
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

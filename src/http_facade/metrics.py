@@ -4,11 +4,13 @@ their latency, and the process's CPU, memory and file descriptors."""
 from __future__ import annotations
 
 import bisect
+import contextlib
 import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
+import aiohttp
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client import (
@@ -29,6 +31,7 @@ from prometheus_client.utils import floatToGoString
 UNMATCHED = "unmatched"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 CLIENT_CLOSED = 499
+SUM_TIMEOUT = 5.0  # for the supervisor's sum of the workers' metrics
 
 
 # Prometheus' default buckets, as the client library's Histogram used here before.
@@ -59,14 +62,14 @@ class _RequestCounts(Collector):
             "http_requests", "HTTP requests answered, by method, route and status.",
             labels=["method", "route", "status"],
         )  # fmt: skip
-        for (method, route, status), count in self.requests.items():
+        for (method, route, status), count in list(self.requests.items()):
             requests.add_metric([method, route, str(status)], count)
         duration = HistogramMetricFamily(
             "http_request_duration_seconds",
             "Time from receiving a request to its response, by method and route.",
             labels=["method", "route"],
         )
-        for (method, route), counts in self.durations.items():
+        for (method, route), counts in list(self.durations.items()):
             cumulative = list(itertools.accumulate(counts[:-1]))
             bounds = [*(floatToGoString(bound) for bound in BUCKETS), "+Inf"]
             duration.add_metric([method, route], list(zip(bounds, cumulative, strict=True)), counts[-1])
@@ -76,22 +79,26 @@ class _RequestCounts(Collector):
 
 @dataclass(frozen=True)
 class HttpMetrics:
-    """One registry per app, so two facades in one process (tests) never count each other's requests."""
+    """One registry per app, so two facades in one process (tests) never count each other's requests.
+
+    `summed_at`: this facade is one of several workers (`--workers`); /metrics answers with what
+    the supervisor serves there, every worker's metrics added up, whichever worker is asked."""
 
     registry: CollectorRegistry
     counts: _RequestCounts
+    summed_at: str | None = None
 
     def record(self, method: str, route: str, status: int, seconds: float) -> None:
         self.counts.record(method, route, status, seconds)
 
     @classmethod
-    def create(cls) -> HttpMetrics:
+    def create(cls, summed_at: str | None = None) -> HttpMetrics:
         registry = CollectorRegistry()
         for collector in (ProcessCollector, PlatformCollector, GCCollector):
             collector(registry=registry)
         counts = _RequestCounts()
         registry.register(counts)
-        return cls(registry, counts)
+        return cls(registry, counts, summed_at)
 
 
 METRICS = web.AppKey("metrics", HttpMetrics)
@@ -121,5 +128,39 @@ async def measured(request: web.Request, handler: Handler) -> web.StreamResponse
 
 
 async def serve(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[METRICS].registry)
+    metrics = request.app[METRICS]
+    if metrics.summed_at is None:
+        return _own(metrics)
+    try:
+        timeout = aiohttp.ClientTimeout(total=SUM_TIMEOUT)
+        async with aiohttp.ClientSession(timeout=timeout) as session, session.get(metrics.summed_at) as reply:
+            reply.raise_for_status()
+            body = await reply.read()
+    except (aiohttp.ClientError, TimeoutError):
+        raise web.HTTPServiceUnavailable(reason="The workers' metrics could not be added up") from None
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _own(metrics: HttpMetrics) -> web.Response:
+    body = generate_latest(metrics.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+@contextlib.asynccontextmanager
+async def own_metrics_served(metrics: HttpMetrics) -> AsyncIterator[str]:
+    """A worker's own metrics on a loopback port, for its supervisor to add up; yields the URL.
+    Served by this event loop, the one thread that updates the counts."""
+    app = web.Application()
+    app.router.add_get("/metrics", lambda _request: _own_reply(metrics))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/metrics"
+    finally:
+        await runner.cleanup()
+
+
+async def _own_reply(metrics: HttpMetrics) -> web.Response:
+    return _own(metrics)

@@ -38,3 +38,17 @@ async def database_for(settings: Settings) -> AsyncIterator[tuple[Database, byte
         await database.close()
         if server is not None:
             await asyncio.to_thread(server.cleanup)
+
+
+@contextlib.asynccontextmanager
+async def embedded_kept_up(settings: Settings) -> AsyncIterator[None]:
+    """For a supervisor of workers: the embedded PostgreSQL (when it is the database) stays up
+    while workers join and leave it (it stops when its last user exits)."""
+    if settings.database_url is not None:
+        yield
+        return
+    server = await asyncio.to_thread(embedded_postgres.start, settings.data_dir)
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(server.cleanup)
