@@ -68,7 +68,8 @@ async def run_workers(rig: Rig) -> list[Figure]:
     wanted = [key for key in ("8a", "8b") if rig.options.wants(key)]
     async with contextlib.AsyncExitStack() as stack:
         argv = [*servers.console_script("authsvc"), "serve", "--workers", str(WORKERS)]
-        started = servers.running("authsvc-workers", argv, rig.authsvc_env, rig.options.logs)
+        env = {**rig.authsvc_env, "AUTHSVC_METRICS_ADDRESS": "127.0.0.1:0"}  # beside the first one's
+        started = servers.running("authsvc-workers", argv, env, rig.options.logs)
         authsvc = await stack.enter_async_context(started)
         out: list[Figure] = []
         if "8a" in wanted:

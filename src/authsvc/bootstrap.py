@@ -225,15 +225,16 @@ def _sweeper(database: Database, settings: Settings, clock: Clock) -> Callable[[
     return sweep
 
 
-async def ensure_first_admin(runtime: Runtime) -> tuple[str, str] | None:
+async def ensure_first_admin(runtime: Runtime, embedded: bool | None = None) -> tuple[str, str] | None:
     """On a database with no users, the bootstrap admin: AUTHSVC_BOOTSTRAP_ADMIN_EMAIL/PASSWORD
     when set; on the embedded default, otherwise, admin@example.com with a random password, which
     is returned for the caller to show once. None when nothing was created or the password was
-    configured (it is never echoed)."""
+    configured (it is never echoed). `embedded`: the runtime reaches the embedded database by URL
+    (a supervisor of workers); default: whether its settings name no database."""
     settings = runtime.settings
     email, password = settings.bootstrap_admin_email, settings.bootstrap_admin_password
     if email is None or password is None:
-        if not settings.embedded:
+        if not (settings.embedded if embedded is None else embedded):
             return None
         email, password = EMBEDDED_ADMIN_EMAIL, None
     made = await runtime.services.users.ensure_first_admin(

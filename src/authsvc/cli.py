@@ -15,7 +15,7 @@ import grpc
 
 from authsvc import logs, metrics
 from authsvc.adapters.pg_workspace_plans import set_plan
-from authsvc.adapters.provision import embedded_kept_up
+from authsvc.adapters.provision import shared_database
 from authsvc.adapters.signing_algorithms import ALGORITHMS, public_pem
 from authsvc.bootstrap import Runtime, ensure_first_admin, open_runtime
 from authsvc.config import Settings, read_plans
@@ -27,7 +27,15 @@ from authsvc.event_loop import run
 from authsvc.grpc_api.health import ServingHealth
 from authsvc.grpc_api.peers import TrustedProxies
 from authsvc.grpc_api.server import start_server
-from authsvc.workers import Supervisor, child_command, host_port, reserved_port, until_signalled, worker_count
+from authsvc.workers import (
+    StopSignal,
+    Supervisor,
+    child_command,
+    die_with_parent,
+    host_port,
+    reserved_port,
+    worker_count,
+)
 
 log = logging.getLogger("authsvc")
 
@@ -55,8 +63,8 @@ async def serve(settings: Settings) -> None:
             await asyncio.gather(health_task, return_exceptions=True)
 
 
-async def _first_admin(runtime: Runtime) -> None:
-    created = await ensure_first_admin(runtime)
+async def _first_admin(runtime: Runtime, embedded: bool | None = None) -> None:
+    created = await ensure_first_admin(runtime, embedded)
     if created is not None:
         email, password = created
         print(
@@ -68,9 +76,10 @@ async def _first_admin(runtime: Runtime) -> None:
 async def serve_workers(settings: Settings) -> int:
     """`serve --workers N`: migrates and creates the first admin once, then runs N `serve`
     processes on one port (authsvc.workers) and sums their metrics; SIGTERM stops them together."""
-    async with embedded_kept_up(settings):
-        async with open_runtime(settings) as runtime:
-            await _first_admin(runtime)
+    stop = StopSignal()  # from the start: migrations and starting the workers take a while
+    async with shared_database(settings) as shared:
+        async with open_runtime(shared) as runtime:
+            await _first_admin(runtime, embedded=settings.embedded)
         with reserved_port(settings.grpc_address) as (host, port):
             env = {
                 **os.environ,
@@ -78,22 +87,29 @@ async def serve_workers(settings: Settings) -> int:
                 "AUTHSVC_GRPC_ADDRESS": host_port(host, port),
                 "AUTHSVC_METRICS_ADDRESS": "127.0.0.1:0" if settings.metrics_address else "",
             }
+            if settings.embedded:  # the supervisor's embedded server, by URL (adapters.provision)
+                assert shared.database_url is not None and shared.jwt_secret is not None
+                env.update(
+                    AUTHSVC_DATABASE_URL=shared.database_url, AUTHSVC_JWT_SECRET=shared.jwt_secret.hex()
+                )
             supervisor = Supervisor(
                 "authsvc", child_command("authsvc", "serve"), env, settings.workers,
                 ready=r"^authsvc listening on ", metrics=r"^authsvc metrics on (http://\S+)",
                 grace=settings.shutdown_grace_seconds,
             )  # fmt: skip
             try:
-                await supervisor.start()
-                address = settings.metrics_address
-                with metrics.serving_sum(address, supervisor.metrics_urls, settings.workers) as metrics_port:
-                    if metrics_port is not None:
-                        metrics_host = address.rsplit(":", 1)[0] or "127.0.0.1"
-                        print(f"authsvc metrics on http://{metrics_host}:{metrics_port}/metrics", flush=True)
-                    shown = settings.grpc_address.rsplit(":", 1)[0]
-                    print(f"authsvc listening on {shown}:{port} ({settings.workers} workers)", flush=True)
-                    await until_signalled()
-                    log.info("shutting down: stopping the workers")
+                if not await stop.interrupts(supervisor.start()):
+                    address = settings.metrics_address
+                    with metrics.serving_sum(address, supervisor.scrapes, settings.workers) as metrics_port:
+                        if metrics_port is not None:
+                            metrics_host = address.rsplit(":", 1)[0] or "127.0.0.1"
+                            print(
+                                f"authsvc metrics on http://{metrics_host}:{metrics_port}/metrics", flush=True
+                            )
+                        shown = settings.grpc_address.rsplit(":", 1)[0]
+                        print(f"authsvc listening on {shown}:{port} ({settings.workers} workers)", flush=True)
+                        await stop.wait()
+                log.info("shutting down: stopping the workers")
             finally:
                 code = await supervisor.stop()
     return code
@@ -227,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve" and settings.workers > 1:
             return run(serve_workers(settings))
         if args.command == "serve":
+            die_with_parent()  # a worker of `serve --workers`: never outlive the supervisor
             run(serve(settings))
         elif args.command == "migrate":
             run(run_migrations(settings))

@@ -12,6 +12,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.utils import floatToGoString  # the `le` texts Histogram writes: "10.0"
 
 from authsvc.metrics_sum import summed_registry
+from authsvc.workers import Scrape
 
 _RPC_LABELS = ["grpc_type", "grpc_service", "grpc_method"]
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -119,9 +120,9 @@ def serving(address: str, pool: Any) -> Iterator[int | None]:
 
 
 @contextlib.contextmanager
-def serving_sum(address: str, urls: Callable[[], list[str]], workers: int) -> Iterator[int | None]:
+def serving_sum(address: str, scrapes: Callable[[], list[Scrape]], workers: int) -> Iterator[int | None]:
     """A supervisor's /metrics: its workers' metrics added up (authsvc.metrics_sum)."""
-    with _http_server(address, summed_registry(urls, lambda: workers)) as port:
+    with _http_server(address, summed_registry(scrapes, workers)) as port:
         yield port
 
 

@@ -14,12 +14,13 @@ from authsvc import logs, metrics
 from authsvc.env_config import ConfigError
 from authsvc.event_loop import run
 from authsvc.workers import (
+    Scrape,
+    StopSignal,
     Supervisor,
-    WorkerFailed,
     child_command,
+    die_with_parent,
     host_port,
     reserved_port,
-    until_signalled,
     worker_count,
 )
 from http_facade import access_log
@@ -34,6 +35,7 @@ log = logging.getLogger("http_facade")
 async def serve(settings: Settings, summed_metrics: str | None = None) -> None:
     """Serves until SIGTERM/SIGINT. `summed_metrics`: this is one of `--workers` processes; it
     shares the port and answers /metrics with the supervisor's sum of all of them."""
+    stop = StopSignal()
     runner = FacadeRunner(
         create_app(settings, summed_metrics),
         shutdown_timeout=settings.shutdown_grace_seconds,
@@ -54,7 +56,7 @@ async def serve(settings: Settings, summed_metrics: str | None = None) -> None:
                 f"http-facade listening on http://{settings.host}:{port} (AuthService at {target})",
                 flush=True,
             )
-            await until_signalled()
+            await stop.wait()
             log.info("shutting down: draining in-flight requests")
     finally:
         # Stops accepting, lets in-flight requests finish (up to the grace), then closes the channel.
@@ -65,10 +67,14 @@ async def serve(settings: Settings, summed_metrics: str | None = None) -> None:
 async def serve_workers(settings: Settings) -> int:
     """`serve --workers N`: N facade processes on one port (authsvc.workers); /metrics on any of
     them answers with the sum of all, which this supervisor serves them on a loopback port."""
+    stop = StopSignal()
     with reserved_port(host_port(settings.host, settings.port)) as (_host, port):
         supervisor: Supervisor | None = None
-        urls = lambda: supervisor.metrics_urls() if supervisor is not None else []  # noqa: E731
-        with metrics.serving_sum("127.0.0.1:0", urls, settings.workers) as sum_port:
+
+        def scrapes() -> list[Scrape]:
+            return supervisor.scrapes() if supervisor is not None else []
+
+        with metrics.serving_sum("127.0.0.1:0", scrapes, settings.workers) as sum_port:
             env = {**os.environ, "HTTP_FACADE_WORKERS": "1", "HTTP_FACADE_PORT": str(port)}
             summed = f"http://127.0.0.1:{sum_port}/metrics"
             supervisor = Supervisor(
@@ -77,14 +83,14 @@ async def serve_workers(settings: Settings) -> int:
                 metrics=r"^http-facade worker metrics on (http://\S+)", grace=settings.shutdown_grace_seconds,
             )  # fmt: skip
             try:
-                await supervisor.start()
-                target = settings.authsvc_target
-                print(
-                    f"http-facade listening on http://{settings.host}:{port} (AuthService at {target}; "
-                    f"{settings.workers} workers)",
-                    flush=True,
-                )
-                await until_signalled()
+                if not await stop.interrupts(supervisor.start()):
+                    target = settings.authsvc_target
+                    print(
+                        f"http-facade listening on http://{settings.host}:{port} (AuthService at {target}; "
+                        f"{settings.workers} workers)",
+                        flush=True,
+                    )
+                    await stop.wait()
                 log.info("shutting down: stopping the workers")
             finally:
                 code = await supervisor.stop()
@@ -123,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if settings.workers > 1 and args.summed_metrics is None:
             return run(serve_workers(settings))
+        if args.summed_metrics is not None:
+            die_with_parent()  # a worker of `serve --workers`: never outlive the supervisor
         run(serve(settings, args.summed_metrics))
     except OSError as error:  # the port is taken, the host cannot be bound...
         print(
@@ -130,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    except WorkerFailed as error:
+    except RuntimeError as error:  # a worker that could not start, an address that is no address
         print(f"http-facade: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -41,14 +41,19 @@ async def database_for(settings: Settings) -> AsyncIterator[tuple[Database, byte
 
 
 @contextlib.asynccontextmanager
-async def embedded_kept_up(settings: Settings) -> AsyncIterator[None]:
-    """For a supervisor of workers: the embedded PostgreSQL (when it is the database) stays up
-    while workers join and leave it (it stops when its last user exits)."""
+async def shared_database(settings: Settings) -> AsyncIterator[Settings]:
+    """For a supervisor of workers: the settings that reach its database. Configured: as given.
+    Embedded: the supervisor alone starts (and at the end stops) the embedded PostgreSQL, and the
+    settings name it by URL with its secret, so workers and the supervisor's own runtime connect
+    to it as to any server and never start or stop it themselves."""
     if settings.database_url is not None:
-        yield
+        yield settings
         return
     server = await asyncio.to_thread(embedded_postgres.start, settings.data_dir)
     try:
-        yield
+        secret = settings.jwt_secret or embedded_postgres.load_or_create_secret(settings.data_dir)
+        yield settings.model_copy(
+            update={"database_url": embedded_postgres.dsn(server), "jwt_secret": secret}
+        )
     finally:
         await asyncio.to_thread(server.cleanup)
