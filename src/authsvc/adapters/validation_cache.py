@@ -41,7 +41,10 @@ class _Table:
 
     def get(self, key: bytes) -> ApiKeyRecord | object | None:
         entry = self._entries.get(key)
-        if entry is None or self._clock() - entry[1] > self._ttl:
+        if entry is None:
+            return _MISSING
+        if self._clock() - entry[1] > self._ttl:
+            del self._entries[key]  # past its backstop: asked again, and gone meanwhile
             return _MISSING
         return entry[0]
 

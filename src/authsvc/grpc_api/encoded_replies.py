@@ -67,18 +67,27 @@ def _varint(value: int) -> bytes:
 
 
 class EncodedReplies:
-    def __init__(self, max_entries: int = 50_000) -> None:
+    """Replies already encoded, by principal. Principals come and go with tokens (each access
+    token's has its own session and expiry), so they are kept in two generations of
+    `generation` entries: when the current one is full it becomes the previous one, whose
+    entries move back on use and are otherwise dropped with it. Memory stays bounded by the
+    principals in recent use, and a miss costs one encoding (a few µs)."""
+
+    def __init__(self, generation: int = 5_000) -> None:
         self._principals: dict[Principal, bytes] = {}
+        self._previous: dict[Principal, bytes] = {}
         self._refusals: dict[tuple[int, str], bytes] = {}
-        self._max = max_entries
+        self._generation = generation
 
     def principal(self, found: Principal) -> bytes:
         """A ValidateTokenResponse for `found`, which is also its TokenVerdict."""
         encoded = self._principals.get(found)
         if encoded is None:
-            if len(self._principals) >= self._max:
-                self._principals.clear()
-            encoded = _framed(convert.principal(found).SerializeToString())
+            encoded = self._previous.pop(found, None)
+            if encoded is None:
+                encoded = _framed(convert.principal(found).SerializeToString())
+            if len(self._principals) >= self._generation:
+                self._previous, self._principals = self._principals, {}
             self._principals[found] = encoded
         return encoded
 
