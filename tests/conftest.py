@@ -63,6 +63,7 @@ def settings(database_url: str) -> Settings:
         bcrypt_cost=10,
         login_rate_limit=RateLimit(1_000_000, 60),
         refresh_rate_limit=RateLimit(1_000_000, 60),
+        password_reset_rate_limit=RateLimit(1_000_000, 60),
         proxy_tokens=(TEST_PROXY_TOKEN,),
     )
 
@@ -102,6 +103,7 @@ class Running:
     usage: BatchedUsageRecorder
     port: int
     cache: ValidationCache
+    sync: ReplicaSync
 
 
 ServerFactory = Callable[..., Awaitable[Running]]
@@ -131,7 +133,7 @@ async def start_authsvc(
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
         started.append((server, channel))
         stub = auth_pb2_grpc.AuthServiceStub(channel)
-        return Running(stub, services, chosen, the_clock, usage, port, cache)
+        return Running(stub, services, chosen, the_clock, usage, port, cache, sync)
 
     yield start
     for server, channel in started:

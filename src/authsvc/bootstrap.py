@@ -16,6 +16,7 @@ from authsvc.adapters.cached_repositories import (
     CachedSessionRepository,
 )
 from authsvc.adapters.clock import SystemClock
+from authsvc.adapters.common_passwords import common_passwords
 from authsvc.adapters.database import Database
 from authsvc.adapters.jwt_codec import JwtCodec
 from authsvc.adapters.keyring import KeyRing
@@ -23,6 +24,7 @@ from authsvc.adapters.passwords import BcryptHasher
 from authsvc.adapters.pg_api_keys import BatchedUsageRecorder, PgApiKeyRepository, forget_old_usage
 from authsvc.adapters.pg_audit import BufferedAuditLog
 from authsvc.adapters.pg_login_networks import PgLoginNetworks
+from authsvc.adapters.pg_password_resets import PgPasswordResetRepository
 from authsvc.adapters.pg_rate_limiter import PgRateLimiter
 from authsvc.adapters.pg_sessions import PgSessionRepository
 from authsvc.adapters.pg_signing_keys import PgSigningKeyStore, ring_reloader
@@ -36,8 +38,10 @@ from authsvc.adapters.usage_leases import LeasedMeter, forget_old_windows
 from authsvc.adapters.validation_cache import ValidationCache
 from authsvc.config import Settings, read_plans
 from authsvc.domain.errors import AuthError
+from authsvc.domain.password_policy import PasswordPolicy
 from authsvc.domain.principal import Principal
 from authsvc.domain.revocations import TokenRules
+from authsvc.service.account import AccountService
 from authsvc.service.api_keys import ApiKeyService
 from authsvc.service.authenticate import Authenticator
 from authsvc.service.container import Services
@@ -45,6 +49,7 @@ from authsvc.service.limits import Limits
 from authsvc.service.login_limits import LoginLimits
 from authsvc.service.metering import Metering
 from authsvc.service.oauth_tokens import OAuthTokens
+from authsvc.service.password_resets import PasswordResets
 from authsvc.service.policy import Policy
 from authsvc.service.ports import ApiKeyRepository, AuditLog, Clock, SessionRepository, UserRepository
 from authsvc.service.public_keys import PublicKeys
@@ -82,6 +87,8 @@ def policy_from(settings: Settings) -> Policy:
         login_known_network_seconds=settings.login_known_network_seconds,
         ipv6_limit_prefix=settings.ipv6_limit_prefix,
         api_key_max_lifetime=settings.api_key_max_lifetime_seconds,
+        password_min_length=settings.password_min_length,
+        password_reset_limit=settings.password_reset_rate_limit,
     )
 
 
@@ -134,12 +141,16 @@ def build_services(
 
     if cache is not None:
         sessions = CachedSessionRepository(PgSessionRepository(database), cache)
-        api_keys = CachedApiKeyRepository(PgApiKeyRepository(database), cache)
+        catch_up = sync.caught_up if sync is not None else None
+        api_keys = CachedApiKeyRepository(PgApiKeyRepository(database), cache, catch_up)
     authenticator = Authenticator(
         issuer, sessions, api_keys, usage, clock, verified, policy.key_environments, metering
     )
     if sync is not None:
         keys.on_change(sync.feed.keys_changed)  # watchers get the new keys at once
+    common_passwords()  # read once, now: a missing list stops the start, never empties the check
+    passwords = PasswordPolicy(policy.password_min_length, common_passwords)
+    login_limits = LoginLimits(limits, PgLoginNetworks(database), clock, policy)
     session_service = SessionService(
         users,
         sessions,
@@ -150,7 +161,7 @@ def build_services(
         limits,
         audit,
         unit_of_work,
-        LoginLimits(limits, PgLoginNetworks(database), clock, policy),
+        login_limits,
     )
     rules = TokenRules(settings.jwt_issuer, settings.jwt_audience, settings.jwt_leeway_seconds)
     return Services(
@@ -158,7 +169,7 @@ def build_services(
         authenticator=authenticator,
         api_keys=ApiKeyService(api_keys, usage, clock, policy, audit, unit_of_work, metering),
         workspace_settings=WorkspaceSettingsService(workspaces, policy),
-        users=UserService(users, hasher, audit, clock, unit_of_work),
+        users=UserService(users, hasher, audit, clock, unit_of_work, passwords),
         public_keys=PublicKeys(keys, clock),
         revocations=RevocationWatch(
             authenticator,
@@ -169,6 +180,19 @@ def build_services(
             rules,
         ),
         oauth_tokens=OAuthTokens(authenticator, issuer, session_service, clock, rules),
+        account=AccountService(users, sessions, hasher, passwords, clock, audit, unit_of_work, login_limits),
+        password_resets=PasswordResets(
+            users,
+            PgPasswordResetRepository(database),
+            hasher,
+            passwords,
+            clock,
+            audit,
+            unit_of_work,
+            limits,
+            login_limits,
+            policy,
+        ),
     )
 
 

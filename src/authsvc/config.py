@@ -12,6 +12,7 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 
 from authsvc.domain.api_key_format import ENVIRONMENTS
 from authsvc.domain.networks import Network, parse_networks
+from authsvc.domain.password_policy import LOWEST_MIN_LENGTH
 from authsvc.domain.permissions import CORE_PERMISSIONS, DEFAULT_PERMISSIONS, is_well_formed
 from authsvc.domain.plans import UNLIMITED, Plans, PlansFileError, parse_plans
 from authsvc.domain.rate_limits import RateLimit
@@ -82,6 +83,7 @@ class Settings(EnvSettings):
     login_rate_limit: Annotated[RateLimit, NoDecode] = _POLICY.login_per_ip
     refresh_rate_limit: Annotated[RateLimit, NoDecode] = _POLICY.refresh_per_user
     login_account_failure_limit: Annotated[RateLimit, NoDecode] = _POLICY.login_failures_per_account
+    password_reset_rate_limit: Annotated[RateLimit, NoDecode] = _POLICY.password_reset_limit
     login_known_network_seconds: int = _whole(_POLICY.login_known_network_seconds, 0, _YEAR)
     # Callers presenting one of these tokens may name the client IP (x-forwarded-for)...
     proxy_tokens: Annotated[tuple[str, ...], NoDecode] = Field((), repr=False)
@@ -91,6 +93,8 @@ class Settings(EnvSettings):
     plans_file: Path | None = None
     api_key_max_lifetime_seconds: int = _whole(_POLICY.api_key_max_lifetime, 60, 10 * _YEAR)
     ipv6_limit_prefix: int = _whole(_POLICY.ipv6_limit_prefix, 32, 128)
+    # The fewest characters a new password may have (NIST SP 800-63B rev. 4: 15 when it is the only factor).
+    password_min_length: int = _whole(_POLICY.password_min_length, LOWEST_MIN_LENGTH, 64)
 
     @property
     def embedded(self) -> bool:
@@ -131,7 +135,13 @@ class Settings(EnvSettings):
             raise ValueError("lists live, test or both (e.g. live)")
         return listed or ENVIRONMENTS
 
-    @field_validator("login_rate_limit", "refresh_rate_limit", "login_account_failure_limit", mode="before")
+    @field_validator(
+        "login_rate_limit",
+        "refresh_rate_limit",
+        "login_account_failure_limit",
+        "password_reset_rate_limit",
+        mode="before",
+    )
     @classmethod
     def _rate(cls, value: Any, info: ValidationInfo) -> Any:
         if not isinstance(value, str):

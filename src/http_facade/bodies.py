@@ -58,6 +58,19 @@ class RefreshRequest(RequestBody):
     refresh_token: Text = Field(description="The refresh token of the last login or refresh")
 
 
+class PasswordChange(RequestBody):
+    current_password: Text = Field(description="The account's password now")
+    new_password: Text = Field(
+        description="The new password: at least the deployment's minimum length (15 characters by "
+        "default), at most 72 bytes in UTF-8, not the email, not a commonly used password"
+    )
+
+
+class PasswordResetConfirmation(RequestBody):
+    token: Text = Field(description="The reset token, as the workspace admin was given it")
+    new_password: Text = Field(description="The new password, under the same policy as a change")
+
+
 class NewApiKeyRequest(RequestBody):
     name: Text = Field(description="A label to recognise the key by", examples=["Production ingest"])
     permissions: list[Text] = Field(

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from authsvc.call_metadata import FORWARDED_FOR, PROXY_TOKEN
+from authsvc.call_metadata import FORWARDED_FOR, FORWARDED_USER_AGENT, MAX_USER_AGENT, PROXY_TOKEN
 from authsvc.domain.bearer import bearer_credentials
 from http_facade.client_address import client_address
 from http_facade.errors import FacadeError
@@ -39,6 +39,9 @@ def call_options(request: web.Request) -> dict[str, Any]:
         metadata.append((FORWARDED_FOR, ip))
     if settings.proxy_token is not None:  # without it, AuthService takes the facade for the client
         metadata.append((PROXY_TOKEN, settings.proxy_token))
+        agent = request.headers.get("User-Agent")
+        if agent and carriable(agent[:MAX_USER_AGENT]):
+            metadata.append((FORWARDED_USER_AGENT, agent[:MAX_USER_AGENT]))
     metadata.extend(("authorization", value) for value in authorization(request))
     return {"timeout": settings.call_timeout_seconds, "metadata": tuple(metadata)}
 

@@ -20,6 +20,8 @@ from http_facade.bodies import (
     KeyRateLimit,
     LoginRequest,
     NewApiKeyRequest,
+    PasswordChange,
+    PasswordResetConfirmation,
     RefreshRequest,
     RotateRequest,
     read_json,
@@ -53,6 +55,55 @@ async def refresh(request: web.Request) -> web.Response:
 
 async def logout(request: web.Request) -> web.Response:
     await request.app[UPSTREAM].auth.Logout(auth_pb2.LogoutRequest(), **call_options(request))
+    return web.Response(status=204)
+
+
+async def list_sessions(request: web.Request) -> web.Response:
+    """A page of the caller's live sessions, oldest first."""
+    message = auth_pb2.ListSessionsRequest(
+        page_size=_page_size(request), page_token=_query(request, "page_token", "")
+    )
+    reply = await request.app[UPSTREAM].auth.ListSessions(message, **call_options(request))
+    listed: replies.SessionList = {
+        "sessions": [replies.session(s) for s in reply.sessions],
+        "next_page_token": reply.next_page_token,
+    }
+    return web.json_response(listed)
+
+
+async def revoke_session(request: web.Request) -> web.Response:
+    message = auth_pb2.RevokeSessionRequest(id=request.match_info["id"])
+    await request.app[UPSTREAM].auth.RevokeSession(message, **call_options(request))
+    return web.Response(status=204)
+
+
+async def revoke_other_sessions(request: web.Request) -> web.Response:
+    message = auth_pb2.RevokeOtherSessionsRequest()
+    reply = await request.app[UPSTREAM].auth.RevokeOtherSessions(message, **call_options(request))
+    ended: replies.RevokedSessions = {"revoked": reply.revoked}
+    return web.json_response(ended)
+
+
+async def change_password(request: web.Request) -> web.Response:
+    body = await read_json(request, PasswordChange)
+    message = auth_pb2.ChangePasswordRequest(
+        current_password=body.current_password, new_password=body.new_password
+    )
+    await request.app[UPSTREAM].auth.ChangePassword(message, **call_options(request))
+    return web.Response(status=204)
+
+
+async def issue_password_reset(request: web.Request) -> web.Response:
+    message = auth_pb2.IssuePasswordResetRequest(user_id=request.match_info["user_id"])
+    reply = await request.app[UPSTREAM].auth.IssuePasswordReset(message, **call_options(request))
+    issued: replies.PasswordReset = {"token": reply.token, "expires_at": reply.expires_at.ToJsonString()}
+    return web.json_response(issued, status=201, headers=NO_STORE)
+
+
+async def confirm_password_reset(request: web.Request) -> web.Response:
+    body = await read_json(request, PasswordResetConfirmation)
+    message = auth_pb2.ConfirmPasswordResetRequest(token=body.token, new_password=body.new_password)
+    await request.app[UPSTREAM].auth.ConfirmPasswordReset(message, **call_options(request))
     return web.Response(status=204)
 
 
@@ -111,9 +162,7 @@ async def create_api_key(request: web.Request) -> web.Response:
 
 async def list_api_keys(request: web.Request) -> web.Response:
     """One page of the workspace's keys (AIP-158), of one environment or state if asked."""
-    size = _query(request, "page_size", "0")
-    if not (size.isascii() and size.isdigit() and len(size) <= 9):
-        raise FacadeError(400, "page_size must be a whole number (at most 100 are listed)")
+    size = _page_size(request)
     environment = _query(request, "environment", None)  # given empty is not the same as absent
     state = _query(request, "state", None)
     if environment is not None and environment not in replies.ENVIRONMENT_VALUES:
@@ -121,7 +170,7 @@ async def list_api_keys(request: web.Request) -> web.Response:
     if state is not None and state not in replies.KEY_STATE_VALUES:
         raise FacadeError(400, "state must be active, revoked or expired")
     page = auth_pb2.ListApiKeysRequest(
-        page_size=int(size),
+        page_size=size,
         page_token=_query(request, "page_token", ""),
         environment=replies.ENVIRONMENT_VALUES.get(environment or "", auth_pb2.ENVIRONMENT_UNSPECIFIED),
         state=replies.KEY_STATE_VALUES.get(state or "", auth_pb2.API_KEY_STATE_UNSPECIFIED),
@@ -132,6 +181,13 @@ async def list_api_keys(request: web.Request) -> web.Response:
         "next_page_token": reply.next_page_token,
     }
     return web.json_response(listed)
+
+
+def _page_size(request: web.Request) -> int:
+    size = _query(request, "page_size", "0")
+    if not (size.isascii() and size.isdigit() and len(size) <= 9):
+        raise FacadeError(400, "page_size must be a whole number (at most 100 are listed)")
+    return int(size)
 
 
 @overload

@@ -78,6 +78,13 @@ _KEY_LIST_QUERY = (
     ("environment", {"type": "string", "enum": ["live", "test"]}, "Only the keys of this environment"),
     ("state", {"type": "string", "enum": ["active", "revoked", "expired"]}, "Only the keys in this state"),
 )
+PAGE_QUERY = tuple(
+    {"name": name, "in": "query", "required": False, "schema": schema, "description": text}
+    for name, schema, text in (
+        ("page_size", {"type": "integer", "minimum": 0}, "At most this many (1-100); 0 or none: 100"),
+        ("page_token", _TEXT, "The next_page_token of the previous page"),
+    )
+)
 KEY_LIST_QUERY = tuple(
     {"name": name, "in": "query", "required": False, "schema": schema, "description": text}
     for name, schema, text in _KEY_LIST_QUERY

@@ -153,6 +153,33 @@ class ApiKeyList(TypedDict):
     next_page_token: Annotated[str, _described("Pass it as page_token for the next page; empty on the last")]
 
 
+class Session(TypedDict):
+    id: str
+    workspace_id: Annotated[str, _described("The workspace its tokens are scoped to")]
+    created_at: Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+    last_refreshed_at: Annotated[Moment, _described("Its latest refresh; null: never refreshed")]
+    ip: Annotated[str | None, _described("The client address of its latest login or refresh; null: unknown")]
+    user_agent: Annotated[
+        str | None, _described("The User-Agent of its latest login or refresh; null: unknown")
+    ]
+    current: Annotated[bool, _described("Whether it is the session of the access token asking")]
+    expires_at: Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+
+
+class SessionList(TypedDict):
+    sessions: list[Session]
+    next_page_token: Annotated[str, _described("Pass it as page_token for the next page; empty on the last")]
+
+
+class PasswordReset(TypedDict):
+    token: Annotated[str, _described("The one-time reset token, shown this once")]
+    expires_at: Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+
+
+class RevokedSessions(TypedDict):
+    revoked: Annotated[int, _described("How many sessions ended")]
+
+
 class UsageCount(TypedDict):
     start: Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
     requests: Annotated[int, _described("Requests charged in the period")]
@@ -231,6 +258,19 @@ def jwk_set(reply: auth_pb2.GetJwksResponse) -> JwkSet:
             jwk[member] = getattr(key, member)  # type: ignore[literal-required]
         keys.append(jwk)
     return {"keys": keys}
+
+
+def session(value: auth_pb2.Session) -> Session:
+    return {
+        "id": value.id,
+        "workspace_id": value.workspace_id,
+        "created_at": value.created_at.ToJsonString(),
+        "last_refreshed_at": moment(value, "last_refreshed_at"),
+        "ip": value.ip or None,
+        "user_agent": value.user_agent or None,
+        "current": value.current,
+        "expires_at": value.expires_at.ToJsonString(),
+    }
 
 
 def api_key(value: auth_pb2.ApiKey) -> ApiKey:

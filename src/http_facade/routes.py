@@ -68,6 +68,39 @@ ROUTES = (
         Reply(204, "Logged out"), authed=True,
     ),
     Route(
+        "GET", "/api/v1/auth/sessions", handlers.list_sessions,
+        "The caller's sessions that still let a token through, oldest first (an access token, not an "
+        "API key); the caller's own is marked current",
+        Reply(200, "A page of sessions", replies.SessionList), authed=True, query=openapi.PAGE_QUERY,
+    ),
+    Route(
+        "DELETE", "/api/v1/auth/sessions/{id}", handlers.revoke_session,
+        "End one of the caller's sessions, on every replica at once (the current one too, as a logout)",
+        Reply(204, "Ended"), (404,), authed=True,
+    ),
+    Route(
+        "POST", "/api/v1/auth/sessions/revoke-others", handlers.revoke_other_sessions,
+        "End every session of the caller but the current one, on every replica at once",
+        Reply(200, "How many ended", replies.RevokedSessions), authed=True,
+    ),
+    Route(
+        "POST", "/api/v1/auth/password", handlers.change_password,
+        "Change the caller's password (the current one proven); every other session of the user ends "
+        "at once, the current one goes on",
+        Reply(204, "Changed"), (429,), body=bodies.PasswordChange, authed=True,
+    ),
+    Route(
+        "POST", "/api/v1/members/{user_id}/password-reset", handlers.issue_password_reset,
+        "A one-time password reset token for a member of the workspace (workspace admins), shown this "
+        "once; it works for 30 minutes, and a new one retires it",
+        Reply(201, "The token and when it expires", replies.PasswordReset), (403, 404), authed=True,
+    ),
+    Route(
+        "POST", "/api/v1/auth/password-reset/confirm", handlers.confirm_password_reset,
+        "Set a new password with a reset token (once); every session of the user ends",
+        Reply(204, "Changed"), (429,), body=bodies.PasswordResetConfirmation,
+    ),
+    Route(
         "GET", "/api/v1/auth/me", handlers.me, "Who the access token or API key stands for",
         Reply(200, "The principal", replies.Principal), authed=True,
     ),

@@ -52,7 +52,7 @@ async def test_user_create_reads_the_password_from_stdin(settings: Settings, aut
     code, _, err = await _run(["user", "create", "--email", email], env, b"another password\n")
     assert code == 1 and "already exists" in err
     code, _, err = await _run(["user", "create", "--email", "x" + email], env, b"short\n")
-    assert code == 1 and "at least 8" in err
+    assert code == 1 and "at least 15" in err
     error = await rpc_error(authsvc.stub.Login(auth_pb2.LoginRequest(email="x" + email, password="short")))
     assert error.code() == grpc.StatusCode.UNAUTHENTICATED
 

@@ -73,10 +73,22 @@ async def test_the_previous_release_and_this_one_serve_side_by_side(fresh_databa
                         reply = await checker.ValidateToken(auth_pb2.ValidateTokenRequest(token=secret))
                         assert reply.principal.api_key_id == keys[issuer].api_key.id
 
+                # Sessions the old release started are listed, with no client details (it writes none).
+                mine = bearer(pairs["new"].access_token)
+                listed = (
+                    await stubs["new"].ListSessions(auth_pb2.ListSessionsRequest(), metadata=mine)
+                ).sessions
+                assert {(s.ip, s.current) for s in listed} == {("", False), ("127.0.0.1", True)}
+
                 # A refresh token moves between releases, and each rotation retires the one before.
                 token = pairs["old"].refresh_token
                 for stub in (stubs["new"], stubs["old"], stubs["new"]):
                     token = (await stub.Refresh(auth_pb2.RefreshRequest(refresh_token=token))).refresh_token
+                listed = (
+                    await stubs["new"].ListSessions(auth_pb2.ListSessionsRequest(), metadata=mine)
+                ).sessions
+                (theirs,) = [s for s in listed if not s.current]  # refreshed by this release last
+                assert theirs.ip == "127.0.0.1" and theirs.HasField("last_refreshed_at")
 
                 # Revocations cross releases, within a second.
                 await stubs["new"].Logout(

@@ -353,6 +353,24 @@ async def test_logout_renews_an_expired_access_token_to_end_its_session(
     assert (await facade.call("GET", ME, headers={"Authorization": renewed})).status == 401
 
 
+async def test_a_changed_password_is_the_one_the_client_logs_in_with_next(
+    facade: Facade, make_account: AccountFactory, wire: Callable[..., Wire]
+) -> None:
+    account = await make_account()
+    recorded = wire()
+    client = PublicApiClient(facade.base_url, account.email, account.password, session=recorded.session)
+    weak = await client.change_password("password1234567")
+    assert weak == (400, {"detail": "Password is one of the most commonly used passwords"})
+    assert await client.change_password("a meadow of quiet copper bells") == (204, None)
+    assert await client.logout() == (204, None)
+    assert (await client.request("GET", ME))[0] == 200  # logged in again, with the new password
+    assert recorded.calls()[-2:] == [("POST", LOGIN, 200), ("GET", ME, 200)]
+    old = await facade.call("POST", LOGIN, json_body={"email": account.email, "password": account.password})
+    assert old.status == 401
+    with pytest.raises(RuntimeError, match="API key"):
+        await PublicApiClient(facade.base_url, api_key="sf_test_x").change_password("whatever it is")
+
+
 async def test_an_api_key_goes_on_every_call_and_a_401_is_the_callers(
     facade: Facade, make_account: AccountFactory, wire: Callable[..., Wire]
 ) -> None:

@@ -16,29 +16,36 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
+from authsvc.adapters.common_passwords import common_passwords
 from authsvc.domain.audit import AuditEvent
 from authsvc.domain.errors import AuthError, ErrorCode
 from authsvc.domain.pages import Cursor
+from authsvc.domain.password_policy import PasswordPolicy
 from authsvc.domain.permissions import Role
 from authsvc.domain.rate_limits import RateDecision, RateLimit, retry_after_seconds
 from authsvc.domain.refresh_rules import RefreshState
 from authsvc.domain.revocations import TokenRules, VerificationKey
 from authsvc.domain.tokens import check_times
+from authsvc.service.account import AccountService
 from authsvc.service.api_keys import ApiKeyService
 from authsvc.service.authenticate import Authenticator
 from authsvc.service.container import Services
 from authsvc.service.limits import Limits
 from authsvc.service.login_limits import LoginLimits
 from authsvc.service.oauth_tokens import OAuthTokens
+from authsvc.service.password_resets import PasswordResets
 from authsvc.service.policy import Policy
 from authsvc.service.ports import (
     ApiKeyRecord,
+    ClientDetails,
     KeyFilter,
     KeyState,
     RefreshingSession,
     RefreshTokenRecord,
+    ResetTokenRecord,
+    SessionInfo,
     UserRecord,
     Workspace,
 )
@@ -59,6 +66,9 @@ class _Session:
     current_jti: str
     access_expires_at: datetime
     revoked_at: datetime | None = None
+    created_at: datetime | None = None
+    client: ClientDetails = field(default_factory=ClientDetails)
+    last_refreshed_at: datetime | None = None
 
 
 @dataclass
@@ -79,6 +89,27 @@ class State:
     keys: dict[str, tuple[ApiKeyRecord, bytes]] = field(default_factory=dict)
     tats: dict[str, datetime] = field(default_factory=dict)  # GCRA state by bucket name
     networks: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    resets: dict[bytes, list[Any]] = field(default_factory=dict)  # digest: [user id, expires at, used]
+
+
+class FakeResetStore:
+    def __init__(self, state: State) -> None:
+        self._state = state
+
+    async def issue(
+        self, digest: bytes, user_id: str, issued_by: str | None, now: datetime, expires_at: datetime
+    ) -> None:
+        for reset in self._state.resets.values():
+            if reset[0] == user_id:
+                reset[2] = True
+        self._state.resets[digest] = [user_id, expires_at, False]
+
+    async def claim(self, digest: bytes, now: datetime) -> str | None:
+        reset = self._state.resets.get(digest)
+        if reset is None or reset[2] or reset[1] <= now:
+            return None
+        reset[2] = True
+        return str(reset[0])
 
 
 class FakeLimiter:
@@ -110,9 +141,18 @@ class FakeSessionStore:
         session_expires_at: datetime,
         token: RefreshTokenRecord,
         access_expires_at: datetime,
+        client: ClientDetails | None = None,
     ) -> str:
         session_id = str(uuid.uuid4())
-        self._state.sessions[session_id] = _Session(user_id, session_expires_at, token.jti, access_expires_at)
+        self._state.sessions[session_id] = _Session(
+            user_id,
+            session_expires_at,
+            token.jti,
+            access_expires_at,
+            None,
+            token.issued_at,
+            client or ClientDetails(),
+        )
         capped = replace(token, expires_at=min(token.expires_at, session_expires_at))
         self._state.tokens[token.jti] = _Token(session_id, capped)
         return session_id
@@ -147,6 +187,7 @@ class FakeSessionStore:
         now: datetime,
         successor: RefreshTokenRecord,
         access_expires_at: datetime,
+        client: ClientDetails | None = None,
     ) -> RefreshTokenRecord:
         live = replace(successor, expires_at=min(successor.expires_at, session.expires_at))
         self._state.tokens[jti].retired_at = now
@@ -154,6 +195,7 @@ class FakeSessionStore:
         stored = self._state.sessions[session.id]
         stored.current_jti = live.jti
         stored.access_expires_at = max(stored.access_expires_at, access_expires_at)
+        stored.last_refreshed_at, stored.client = now, client or stored.client
         return live
 
     async def live_token(self, session: RefreshingSession, now: datetime) -> RefreshTokenRecord | None:
@@ -169,6 +211,22 @@ class FakeSessionStore:
         if session is not None and session.revoked_at is None:
             session.revoked_at = now
             self._announced.append(f"session:{session_id}")
+
+    async def revoke_of_user(self, session_id: str, user_id: str, now: datetime, reason: str) -> bool:
+        session = self._state.sessions.get(session_id)
+        if session is None or session.user_id != user_id:
+            return False
+        await self.revoke(session_id, now, reason)
+        return True
+
+    async def revoke_all_of_user(self, user_id: str, now: datetime, reason: str, keep: str | None) -> int:
+        ended = [
+            sid for sid, s in self._state.sessions.items()
+            if s.user_id == user_id and s.revoked_at is None and s.expires_at > now and sid != keep
+        ]  # fmt: skip
+        for sid in ended:
+            await self.revoke(sid, now, reason)
+        return len(ended)
 
 
 class FakeApiKeyStore:
@@ -237,6 +295,13 @@ class FakeUserStore:
         self._state.users[user.id] = user
         return user
 
+    async def set_password_hash(self, user_id: str, password_hash: str) -> bool:
+        user = self._state.users.get(user_id)
+        if user is None or user.disabled:
+            return False
+        self._state.users[user_id] = replace(user, password_hash=password_hash)
+        return True
+
     async def disable(self, email: str | None = None, user_id: str | None = None) -> str | None:
         for user in self._state.users.values():
             if (user.email == email if email is not None else user.id == user_id) and not user.disabled:
@@ -258,6 +323,7 @@ class FakeUnitOfWork:
         self.sessions = FakeSessionStore(self._draft, self.announced)
         self.api_keys = FakeApiKeyStore(self._draft, self.announced)
         self.users = FakeUserStore(self._draft, self.announced)
+        self.resets = FakeResetStore(self._draft)
         self.limiter = FakeLimiter(self._draft, self._world.clock)
         return self
 
@@ -286,6 +352,38 @@ class _Reads:
 
     async def count(self) -> int:
         return len(self._world.state.users)
+
+    async def find(self, digest: bytes) -> ResetTokenRecord | None:
+        state = self._world.state
+        reset = state.resets.get(digest)
+        if reset is None:
+            return None
+        user = state.users[reset[0]]
+        return ResetTokenRecord(user.id, user.email, user.workspace_id, reset[1], reset[2], user.disabled)
+
+    async def by_id(self, user_id: str) -> UserRecord | None:
+        state = self._world.state
+        user = state.users.get(user_id)
+        if user is None:
+            return None
+        return replace(user, access_token_ttl=state.workspaces[user.workspace_id].access_token_ttl)
+
+    async def of_user(
+        self, user_id: str, now: datetime, after: Cursor | None, limit: int
+    ) -> list[SessionInfo]:
+        state = self._world.state
+        found = [
+            SessionInfo(
+                sid, state.users[s.user_id].workspace_id, s.created_at or now, s.last_refreshed_at,
+                s.expires_at, s.client,
+            )
+            for sid, s in state.sessions.items()
+            if s.user_id == user_id and s.revoked_at is None and s.expires_at > now
+        ]  # fmt: skip
+        found.sort(key=lambda info: (info.created_at, info.id))
+        if after is not None:
+            found = [info for info in found if (info.created_at, info.id) > (after.created_at, after.id)]
+        return found[:limit]
 
     async def is_live(self, session_id: str, user_id: str) -> bool:
         state = self._world.state
@@ -428,6 +526,8 @@ class World:
         authenticator = Authenticator(
             issuer, reads, reads, usage, clock, VerifiedTokens(0, 0), policy.key_environments
         )
+        login_limits = LoginLimits(limits, reads, clock, policy)
+        passwords = PasswordPolicy(policy.password_min_length, common_passwords)
         sessions = SessionService(
             reads,
             reads,
@@ -438,7 +538,7 @@ class World:
             limits,
             self.audit,
             unit_of_work,
-            LoginLimits(limits, reads, clock, policy),
+            login_limits,
         )
         rules = TokenRules("authsvc", "authsvc", 30)
         return Services(
@@ -446,10 +546,17 @@ class World:
             authenticator=authenticator,
             api_keys=ApiKeyService(reads, usage, clock, policy, self.audit, unit_of_work),
             workspace_settings=WorkspaceSettingsService(reads, policy),
-            users=UserService(reads, FakeHasher(), self.audit, clock, unit_of_work),
+            users=UserService(reads, FakeHasher(), self.audit, clock, unit_of_work, passwords),
             public_keys=PublicKeys(_NoPublicKeys(), clock),
             revocations=RevocationWatch(authenticator, None, None, _NoPublicKeys(), clock, rules),
             oauth_tokens=OAuthTokens(authenticator, issuer, sessions, clock, rules),
+            account=AccountService(
+                reads, reads, FakeHasher(), passwords, clock, self.audit, unit_of_work, login_limits
+            ),
+            password_resets=PasswordResets(
+                reads, reads, FakeHasher(), passwords, clock, self.audit, unit_of_work, limits,
+                login_limits, policy,
+            ),
         )  # fmt: skip
 
     def advance(self, seconds: float) -> None:

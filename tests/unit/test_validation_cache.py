@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from authsvc.adapters.validation_cache import ValidationCache
+from authsvc.adapters.validation_cache import UNLISTED, ValidationCache
 from authsvc.service.ports import ApiKeyRecord
 
 
@@ -171,7 +171,7 @@ def test_live_digests_refuse_any_other_key_without_asking() -> None:
     epoch = cache.begin_index_load()
     assert ValidationCache.missing(cache.lookup_key(OTHER))  # listening, digests not read yet: ask
     cache.finish_index_load(epoch, [], [], [], [LIVE])
-    assert cache.lookup_key(OTHER) is None  # no live key has it: refused, no query
+    assert cache.lookup_key(OTHER) is UNLISTED  # no live key has it, as far as heard: refused once caught up
     assert ValidationCache.missing(cache.lookup_key(LIVE))  # a live key not cached yet: ask
     cache.set_listening(False)
     assert ValidationCache.missing(cache.lookup_key(OTHER))
@@ -188,7 +188,7 @@ def test_a_created_key_is_live_as_soon_as_it_is_announced_even_during_a_load() -
     cache.invalidate(f"api_key_created:k2:{later.hex()}")  # committed after the load's snapshot
     cache.finish_index_load(epoch, [], [], [], [LIVE])
     assert ValidationCache.missing(cache.lookup_key(later))
-    assert cache.lookup_key(OTHER) is None
+    assert cache.lookup_key(OTHER) is UNLISTED
 
 
 def test_a_creation_announced_without_its_digest_makes_misses_ask_until_reloaded() -> None:
@@ -199,4 +199,4 @@ def test_a_creation_announced_without_its_digest_makes_misses_ask_until_reloaded
     assert ValidationCache.missing(cache.lookup_key(OTHER))
     cache.finish_index_load(cache.begin_index_load(), [], [], [], [LIVE, OTHER])
     assert ValidationCache.missing(cache.lookup_key(OTHER))  # live now, and asked for
-    assert cache.lookup_key(b"\x04" * 32) is None
+    assert cache.lookup_key(b"\x04" * 32) is UNLISTED

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import cast
 
 from authsvc.adapters.pg_api_keys import PgApiKeyRepository
 from authsvc.adapters.pg_sessions import PgSessionRepository
-from authsvc.adapters.validation_cache import ValidationCache
+from authsvc.adapters.validation_cache import UNLISTED, ValidationCache
 from authsvc.domain.errors import AuthError, ErrorCode
 from authsvc.domain.pages import Cursor
-from authsvc.service.ports import ApiKeyRecord, KeyFilter
+from authsvc.service.ports import ApiKeyRecord, KeyFilter, SessionInfo
 
 
 class CachedSessionRepository:
@@ -32,22 +33,43 @@ class CachedSessionRepository:
                 raise
             return held
 
+    async def of_user(
+        self, user_id: str, now: datetime, after: Cursor | None, limit: int
+    ) -> list[SessionInfo]:
+        return await self._inner.of_user(user_id, now, after, limit)
+
 
 class CachedApiKeyRepository:
-    def __init__(self, inner: PgApiKeyRepository, cache: ValidationCache) -> None:
+    """API keys, answered from the validation cache when it can. A digest the live set lacks is
+    refused without a query, once `catch_up` (ReplicaSync.caught_up) shows this replica has heard
+    every key created before the call: a key made on another replica a moment ago is accepted."""
+
+    def __init__(
+        self,
+        inner: PgApiKeyRepository,
+        cache: ValidationCache,
+        catch_up: Callable[[], Awaitable[bool]] | None = None,
+    ) -> None:
         self._inner = inner
         self._cache = cache
+        self._catch_up = catch_up
 
     def known(self, digest: bytes) -> tuple[bool, ApiKeyRecord | None]:
         hit = self._cache.lookup_key(digest)
-        if ValidationCache.missing(hit):
-            return False, None
-        return True, cast(ApiKeyRecord | None, hit)
+        if ValidationCache.missing(hit) or (hit is UNLISTED and self._catch_up is not None):
+            return False, None  # the awaiting path decides
+        return True, None if hit is UNLISTED else cast(ApiKeyRecord | None, hit)
 
     async def by_digest(self, digest: bytes) -> ApiKeyRecord | None:
         found, record = self.known(digest)
         if found:
             return record
+        if self._cache.lookup_key(digest) is UNLISTED and self._catch_up is not None:
+            if await self._catch_up():
+                hit = self._cache.lookup_key(digest)  # heard of meanwhile, or truly no live key
+                if hit is UNLISTED or not ValidationCache.missing(hit):
+                    return None if hit is UNLISTED else cast(ApiKeyRecord | None, hit)
+            # Not heard within the wait: the database decides, as when not listening.
         generation = self._cache.generation
         try:
             record = await self._inner.by_digest(digest)

@@ -19,6 +19,10 @@ import asyncpg
 
 log = logging.getLogger(__name__)
 CHANNEL = "authsvc_invalidation"
+# A replica's own markers, to learn it has heard everything committed before it sent one (PostgreSQL
+# delivers a listener's notifications in commit order, whatever their channel). Apart from CHANNEL:
+# replicas of earlier releases read every message there, and would take a marker for news.
+BARRIER_CHANNEL = "authsvc_barrier"
 LISTENER_APP_NAME = f"authsvc-listener:{os.getpid()}"
 
 
@@ -34,15 +38,21 @@ class InvalidationListener:
         on_message: Callable[[str], None],
         on_reset: Callable[[bool], None],
         ping_interval: float = 1.0,
+        on_barrier: Callable[[str], None] | None = None,
     ) -> None:
         self._dsn = dsn
         self._on_message = on_message
+        self._on_barrier = on_barrier
         self._on_reset = on_reset  # called with True once listening, False once deaf
         self._ping_interval = ping_interval
         self.listening = asyncio.Event()
 
     def _deliver(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         self._on_message(payload)
+
+    def _deliver_barrier(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        if self._on_barrier is not None:
+            self._on_barrier(payload)
 
     async def run(self) -> None:
         """Listens until cancelled, reconnecting with backoff."""
@@ -69,6 +79,7 @@ class InvalidationListener:
         try:
             conn.add_termination_listener(lambda _conn: lost.set())
             await conn.add_listener(CHANNEL, self._deliver)
+            await conn.add_listener(BARRIER_CHANNEL, self._deliver_barrier)
             self._on_reset(True)  # whatever was missed while deaf is out of the cache by now
             self.listening.set()
             while not lost.is_set():

@@ -10,9 +10,10 @@ from datetime import datetime
 from authsvc.adapters import invalidation_messages as messages
 from authsvc.adapters.database import Database, Executor
 from authsvc.adapters.ids import parse_uuid
+from authsvc.domain.pages import Cursor
 from authsvc.domain.permissions import Role
 from authsvc.domain.refresh_rules import RefreshState
-from authsvc.service.ports import RefreshingSession, RefreshTokenRecord
+from authsvc.service.ports import ClientDetails, RefreshingSession, RefreshTokenRecord, SessionInfo
 
 # Locks the session row: concurrent refreshes of one session run one after the other, and the
 # token row is read only after the lock is held, so each sees what the one before committed.
@@ -24,6 +25,19 @@ JOIN users u ON u.id = s.user_id
 JOIN workspaces w ON w.id = u.workspace_id
 WHERE s.id = (SELECT session_id FROM refresh_tokens WHERE jti = $1)
 FOR NO KEY UPDATE OF s
+"""
+# A session still lets a token through while its live refresh token or its latest access token
+# has not expired.
+_LIVE_OF_USER = """
+SELECT s.id, u.workspace_id, s.created_at, s.last_refreshed_at, s.expires_at, s.client_ip, s.user_agent
+FROM sessions s
+JOIN users u ON u.id = s.user_id
+WHERE s.user_id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2
+  AND (s.access_expires_at > $2
+       OR EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.jti = s.current_jti AND t.expires_at > $2))
+  AND ($3::timestamptz IS NULL OR (s.created_at, s.id) > ($3, $4::uuid))
+ORDER BY s.created_at, s.id
+LIMIT $5
 """
 _INSERT_TOKEN = "INSERT INTO refresh_tokens (jti, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)"
 
@@ -43,6 +57,26 @@ class PgSessionRepository:
             user_id,
         )
         return bool(live)
+
+    async def of_user(
+        self, user_id: str, now: datetime, after: Cursor | None, limit: int
+    ) -> list[SessionInfo]:
+        uid = parse_uuid(user_id)
+        start = (after.created_at, parse_uuid(after.id)) if after is not None else (None, None)
+        if uid is None or (after is not None and start[1] is None):
+            return []
+        rows = await self._db.fetch(_LIVE_OF_USER, uid, now, *start, limit)
+        return [
+            SessionInfo(
+                id=str(r["id"]),
+                workspace_id=str(r["workspace_id"]),
+                created_at=r["created_at"],
+                last_refreshed_at=r["last_refreshed_at"],
+                expires_at=r["expires_at"],
+                client=ClientDetails(r["client_ip"], r["user_agent"]),
+            )
+            for r in rows
+        ]
 
     async def revoked_recently(self, leeway_seconds: int) -> tuple[list[str], list[str]]:
         """Revoked sessions whose access tokens may still be presented (their latest expiry,
@@ -71,17 +105,21 @@ class PgSessionStore:
         session_expires_at: datetime,
         token: RefreshTokenRecord,
         access_expires_at: datetime,
+        client: ClientDetails | None = None,
     ) -> str:
         session_id = uuid.uuid4()
+        client = client or ClientDetails()
         await self._conn.execute(
-            "INSERT INTO sessions (id, user_id, created_at, expires_at, current_jti, access_expires_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO sessions (id, user_id, created_at, expires_at, current_jti, access_expires_at, "
+            "client_ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             session_id,
             uuid.UUID(user_id),
             token.issued_at,
             session_expires_at,
             uuid.UUID(token.jti),
             access_expires_at,
+            client.ip,
+            client.user_agent,
         )
         expires_at = min(token.expires_at, session_expires_at)
         await self._conn.execute(_INSERT_TOKEN, uuid.UUID(token.jti), session_id, token.issued_at, expires_at)
@@ -123,6 +161,7 @@ class PgSessionStore:
         now: datetime,
         successor: RefreshTokenRecord,
         access_expires_at: datetime,
+        client: ClientDetails | None = None,
     ) -> RefreshTokenRecord:
         live = RefreshTokenRecord(
             successor.jti, successor.issued_at, min(successor.expires_at, session.expires_at)
@@ -132,12 +171,18 @@ class PgSessionStore:
             "UPDATE refresh_tokens SET retired_at = $2 WHERE jti = $1", uuid.UUID(jti), now
         )
         await self._conn.execute(_INSERT_TOKEN, uuid.UUID(live.jti), sid, live.issued_at, live.expires_at)
+        client = client or ClientDetails()
         await self._conn.execute(  # one statement for the session row, as extend_access and more
-            "UPDATE sessions SET current_jti = $2, access_expires_at = greatest(access_expires_at, $3) "
+            "UPDATE sessions SET current_jti = $2, access_expires_at = greatest(access_expires_at, $3), "
+            "last_refreshed_at = $4, client_ip = coalesce($5, client_ip), "
+            "user_agent = coalesce($6, user_agent) "
             "WHERE id = $1",
             sid,
             uuid.UUID(live.jti),
             access_expires_at,
+            now,
+            client.ip,
+            client.user_agent,
         )
         return live
 
@@ -171,3 +216,39 @@ class PgSessionStore:
         )
         if status != "UPDATE 0":
             self._announce(messages.session_revoked(sid))
+
+    async def revoke_of_user(self, session_id: str, user_id: str, now: datetime, reason: str) -> bool:
+        sid, uid = parse_uuid(session_id), parse_uuid(user_id)
+        if sid is None or uid is None:
+            return False
+        row = await self._conn.fetchrow(
+            "UPDATE sessions SET revoked_at = coalesce(revoked_at, $3), "
+            "revoked_reason = coalesce(revoked_reason, $4) WHERE id = $1 AND user_id = $2 "
+            "RETURNING revoked_at = $3 AS ended_now",
+            sid,
+            uid,
+            now,
+            reason,
+        )
+        if row is None:
+            return False
+        if row["ended_now"]:
+            self._announce(messages.session_revoked(sid))
+        return True
+
+    async def revoke_all_of_user(self, user_id: str, now: datetime, reason: str, keep: str | None) -> int:
+        uid = parse_uuid(user_id)
+        if uid is None:
+            return 0
+        rows = await self._conn.fetch(
+            "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 "
+            "WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND id IS DISTINCT FROM $4 "
+            "RETURNING id",
+            uid,
+            now,
+            reason,
+            parse_uuid(keep) if keep is not None else None,
+        )
+        for row in rows:
+            self._announce(messages.session_revoked(row["id"]))
+        return len(rows)

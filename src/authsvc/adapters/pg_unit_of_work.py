@@ -17,6 +17,7 @@ from authsvc.adapters import revocation_log
 from authsvc.adapters.database import Database
 from authsvc.adapters.invalidation import notify
 from authsvc.adapters.pg_api_keys import PgApiKeyStore
+from authsvc.adapters.pg_password_resets import PgPasswordResetStore
 from authsvc.adapters.pg_rate_limiter import PgRateLimiter
 from authsvc.adapters.pg_sessions import PgSessionStore
 from authsvc.adapters.pg_users import PgUserStore
@@ -30,6 +31,7 @@ class PgUnitOfWork:
     sessions: PgSessionStore
     api_keys: PgApiKeyStore
     users: PgUserStore
+    resets: PgPasswordResetStore
     limiter: PgRateLimiter
 
     def __init__(
@@ -51,6 +53,7 @@ class PgUnitOfWork:
             self.sessions = PgSessionStore(conn, self._announced.append)
             self.api_keys = PgApiKeyStore(conn, self._announced.append)
             self.users = PgUserStore(conn, self._announced.append)
+            self.resets = PgPasswordResetStore(conn)
             self.limiter = PgRateLimiter(conn)
             self._stack = stack.pop_all()
         return self

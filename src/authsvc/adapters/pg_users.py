@@ -48,6 +48,16 @@ class PgUserRepository:
         )
         return _user(row) if row else None
 
+    async def by_id(self, user_id: str) -> UserRecord | None:
+        uid = parse_uuid(user_id)
+        if uid is None:
+            return None
+        row = await self._db.fetchrow(
+            f"SELECT {_USER_COLUMNS} FROM users u JOIN workspaces w ON w.id = u.workspace_id WHERE u.id = $1",
+            uid,
+        )
+        return _user(row) if row else None
+
     async def count(self) -> int:
         return int(await self._db.fetchval("SELECT count(*) FROM users"))
 
@@ -88,6 +98,14 @@ class PgUserStore:
         return UserRecord(
             str(user_id), workspace.id, email, password_hash, role, False, workspace.access_token_ttl
         )
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> bool:
+        status: str = await self._conn.execute(
+            "UPDATE users SET password_hash = $2 WHERE id = $1 AND disabled_at IS NULL",
+            uuid.UUID(user_id),
+            password_hash,
+        )
+        return status != "UPDATE 0"
 
     async def disable(self, email: str | None = None, user_id: str | None = None) -> str | None:
         column, value = ("id", parse_uuid(user_id or "")) if email is None else ("email", email)

@@ -30,6 +30,9 @@ from authsvc.adapters import invalidation_messages as messages
 from authsvc.service.ports import ApiKeyRecord
 
 _MISSING = object()
+UNLISTED = (
+    object()
+)  # a digest the live set lacks: no live key has it, or one this replica has not heard of yet
 
 
 class _Table:
@@ -164,14 +167,16 @@ class ValidationCache:
         self._digests_of.setdefault(record.id, set()).add(digest)
 
     def lookup_key(self, digest: bytes) -> ApiKeyRecord | object | None:
-        """The cached record, None for a digest known to match no live key, or MISSING."""
+        """The cached record, None for a digest known to match no live key, UNLISTED for one the
+        live digests lack (unless its creation is still on its way here: ReplicaSync.caught_up),
+        or MISSING."""
         if not self.enabled:
             return _MISSING
         found = self.api_keys.get(digest)
         if found is not _MISSING:
             return found
         if self.index_complete and self._digests_complete and digest not in self._live_digests:
-            return None  # no live key has this digest: no query needed
+            return UNLISTED  # no live key has this digest, as far as this replica has heard
         return self.unknown_keys.get(digest)
 
     # --- notifications and connection state -----------------------------------------------

@@ -9,7 +9,8 @@
 With email and password: one login, then the access token is reused until shortly before it
 expires and renewed with the refresh token (logging in again when the refresh token is refused
 or may have been used up); a 401 "Token expired" renews it once and repeats the call. `login()`,
-`refresh()` and `logout()` do the same on demand. With an API key: the key goes on every call
+`refresh()` and `logout()` do the same on demand; `change_password()` changes it and logs in with the
+new one from then on. With an API key: the key goes on every call
 as is, and there is no session. 429 is retried after its Retry-After, 503 (and 502/504 of a call
 safe to send again) after an exponential backoff with full jitter, both a bounded number of
 times; any other answer is the caller's. One connection pool serves every call. Connection errors
@@ -41,6 +42,7 @@ Reply = tuple[int, Any]
 LOGIN = "/api/v1/auth/login"
 REFRESH = "/api/v1/auth/refresh"
 LOGOUT = "/api/v1/auth/logout"
+PASSWORD = "/api/v1/auth/password"
 TOKEN_EXPIRED = DEFAULT_DETAIL[ErrorCode.TOKEN_EXPIRED]  # the public doc's 401 text
 _SECONDS = re.compile(r"[0-9]{1,9}")
 # Methods that change nothing, or the same thing however often they are sent (RFC 9110 §9.2.2).
@@ -176,6 +178,18 @@ class PublicApiClient:
                 return reply
             finally:
                 self._tokens = None
+
+    async def change_password(self, new_password: str) -> Reply:
+        """Changes the account's password, proving the one the client was given; on 204 the client
+        logs in with `new_password` from then on. Its own session goes on; every other session of
+        the user ends. The call's `(status, body)`: 400 with the policy's reason for a weak
+        password. `RuntimeError` for a client with an API key."""
+        credentials = self._login_body("change_password")
+        body = {"current_password": credentials["password"], "new_password": new_password}
+        reply = await self.request("POST", PASSWORD, body)
+        if reply[0] == 204:
+            self._credentials = {**credentials, "password": new_password}
+        return reply
 
     def _login_body(self, action: str) -> dict[str, str]:
         if self._credentials is None:

@@ -18,6 +18,11 @@ class AuditKind(enum.Enum):
     API_KEY_ROTATED = "api key rotated"
     API_KEY_UPDATED = "api key updated"
     USER_DISABLED = "user disabled"
+    SESSIONS_ENDED = "sessions ended"  # a user ended all their other sessions
+    PASSWORD_CHANGED = "password changed"
+    PASSWORD_CHANGE_FAILED = "password change failed"  # the current password was wrong
+    PASSWORD_RESET_ISSUED = "password reset issued"  # an admin made a reset token for a member
+    PASSWORD_RESET = "password reset"  # a reset token set a new password
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,6 @@ from authsvc.domain.errors import invalid_argument
 _EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,189}\.[^@\s\x00-\x1f\x7f.]{1,63}$")
 MAX_EMAIL_LEN = 254
 BCRYPT_MAX_BYTES = 72
-MIN_PASSWORD_CHARS = 8
 MAX_NAME_LEN = 100
 
 
@@ -56,22 +55,6 @@ def mixes_scripts(email: str) -> bool:
 def _script(letter: str) -> str:
     # The script is the first word of a letter's Unicode name ("CYRILLIC SMALL LETTER A").
     return unicodedata.name(letter, "UNKNOWN").split(" ", 1)[0]
-
-
-def check_new_password(password: str) -> None:
-    """Password policy, decided once for bcrypt's 72-byte limit.
-
-    bcrypt only reads 72 bytes; longer passwords are refused with a clear error instead of being
-    silently truncated (two passwords sharing 72 bytes would otherwise both log in) or pre-hashed
-    (which would need its own format and migration story).
-    """
-    if len(password) < MIN_PASSWORD_CHARS:
-        raise invalid_argument(f"Password must be at least {MIN_PASSWORD_CHARS} characters")
-    size = utf8_length(password)
-    if size is None:
-        raise invalid_argument("Password must be valid UTF-8 text")
-    if size > BCRYPT_MAX_BYTES:
-        raise invalid_argument(f"Password must be at most {BCRYPT_MAX_BYTES} bytes in UTF-8")
 
 
 def utf8_length(text: str) -> int | None:

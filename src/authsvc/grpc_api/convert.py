@@ -19,7 +19,7 @@ from authsvc.domain.revocations import (
     VerificationKey,
     WatchEvent,
 )
-from authsvc.service.ports import ApiKeyRecord, KeyState
+from authsvc.service.ports import ApiKeyRecord, KeyState, SessionInfo
 from authsvc.service.tokens import TokenPair
 from authsvc.v1 import auth_pb2
 
@@ -113,6 +113,19 @@ def api_key(record: ApiKeyRecord) -> auth_pb2.ApiKey:
         )
         if record.limits
         else None,
+    )
+
+
+def session(info: SessionInfo, current: str | None) -> auth_pb2.Session:
+    return auth_pb2.Session(
+        id=info.id,
+        workspace_id=info.workspace_id,
+        created_at=timestamp(info.created_at),
+        last_refreshed_at=timestamp(info.last_refreshed_at),
+        ip=info.client.ip or "",
+        user_agent=info.client.user_agent or "",
+        current=info.id == current,
+        expires_at=timestamp(info.expires_at),
     )
 
 

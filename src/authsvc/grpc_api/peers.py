@@ -13,7 +13,7 @@ import hmac
 from collections.abc import Sequence
 from typing import Any
 
-from authsvc.call_metadata import FORWARDED_FOR, PROXY_TOKEN
+from authsvc.call_metadata import FORWARDED_FOR, FORWARDED_USER_AGENT, MAX_USER_AGENT, PROXY_TOKEN, USER_AGENT
 from authsvc.domain.networks import Network, parse_ip
 
 
@@ -65,3 +65,23 @@ def client_ip(peer: str, metadata: Sequence[tuple[str, Any]] | None, proxies: Tr
         return direct
     candidate = parse_ip(forwarded.split(",")[-1])
     return str(candidate) if candidate is not None else direct
+
+
+def user_agent(peer: str, metadata: Sequence[tuple[str, Any]] | None, proxies: TrustedProxies) -> str | None:
+    """The client's user agent, as a trusted proxy names it (`x-forwarded-user-agent`), else the
+    caller's own `user-agent`; printable characters only, at most MAX_USER_AGENT of them."""
+    own = forwarded = token = None
+    for key, value in metadata or ():
+        if not isinstance(value, str):
+            continue
+        if key == FORWARDED_USER_AGENT:
+            forwarded = value
+        elif key == USER_AGENT:
+            own = value
+        elif key == PROXY_TOKEN:
+            token = value
+    chosen = forwarded if forwarded is not None and proxies.vouch(peer, token) else own
+    if chosen is None:
+        return None
+    printable = "".join(c for c in chosen[: 4 * MAX_USER_AGENT] if c.isprintable()).strip()
+    return printable[:MAX_USER_AGENT] or None

@@ -16,7 +16,7 @@ from authsvc.domain.principal import Principal
 from authsvc.grpc_api import convert
 from authsvc.grpc_api.encoded_replies import VALIDATE_TOKEN_LIMITS, EncodedReplies
 from authsvc.grpc_api.errors import edge_call, edge_stream, outcome_code
-from authsvc.grpc_api.peers import NOBODY, TrustedProxies, client_ip
+from authsvc.grpc_api.peers import NOBODY, TrustedProxies, client_ip, user_agent
 from authsvc.metrics import TOKEN_CHECKS
 from authsvc.service.api_keys import KeyChanges
 from authsvc.service.container import Services
@@ -56,17 +56,24 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     def _client_ip(self, context: Context) -> str:
         return client_ip(context.peer(), context.invocation_metadata(), self._proxies)
 
+    def _user_agent(self, context: Context) -> str | None:
+        return user_agent(context.peer(), context.invocation_metadata(), self._proxies)
+
     async def _caller(self, context: Context) -> Principal:
         return await self._services.authenticator.validate(bearer_token(context))
 
     @edge_call
     async def Login(self, request: auth_pb2.LoginRequest, context: Context) -> auth_pb2.TokenPair:
-        pair = await self._services.sessions.login(request.email, request.password, self._client_ip(context))
+        pair = await self._services.sessions.login(
+            request.email, request.password, self._client_ip(context), self._user_agent(context)
+        )
         return convert.token_pair(pair)
 
     @edge_call
     async def Refresh(self, request: auth_pb2.RefreshRequest, context: Context) -> auth_pb2.TokenPair:
-        pair = await self._services.sessions.refresh(request.refresh_token, self._client_ip(context))
+        pair = await self._services.sessions.refresh(
+            request.refresh_token, self._client_ip(context), self._user_agent(context)
+        )
         return convert.token_pair(pair)
 
     @edge_call
@@ -197,6 +204,60 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def Logout(self, request: auth_pb2.LogoutRequest, context: Context) -> auth_pb2.LogoutResponse:
         await self._services.sessions.logout(await self._caller(context))
         return auth_pb2.LogoutResponse()
+
+    @edge_call
+    async def ListSessions(
+        self, request: auth_pb2.ListSessionsRequest, context: Context
+    ) -> auth_pb2.ListSessionsResponse:
+        caller = await self._caller(context)
+        page = await self._services.account.sessions(caller, request.page_size, request.page_token)
+        return auth_pb2.ListSessionsResponse(
+            sessions=[convert.session(s, caller.session_id) for s in page.sessions],
+            next_page_token=page.next_token,
+        )
+
+    @edge_call
+    async def RevokeSession(
+        self, request: auth_pb2.RevokeSessionRequest, context: Context
+    ) -> auth_pb2.RevokeSessionResponse:
+        await self._services.account.end_session(await self._caller(context), request.id)
+        return auth_pb2.RevokeSessionResponse()
+
+    @edge_call
+    async def RevokeOtherSessions(
+        self, request: auth_pb2.RevokeOtherSessionsRequest, context: Context
+    ) -> auth_pb2.RevokeOtherSessionsResponse:
+        ended = await self._services.account.end_other_sessions(await self._caller(context))
+        return auth_pb2.RevokeOtherSessionsResponse(revoked=ended)
+
+    @edge_call
+    async def ChangePassword(
+        self, request: auth_pb2.ChangePasswordRequest, context: Context
+    ) -> auth_pb2.ChangePasswordResponse:
+        ended = await self._services.account.change_password(
+            await self._caller(context),
+            request.current_password,
+            request.new_password,
+            self._client_ip(context),
+        )
+        return auth_pb2.ChangePasswordResponse(sessions_revoked=ended)
+
+    @edge_call
+    async def IssuePasswordReset(
+        self, request: auth_pb2.IssuePasswordResetRequest, context: Context
+    ) -> auth_pb2.IssuePasswordResetResponse:
+        caller = await self._caller(context)
+        token, expires_at = await self._services.password_resets.issue_for_member(caller, request.user_id)
+        return auth_pb2.IssuePasswordResetResponse(token=token, expires_at=convert.timestamp(expires_at))
+
+    @edge_call
+    async def ConfirmPasswordReset(
+        self, request: auth_pb2.ConfirmPasswordResetRequest, context: Context
+    ) -> auth_pb2.ConfirmPasswordResetResponse:
+        ended = await self._services.password_resets.confirm(
+            request.token, request.new_password, self._client_ip(context)
+        )
+        return auth_pb2.ConfirmPasswordResetResponse(sessions_revoked=ended)
 
     @edge_call
     async def GetAuthSettings(

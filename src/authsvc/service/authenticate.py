@@ -20,6 +20,9 @@ from authsvc.service.verified_tokens import Verified, VerifiedTokens
 
 log = logging.getLogger("authsvc.audit")
 _MAX_KEY_PRINCIPALS = 100_000
+# A key's principal is kept while the key is used: one not asked for in one to two of these is
+# let go (revoked keys and keys gone quiet), so the table follows the keys in use, not all ever seen.
+KEY_PRINCIPAL_IDLE_SECONDS = 60.0
 
 
 class Authenticator:
@@ -46,6 +49,8 @@ class Authenticator:
         self._clock = clock
         # The principal of each cached API key record, built once per record (see VerifiedTokens).
         self._key_principals: dict[str, tuple[ApiKeyRecord, Principal]] = {}
+        self._idle_key_principals: dict[str, tuple[ApiKeyRecord, Principal]] = {}  # the generation before
+        self._key_generation_began: float | None = None
 
     def validate(
         self, token: str, required_permissions: Iterable[str] = ()
@@ -137,7 +142,7 @@ class Authenticator:
         if record.secret_ends_at is not None and now >= record.secret_ends_at:
             raise AuthError(ErrorCode.TOKEN_INVALID)  # a secret rotated away, its overlap over
         self._usage.mark_used(record.id, now)
-        known = self._key_principals.get(record.id)
+        known = self._known_key_principal(record.id)
         if known is not None and known[0] is record:
             return known[1]
         principal = Principal(
@@ -162,6 +167,23 @@ class Authenticator:
             self._key_principals.clear()
         self._key_principals[record.id] = (record, principal)
         return principal
+
+    def _known_key_principal(self, key_id: str) -> tuple[ApiKeyRecord, Principal] | None:
+        """The key's record and principal from either generation (an idle one is kept again);
+        a generation older than KEY_PRINCIPAL_IDLE_SECONDS becomes the idle one first."""
+        moment = self._clock.timestamp()
+        began = self._key_generation_began
+        if began is None:
+            self._key_generation_began = moment
+        elif moment - began >= KEY_PRINCIPAL_IDLE_SECONDS:
+            self._idle_key_principals, self._key_principals = self._key_principals, {}
+            self._key_generation_began = moment
+        known = self._key_principals.get(key_id)
+        if known is None:
+            known = self._idle_key_principals.pop(key_id, None)
+            if known is not None:
+                self._key_principals[key_id] = known
+        return known
 
     async def _access_token_principal(self, token: str) -> Principal:
         now = int(self._clock.now().timestamp())

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from authsvc.service.account import AccountService
 from authsvc.service.api_keys import ApiKeyService
 from authsvc.service.authenticate import Authenticator
 from authsvc.service.oauth_tokens import OAuthTokens
+from authsvc.service.password_resets import PasswordResets
 from authsvc.service.public_keys import PublicKeys
 from authsvc.service.revocation_watch import RevocationWatch
 from authsvc.service.sessions import SessionService
@@ -24,3 +26,5 @@ class Services:
     public_keys: PublicKeys
     revocations: RevocationWatch
     oauth_tokens: OAuthTokens
+    account: AccountService
+    password_resets: PasswordResets

@@ -8,6 +8,7 @@ from datetime import timedelta
 from authsvc.domain.api_key_format import ENVIRONMENTS
 from authsvc.domain.api_key_lifetime import YEAR
 from authsvc.domain.networks import DEFAULT_IPV6_PREFIX
+from authsvc.domain.password_policy import DEFAULT_MIN_LENGTH
 from authsvc.domain.permissions import DEFAULT_PERMISSIONS
 from authsvc.domain.rate_limits import RateLimit
 
@@ -27,3 +28,5 @@ class Policy:
     login_known_network_seconds: int = 30 * 86400  # a network the account logged in from this lately
     api_key_max_lifetime: int = YEAR  # the longest expiry a new API key may be given
     ipv6_limit_prefix: int = DEFAULT_IPV6_PREFIX  # per-client limits count an IPv6 client by this network
+    password_min_length: int = DEFAULT_MIN_LENGTH  # characters, for every new password
+    password_reset_limit: RateLimit = RateLimit(10, 3600)  # confirmations per client network and per account

@@ -60,6 +60,26 @@ class RefreshTokenRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ClientDetails:
+    """Who a login or refresh came from, as a session list shows it: None when not known."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """A session as its user sees it listed."""
+
+    id: str
+    workspace_id: str
+    created_at: datetime
+    last_refreshed_at: datetime | None
+    expires_at: datetime  # its absolute end
+    client: ClientDetails  # of its last login or refresh
+
+
+@dataclass(frozen=True, slots=True)
 class RefreshingSession:
     """A session as a refresh finds it, locked until the unit of work ends."""
 
@@ -148,6 +168,8 @@ class WorkspacePlans(Protocol):
 class UserRepository(Protocol):
     async def by_email(self, email: str) -> UserRecord | None: ...
 
+    async def by_id(self, user_id: str) -> UserRecord | None: ...
+
     async def count(self) -> int: ...
 
 
@@ -162,10 +184,45 @@ class UserStore(Protocol):
         """ALREADY_EXISTS for a taken email."""
         ...
 
+    async def set_password_hash(self, user_id: str, password_hash: str) -> bool:
+        """False when there is no such enabled user."""
+        ...
+
     async def disable(self, email: str | None = None, user_id: str | None = None) -> str | None:
         """Disables the user with this (normal form) email, or else this id: logins, sessions and
         API keys stop working, on every replica when the unit of work commits. Its id, None if
         unknown or disabled already."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ResetTokenRecord:
+    """A password reset token as found by its digest, and its user."""
+
+    user_id: str
+    email: str
+    workspace_id: str
+    expires_at: datetime
+    used: bool
+    user_disabled: bool
+
+
+class PasswordResetRepository(Protocol):
+    async def find(self, digest: bytes) -> ResetTokenRecord | None: ...
+
+
+class PasswordResetStore(Protocol):
+    """Password reset tokens inside a unit of work."""
+
+    async def issue(
+        self, digest: bytes, user_id: str, issued_by: str | None, now: datetime, expires_at: datetime
+    ) -> None:
+        """Stores a token (its digest); the user's earlier unused tokens stop working."""
+        ...
+
+    async def claim(self, digest: bytes, now: datetime) -> str | None:
+        """Marks the token used if it is unused and unexpired at `now`; its user's id, else None.
+        Of two claims of one token, one wins."""
         ...
 
 
@@ -181,6 +238,13 @@ class SessionRepository(Protocol):
         check: no access token outlives its session.)"""
         ...
 
+    async def of_user(
+        self, user_id: str, now: datetime, after: Cursor | None, limit: int
+    ) -> list[SessionInfo]:
+        """The user's sessions that still let a token through at `now` (not revoked, with a
+        refresh or access token not yet expired), oldest first, after `after`."""
+        ...
+
 
 class SessionStore(Protocol):
     """Sessions inside a unit of work: reads and writes, no rules."""
@@ -191,6 +255,7 @@ class SessionStore(Protocol):
         session_expires_at: datetime,
         token: RefreshTokenRecord,
         access_expires_at: datetime,
+        client: ClientDetails | None = None,
     ) -> str:
         """Creates a session whose live refresh token is `token`; returns the session id."""
         ...
@@ -207,10 +272,11 @@ class SessionStore(Protocol):
         now: datetime,
         successor: RefreshTokenRecord,
         access_expires_at: datetime,
+        client: ClientDetails | None = None,
     ) -> RefreshTokenRecord:
         """Retires `jti` and stores `successor` (its expiry capped at the session's end) as the
         session's live token, and extends the session's access expiry as `extend_access` does;
-        returns the token as stored."""
+        notes the refresh's time and `client`; returns the token as stored."""
         ...
 
     async def live_token(self, session: RefreshingSession, now: datetime) -> RefreshTokenRecord | None:
@@ -224,6 +290,15 @@ class SessionStore(Protocol):
 
     async def revoke(self, session_id: str, now: datetime, reason: str) -> None:
         """Revokes the session and announces it to every replica when the unit of work commits."""
+        ...
+
+    async def revoke_of_user(self, session_id: str, user_id: str, now: datetime, reason: str) -> bool:
+        """Revokes the session if it is the user's (and announces it as `revoke` does); False when
+        the user has no session of that id. A session already ended is left as it is (True)."""
+        ...
+
+    async def revoke_all_of_user(self, user_id: str, now: datetime, reason: str, keep: str | None) -> int:
+        """Revokes every live session of the user but `keep`, announcing each; how many."""
         ...
 
 
@@ -302,6 +377,9 @@ class UnitOfWork(Protocol):
 
     @property
     def users(self) -> UserStore: ...
+
+    @property
+    def resets(self) -> PasswordResetStore: ...
 
     @property
     def limiter(self) -> RateLimiter: ...

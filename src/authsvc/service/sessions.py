@@ -16,6 +16,7 @@ from authsvc.service.login_limits import LoginLimits
 from authsvc.service.policy import Policy
 from authsvc.service.ports import (
     AuditLog,
+    ClientDetails,
     Clock,
     PasswordHasher,
     RefreshTokenRecord,
@@ -54,7 +55,9 @@ class SessionService:
         self._clock = clock
         self._policy = policy
 
-    async def login(self, email: str, password: str, client_ip: str) -> TokenPair:
+    async def login(
+        self, email: str, password: str, client_ip: str, user_agent: str | None = None
+    ) -> TokenPair:
         """Starts a session for valid credentials, within the limits of `login_limits`.
 
         An unknown email, a disabled user and a wrong password all cost one full bcrypt
@@ -78,7 +81,7 @@ class SessionService:
             )
             raise AuthError(ErrorCode.INVALID_CREDENTIALS)
         await self._login_limits.succeeded(admission)
-        session_id, pair = await self.start_session(user)
+        session_id, pair = await self.start_session(user, ClientDetails(client_ip, user_agent))
         self._audit.record(
             AuditEvent(
                 AuditKind.LOGIN_SUCCEEDED,
@@ -91,7 +94,9 @@ class SessionService:
         )
         return pair
 
-    async def start_session(self, user: UserRecord) -> tuple[str, TokenPair]:
+    async def start_session(
+        self, user: UserRecord, client: ClientDetails | None = None
+    ) -> tuple[str, TokenPair]:
         """A new session for an authenticated user and its first token pair (what a login does
         once the credentials have been checked)."""
         now = self._clock.now()
@@ -99,7 +104,7 @@ class SessionService:
         record = self._issuer.new_refresh_record(now)
         access_ends = self._issuer.access_expiry(user.access_token_ttl, session_ends)
         async with self._unit_of_work() as uow:
-            session_id = await uow.sessions.start(user.id, session_ends, record, access_ends)
+            session_id = await uow.sessions.start(user.id, session_ends, record, access_ends, client)
             await uow.commit()
         pair = self._issuer.mint_pair(
             user_id=user.id,
@@ -111,7 +116,7 @@ class SessionService:
         )
         return session_id, pair
 
-    async def refresh(self, refresh_token: str, client_ip: str) -> TokenPair:
+    async def refresh(self, refresh_token: str, client_ip: str, user_agent: str | None = None) -> TokenPair:
         """Rotates a refresh token; see `refresh_rules.decide` for reuse and the grace window.
 
         Security: only a token of a live session (the current one, or one just rotated, inside the
@@ -147,7 +152,8 @@ class SessionService:
                 access_ends = self._issuer.access_expiry(session.workspace_ttl, session.expires_at)
                 if decision is RefreshDecision.ROTATE:
                     successor = self._issuer.new_refresh_record(now)
-                    live = await uow.sessions.rotate(session, claims.jti, now, successor, access_ends)
+                    client = ClientDetails(client_ip, user_agent)
+                    live = await uow.sessions.rotate(session, claims.jti, now, successor, access_ends, client)
                 else:
                     await uow.sessions.extend_access(session.id, access_ends)
             elif session is not None and decision is RefreshDecision.REUSE:

@@ -7,8 +7,9 @@ from collections.abc import Callable
 
 from authsvc.domain.audit import AuditEvent, AuditKind
 from authsvc.domain.errors import AuthError, ErrorCode, invalid_argument
+from authsvc.domain.password_policy import PasswordPolicy
 from authsvc.domain.permissions import Role
-from authsvc.domain.validation import check_name, check_new_password, normalise_email
+from authsvc.domain.validation import check_name, normalise_email
 from authsvc.service.ports import (
     AuditLog,
     Clock,
@@ -29,7 +30,9 @@ class UserService:
         audit: AuditLog,
         clock: Clock,
         unit_of_work: UnitOfWorkFactory,
+        passwords: PasswordPolicy,
     ) -> None:
+        self._passwords = passwords
         self._audit = audit
         self._clock = clock
         self._users = users
@@ -39,7 +42,7 @@ class UserService:
     async def create(self, email: str, password: str, role: str, workspace_name: str) -> UserRecord:
         """Creates a user in `workspace_name` (made if new); ALREADY_EXISTS for a taken email."""
         normalised = normalise_email(email)
-        check_new_password(password)
+        self._passwords.check(password, normalised)
         try:
             parsed_role = Role(role)
         except ValueError:

@@ -1,0 +1,64 @@
+"""Password reset tokens in PostgreSQL, by the SHA-256 of the token (the token itself is never
+stored): on the pool (`PgPasswordResetRepository`) and inside a unit of work (`PgPasswordResetStore`)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from authsvc.adapters.database import Database, Executor
+from authsvc.service.ports import ResetTokenRecord
+
+
+class PgPasswordResetRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def find(self, digest: bytes) -> ResetTokenRecord | None:
+        row = await self._db.fetchrow(
+            "SELECT t.user_id, u.email, u.workspace_id, t.expires_at, t.used_at IS NOT NULL AS used, "
+            "u.disabled_at IS NOT NULL AS disabled "
+            "FROM password_reset_tokens t JOIN users u ON u.id = t.user_id WHERE t.digest = $1",
+            digest,
+        )
+        if row is None:
+            return None
+        return ResetTokenRecord(
+            user_id=str(row["user_id"]),
+            email=row["email"],
+            workspace_id=str(row["workspace_id"]),
+            expires_at=row["expires_at"],
+            used=row["used"],
+            user_disabled=row["disabled"],
+        )
+
+
+class PgPasswordResetStore:
+    def __init__(self, conn: Executor) -> None:
+        self._conn = conn
+
+    async def issue(
+        self, digest: bytes, user_id: str, issued_by: str | None, now: datetime, expires_at: datetime
+    ) -> None:
+        uid = uuid.UUID(user_id)
+        await self._conn.execute(  # the one before stops working: one live token per user
+            "UPDATE password_reset_tokens SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL", uid, now
+        )
+        await self._conn.execute(
+            "INSERT INTO password_reset_tokens (digest, user_id, issued_by, created_at, expires_at) "
+            "VALUES ($1, $2, $3, $4, $5)",
+            digest,
+            uid,
+            uuid.UUID(issued_by) if issued_by else None,
+            now,
+            expires_at,
+        )
+
+    async def claim(self, digest: bytes, now: datetime) -> str | None:
+        user_id = await self._conn.fetchval(
+            "UPDATE password_reset_tokens SET used_at = $2 "
+            "WHERE digest = $1 AND used_at IS NULL AND expires_at > $2 RETURNING user_id",
+            digest,
+            now,
+        )
+        return None if user_id is None else str(user_id)

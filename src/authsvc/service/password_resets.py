@@ -1,0 +1,122 @@
+"""Password resets by one-time token: a workspace admin issues one for a member (what a deployment
+without mail does; mailed links will use the same tokens), and whoever holds it sets a new
+password once, within RESET_TOKEN_LIFETIME. Every session of the user ends.
+
+Security: a token is 256 random bits, stored only as its SHA-256, single use (a new one retires the
+one before), and an unknown, expired, used or superseded one is refused with the same words.
+Confirmations count against the client's network and the account (429 past the limit). A refused
+new password leaves the token usable. A workspace admin can take over a member's account this way,
+as an admin could by other means; so it stays within one workspace (users in several workspaces,
+issue 16 item 4, must not let one workspace's admin into the others).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from authsvc.domain.audit import AuditEvent, AuditKind
+from authsvc.domain.errors import AuthError, ErrorCode, invalid_argument
+from authsvc.domain.password_policy import PasswordPolicy
+from authsvc.domain.permissions import ADMIN_PERMISSION
+from authsvc.domain.principal import Principal
+from authsvc.service.limits import Limits
+from authsvc.service.login_limits import LoginLimits
+from authsvc.service.policy import Policy
+from authsvc.service.ports import (
+    AuditLog,
+    Clock,
+    PasswordHasher,
+    PasswordResetRepository,
+    UnitOfWorkFactory,
+    UserRepository,
+)
+
+RESET_TOKEN_LIFETIME = timedelta(minutes=30)
+TOKEN_PREFIX = "pwr_"
+_TOKEN_LENGTH = len(TOKEN_PREFIX) + 43  # token_urlsafe(32)
+INVALID_TOKEN = "Invalid or expired token"
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8", "replace")).digest()
+
+
+class PasswordResets:
+    def __init__(
+        self,
+        users: UserRepository,
+        resets: PasswordResetRepository,
+        hasher: PasswordHasher,
+        passwords: PasswordPolicy,
+        clock: Clock,
+        audit: AuditLog,
+        unit_of_work: UnitOfWorkFactory,
+        limits: Limits,
+        login_limits: LoginLimits,
+        policy: Policy,
+    ) -> None:
+        self._users = users
+        self._resets = resets
+        self._hasher = hasher
+        self._passwords = passwords
+        self._clock = clock
+        self._audit = audit
+        self._unit_of_work = unit_of_work
+        self._limits = limits
+        self._login_limits = login_limits
+        self._policy = policy
+
+    async def issue_for_member(self, caller: Principal, user_id: str) -> tuple[str, datetime]:
+        """A reset token for a member of the caller's workspace (needs `workspace:admin`), shown to
+        the caller this once, and when it expires. NOT_FOUND for anyone else, disabled users too."""
+        if ADMIN_PERMISSION not in caller.permissions:
+            raise AuthError(ErrorCode.PERMISSION_DENIED)
+        user = await self._users.by_id(user_id)
+        if user is None or user.workspace_id != caller.workspace_id or user.disabled:
+            raise AuthError(ErrorCode.NOT_FOUND, "Member not found")
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        now = self._clock.now()
+        expires_at = now + RESET_TOKEN_LIFETIME
+        async with self._unit_of_work() as uow:
+            await uow.resets.issue(_digest(token), user.id, caller.user_id, now, expires_at)
+            await uow.commit()
+        self._audit.record(
+            AuditEvent(
+                AuditKind.PASSWORD_RESET_ISSUED, now, user.id, user.workspace_id, caller.subject_id,
+                detail=f"by {caller.kind.value} {caller.subject_id}",
+            )
+        )  # fmt: skip
+        return token, expires_at
+
+    async def confirm(self, token: str, new_password: str, client_ip: str) -> int:
+        """Sets the token's user's new password and ends every session of the user on every
+        replica; how many ended. INVALID_ARGUMENT "Invalid or expired token" for any token that
+        cannot be used, whatever the reason; the policy's reason for a refused password."""
+        network = self._login_limits.network(client_ip)
+        limit = self._policy.password_reset_limit
+        await self._limits.take("reset-ip", network, limit, client_ip)  # before any other work
+        if not (token.startswith(TOKEN_PREFIX) and len(token) == _TOKEN_LENGTH):
+            raise invalid_argument(INVALID_TOKEN)
+        digest, now = _digest(token), self._clock.now()
+        found = await self._resets.find(digest)
+        if found is None or found.used or found.expires_at <= now or found.user_disabled:
+            raise invalid_argument(INVALID_TOKEN)
+        await self._limits.take("reset-account", found.user_id, limit, client_ip)
+        self._passwords.check(new_password, found.email)
+        new_hash = await self._hasher.hash(new_password)  # before the transaction, not inside it
+        now = self._clock.now()
+        async with self._unit_of_work() as uow:
+            user_id = await uow.resets.claim(digest, now)  # of two confirmations, one wins
+            if user_id is None or not await uow.users.set_password_hash(user_id, new_hash):
+                raise invalid_argument(INVALID_TOKEN)  # nothing is committed
+            ended = await uow.sessions.revoke_all_of_user(user_id, now, "password reset", None)
+            await uow.commit()
+        self._audit.record(
+            AuditEvent(
+                AuditKind.PASSWORD_RESET, now, found.user_id, found.workspace_id, client_ip=client_ip,
+                detail=f"{ended} session(s) ended",
+            )
+        )  # fmt: skip
+        return ended

@@ -1,0 +1,47 @@
+"""A user's session and password changes on one `authsvc serve` reach the other within 1 s
+(issue 16, items 6 and 10)."""
+
+from __future__ import annotations
+
+import grpc
+
+from authsvc.v1 import auth_pb2
+from tests.conftest import AccountFactory
+from tests.e2e.conftest import PairFactory
+from tests.support.grpc_client import bearer, refused_within, rpc_error
+
+
+async def test_session_and_password_changes_reach_the_other_replica_within_a_second(
+    start_replicas: PairFactory, make_account: AccountFactory
+) -> None:
+    a, b, _ = await start_replicas(AUTHSVC_LOGIN_RATE_LIMIT="100/60")  # six logins from one address
+    account = await make_account()
+    credentials = auth_pb2.LoginRequest(email=account.email, password=account.password)
+    pairs = [await a.Login(credentials) for _ in range(4)]
+    sessions = []
+    for pair in pairs:  # each one known and accepted on B first
+        checked = await b.ValidateToken(auth_pb2.ValidateTokenRequest(token=pair.access_token))
+        sessions.append(checked.principal.session_id)
+    current = bearer(pairs[3].access_token)
+
+    listed = await b.ListSessions(auth_pb2.ListSessionsRequest(), metadata=current)
+    assert sorted(s.id for s in listed.sessions) == sorted(sessions)
+    assert [s.id for s in listed.sessions if s.current] == [sessions[3]]
+    await a.RevokeSession(auth_pb2.RevokeSessionRequest(id=sessions[0]), metadata=current)
+    assert await refused_within(b, pairs[0].access_token, 1.0) < 1.0
+
+    ended = await a.RevokeOtherSessions(auth_pb2.RevokeOtherSessionsRequest(), metadata=current)
+    assert ended.revoked == 2
+    assert await refused_within(b, pairs[1].access_token, 1.0) < 1.0
+    assert await refused_within(b, pairs[2].access_token, 1.0) < 1.0
+
+    other = await a.Login(credentials)
+    await b.ValidateToken(auth_pb2.ValidateTokenRequest(token=other.access_token))
+    change = auth_pb2.ChangePasswordRequest(
+        current_password=account.password, new_password="seven quiet lanterns drifting"
+    )
+    assert (await b.ChangePassword(change, metadata=current)).sessions_revoked == 1
+    assert await refused_within(a, other.access_token, 1.0) < 1.0
+    assert (await a.ValidateToken(auth_pb2.ValidateTokenRequest(token=pairs[3].access_token))).principal
+    refused = await rpc_error(a.Login(credentials))
+    assert refused.code() == grpc.StatusCode.UNAUTHENTICATED
