@@ -20,9 +20,11 @@ from authsvc.adapters.common_passwords import common_passwords
 from authsvc.adapters.database import Database
 from authsvc.adapters.jwt_codec import JwtCodec
 from authsvc.adapters.keyring import KeyRing
+from authsvc.adapters.mail_outbox import MailSeal, MailSender
 from authsvc.adapters.passwords import BcryptHasher
 from authsvc.adapters.pg_api_keys import BatchedUsageRecorder, PgApiKeyRepository, forget_old_usage
 from authsvc.adapters.pg_audit import BufferedAuditLog
+from authsvc.adapters.pg_audit_trail import PgAuditTrail
 from authsvc.adapters.pg_login_networks import PgLoginNetworks
 from authsvc.adapters.pg_password_resets import PgPasswordResetRepository
 from authsvc.adapters.pg_rate_limiter import PgRateLimiter
@@ -43,6 +45,7 @@ from authsvc.domain.principal import Principal
 from authsvc.domain.revocations import TokenRules
 from authsvc.service.account import AccountService
 from authsvc.service.api_keys import ApiKeyService
+from authsvc.service.audit_trail import AuditTrailService
 from authsvc.service.authenticate import Authenticator
 from authsvc.service.container import Services
 from authsvc.service.limits import Limits
@@ -101,11 +104,15 @@ def build_services(
     cache: ValidationCache | None = None,
     audit: AuditLog | None = None,
     sync: ReplicaSync | None = None,
+    seal: MailSeal | None = None,
 ) -> Services:
     """The use cases over PostgreSQL; with a cache, ValidateToken's lookups are answered from it.
 
-    `keys` may be just the root secret (tests, tools): then it is the only signing key.
+    `keys` may be just the root secret (tests, tools): then it is the only signing key, and the
+    mail seal's key comes from it too when `seal` is not given.
     """
+    if seal is None and isinstance(keys, bytes):
+        seal = MailSeal(keys)
     if isinstance(keys, bytes):
         keys = KeyRing.root_only(keys)
     audit = audit or BufferedAuditLog(database)
@@ -137,7 +144,7 @@ def build_services(
     expect = sync.expect if sync is not None else None
 
     def unit_of_work() -> PgUnitOfWork:
-        return PgUnitOfWork(database, on_commit, expect)
+        return PgUnitOfWork(database, on_commit, expect, seal)
 
     if cache is not None:
         sessions = CachedSessionRepository(PgSessionRepository(database), cache)
@@ -192,7 +199,9 @@ def build_services(
             limits,
             login_limits,
             policy,
+            settings.password_reset_url if settings.smtp_url is not None else None,
         ),
+        audit_trail=AuditTrailService(PgAuditTrail(database)),
     )
 
 
@@ -212,7 +221,8 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
         sync = ReplicaSync(
             dsn, database, cache, keys=ring_reloader(store, ring), leeway_seconds=settings.jwt_leeway_seconds
         )
-        services = build_services(settings, database, ring, clock, usage, cache, audit, sync)
+        seal = MailSeal(secret)
+        services = build_services(settings, database, ring, clock, usage, cache, audit, sync, seal)
         sweeper = Reloader(
             "expired rate limits and login networks", _sweeper(database, settings, clock), 600.0
         )
@@ -221,6 +231,10 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
             asyncio.create_task(sweeper.run()),
         ]
         tasks += [asyncio.create_task(run) for run in sync.tasks()]
+        smtp = settings.smtp
+        if smtp is not None:
+            sender = MailSender(database, smtp, settings.mail_from, seal, clock)
+            tasks.append(asyncio.create_task(sender.run()))
         try:
             yield Runtime(settings, database, services, store)
         finally:

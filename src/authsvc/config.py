@@ -11,6 +11,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from authsvc.domain.api_key_format import ENVIRONMENTS
+from authsvc.domain.mail import SmtpTarget
 from authsvc.domain.networks import Network, parse_networks
 from authsvc.domain.password_policy import LOWEST_MIN_LENGTH
 from authsvc.domain.permissions import CORE_PERMISSIONS, DEFAULT_PERMISSIONS, is_well_formed
@@ -93,6 +94,11 @@ class Settings(EnvSettings):
     plans_file: Path | None = None
     api_key_max_lifetime_seconds: int = _whole(_POLICY.api_key_max_lifetime, 60, 10 * _YEAR)
     ipv6_limit_prefix: int = _whole(_POLICY.ipv6_limit_prefix, 32, 128)
+    # Mail (password reset links): the SMTP server (domain.mail.SmtpTarget); unset: no mail.
+    smtp_url: str | None = Field(None, repr=False)  # may hold a password
+    mail_from: str = "authsvc@localhost"
+    # The page a reset link opens, with {token} where the token goes; needed with smtp_url.
+    password_reset_url: str | None = None
     # The fewest characters a new password may have (NIST SP 800-63B rev. 4: 15 when it is the only factor).
     password_min_length: int = _whole(_POLICY.password_min_length, LOWEST_MIN_LENGTH, 64)
 
@@ -180,7 +186,29 @@ class Settings(EnvSettings):
             raise ValueError("AUTHSVC_DB_POOL_MIN must not exceed AUTHSVC_DB_POOL_MAX")
         if self.direct_database_url is not None and self.database_url is None:
             raise ValueError("AUTHSVC_DIRECT_DATABASE_URL needs AUTHSVC_DATABASE_URL")
+        if self.smtp_url is not None and self.password_reset_url is None:
+            raise ValueError(
+                "AUTHSVC_PASSWORD_RESET_URL is required with AUTHSVC_SMTP_URL: the page reset links open"
+            )
         return self
+
+    @property
+    def smtp(self) -> SmtpTarget | None:
+        return SmtpTarget.parse(self.smtp_url) if self.smtp_url is not None else None
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp(cls, value: str | None) -> str | None:
+        if value is not None:
+            SmtpTarget.parse(value)  # its ValueError never holds the URL
+        return value
+
+    @field_validator("password_reset_url")
+    @classmethod
+    def _reset_link(cls, value: str | None) -> str | None:
+        if value is not None and not (value.startswith(("https://", "http://")) and "{token}" in value):
+            raise ValueError("must be an http(s) URL with {token} where the token goes")
+        return value
 
 
 def read_plans(path: Path | None) -> Plans:

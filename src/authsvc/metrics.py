@@ -88,6 +88,9 @@ ENVOY_CHECKS = Counter(
     ["status"],
 )
 AUDIT_EVENTS = Counter("authsvc_audit_events_total", "Security events recorded, by kind.", ["event"])
+MAIL = Counter(
+    "authsvc_mail_total", "Mail from the outbox: sent, retried (a failed attempt), given up.", ["outcome"]
+)
 CATCH_UP_MARKERS = Counter(
     "authsvc_catch_up_markers_total",
     "Markers a replica sent itself before refusing an API key its live set lacks (one per round trip).",

@@ -66,6 +66,10 @@ class PasswordChange(RequestBody):
     )
 
 
+class PasswordResetRequest(RequestBody):
+    email: Text = Field(description="The account's email address", json_schema_extra={"format": "email"})
+
+
 class PasswordResetConfirmation(RequestBody):
     token: Text = Field(description="The reset token, as the workspace admin was given it")
     new_password: Text = Field(description="The new password, under the same policy as a change")

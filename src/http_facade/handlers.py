@@ -22,6 +22,7 @@ from http_facade.bodies import (
     NewApiKeyRequest,
     PasswordChange,
     PasswordResetConfirmation,
+    PasswordResetRequest,
     RefreshRequest,
     RotateRequest,
     read_json,
@@ -93,11 +94,40 @@ async def change_password(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def list_audit_events(request: web.Request) -> web.Response:
+    """A page of the workspace's audit events, newest first, of one type, actor or age if asked."""
+    message = auth_pb2.ListAuditEventsRequest(
+        page_size=_page_size(request),
+        page_token=_query(request, "page_token", ""),
+        type=_query(request, "type", ""),
+        actor_id=_query(request, "actor_id", ""),
+    )
+    since = _query(request, "since", None)
+    if since is not None:
+        try:
+            message.since.FromJsonString(since)
+        except ValueError:
+            raise FacadeError(400, "since must be an RFC 3339 time") from None
+    reply = await request.app[UPSTREAM].auth.ListAuditEvents(message, **call_options(request))
+    listed: replies.AuditEventList = {
+        "events": [replies.audit_event(e) for e in reply.events],
+        "next_page_token": reply.next_page_token,
+    }
+    return web.json_response(listed)
+
+
 async def issue_password_reset(request: web.Request) -> web.Response:
     message = auth_pb2.IssuePasswordResetRequest(user_id=request.match_info["user_id"])
     reply = await request.app[UPSTREAM].auth.IssuePasswordReset(message, **call_options(request))
     issued: replies.PasswordReset = {"token": reply.token, "expires_at": reply.expires_at.ToJsonString()}
     return web.json_response(issued, status=201, headers=NO_STORE)
+
+
+async def request_password_reset(request: web.Request) -> web.Response:
+    body = await read_json(request, PasswordResetRequest)
+    message = auth_pb2.RequestPasswordResetRequest(email=body.email)
+    await request.app[UPSTREAM].auth.RequestPasswordReset(message, **call_options(request))
+    return web.Response(status=202)
 
 
 async def confirm_password_reset(request: web.Request) -> web.Response:

@@ -85,6 +85,14 @@ PAGE_QUERY = tuple(
         ("page_token", _TEXT, "The next_page_token of the previous page"),
     )
 )
+AUDIT_QUERY = PAGE_QUERY + tuple(
+    {"name": name, "in": "query", "required": False, "schema": schema, "description": text}
+    for name, schema, text in (
+        ("type", _TEXT, 'Only events of this type ("login_failed", "api_key_created"...)'),
+        ("actor_id", {"type": "string", "format": "uuid"}, "Only events of this user"),
+        ("since", {"type": "string", "format": "date-time"}, "Only events at or after this time (RFC 3339)"),
+    )
+)
 KEY_LIST_QUERY = tuple(
     {"name": name, "in": "query", "required": False, "schema": schema, "description": text}
     for name, schema, text in _KEY_LIST_QUERY

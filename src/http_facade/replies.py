@@ -176,6 +176,21 @@ class PasswordReset(TypedDict):
     expires_at: Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
 
 
+class AuditEvent(TypedDict):
+    id: int
+    type: Annotated[str, _described('What happened: "login_failed", "api_key_created"...')]
+    at: Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+    actor_id: Annotated[str | None, _described("The user who acted (or whose credentials were tried)")]
+    subject_id: Annotated[str | None, _described("The session, API key or user acted on")]
+    ip: Annotated[str | None, _described("The client address")]
+    detail: Annotated[str | None, _described("What else there is to say; never a secret")]
+
+
+class AuditEventList(TypedDict):
+    events: list[AuditEvent]
+    next_page_token: Annotated[str, _described("Pass it as page_token for the next page; empty on the last")]
+
+
 class RevokedSessions(TypedDict):
     revoked: Annotated[int, _described("How many sessions ended")]
 
@@ -258,6 +273,18 @@ def jwk_set(reply: auth_pb2.GetJwksResponse) -> JwkSet:
             jwk[member] = getattr(key, member)  # type: ignore[literal-required]
         keys.append(jwk)
     return {"keys": keys}
+
+
+def audit_event(value: auth_pb2.AuditEvent) -> AuditEvent:
+    return {
+        "id": value.id,
+        "type": value.type,
+        "at": value.at.ToJsonString(),
+        "actor_id": value.actor_id or None,
+        "subject_id": value.subject_id or None,
+        "ip": value.ip or None,
+        "detail": value.detail or None,
+    }
 
 
 def session(value: auth_pb2.Session) -> Session:

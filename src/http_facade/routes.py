@@ -90,10 +90,23 @@ ROUTES = (
         Reply(204, "Changed"), (429,), body=bodies.PasswordChange, authed=True,
     ),
     Route(
+        "GET", "/api/v1/audit-events", handlers.list_audit_events,
+        "The workspace's audit events, newest first (workspace admins): logins and failures, "
+        "refresh-token reuse, logouts, API key and password changes; never a secret",
+        Reply(200, "A page of events", replies.AuditEventList), (403,), authed=True,
+        query=openapi.AUDIT_QUERY,
+    ),
+    Route(
         "POST", "/api/v1/members/{user_id}/password-reset", handlers.issue_password_reset,
         "A one-time password reset token for a member of the workspace (workspace admins), shown this "
         "once; it works for 30 minutes, and a new one retires it",
         Reply(201, "The token and when it expires", replies.PasswordReset), (403, 404), authed=True,
+    ),
+    Route(
+        "POST", "/api/v1/auth/password-reset", handlers.request_password_reset,
+        "Ask for a password reset link by mail (when the deployment sends mail); the same answer "
+        "whether or not the address has an account",
+        Reply(202, "Asked"), (429,), body=bodies.PasswordResetRequest,
     ),
     Route(
         "POST", "/api/v1/auth/password-reset/confirm", handlers.confirm_password_reset,

@@ -15,6 +15,7 @@ from tests.facade.conftest import FacadeFactory
 from tests.support.addresses import unique_client_ip
 
 CONFIRM = "/api/v1/auth/password-reset/confirm"
+REQUEST = "/api/v1/auth/password-reset"
 NEW = "a kettle of hawks over the river"
 INVALID = "Invalid or expired token"
 
@@ -127,3 +128,25 @@ async def test_confirmations_are_limited_per_client(
         )
         statuses.append(reply.status)
     assert statuses == [400, 400, 400, 429] and int(reply.headers["Retry-After"]) > 0
+
+
+async def test_asking_for_a_link_answers_202_for_any_address(
+    start_authsvc: ServerFactory, start_facade: FacadeFactory, make_account: AccountFactory
+) -> None:
+    """Without mail configured nothing is sent; the answer is the same as with it (the mailing
+    itself: tests/e2e/test_password_reset_mail.py)."""
+    strict = await start_authsvc(password_reset_rate_limit=RateLimit(3, 3600))
+    facade = await start_facade(f"127.0.0.1:{strict.port}", trusted_proxies=parse_networks("127.0.0.1"))
+    account = await make_account()
+    headers = {"X-Forwarded-For": unique_client_ip()}
+    for address in (account.email, f"nobody-{uuid.uuid4().hex}@example.com"):
+        reply = await facade.call("POST", REQUEST, json_body={"email": address}, headers=headers)
+        assert reply.status == 202 and reply.raw == b""
+    bad = await facade.call("POST", REQUEST, json_body={"email": "not an address"}, headers=headers)
+    assert bad.status == 400 and bad.detail == "Invalid email address"
+    limited = await facade.call("POST", REQUEST, json_body={"email": account.email}, headers=headers)
+    assert limited.status == 429 and int(limited.headers["Retry-After"]) > 0
+    other = {"X-Forwarded-For": unique_client_ip()}  # another network: the address's own limit
+    for expected in (202, 202, 429):
+        reply = await facade.call("POST", REQUEST, json_body={"email": account.email.upper()}, headers=other)
+        assert reply.status == expected

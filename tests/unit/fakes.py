@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from authsvc.adapters.common_passwords import common_passwords
-from authsvc.domain.audit import AuditEvent
+from authsvc.domain.audit import AuditEvent, type_name
 from authsvc.domain.errors import AuthError, ErrorCode
 from authsvc.domain.pages import Cursor
 from authsvc.domain.password_policy import PasswordPolicy
@@ -30,6 +30,7 @@ from authsvc.domain.revocations import TokenRules, VerificationKey
 from authsvc.domain.tokens import check_times
 from authsvc.service.account import AccountService
 from authsvc.service.api_keys import ApiKeyService
+from authsvc.service.audit_trail import AuditTrailService
 from authsvc.service.authenticate import Authenticator
 from authsvc.service.container import Services
 from authsvc.service.limits import Limits
@@ -39,6 +40,8 @@ from authsvc.service.password_resets import PasswordResets
 from authsvc.service.policy import Policy
 from authsvc.service.ports import (
     ApiKeyRecord,
+    AuditFilter,
+    AuditRecord,
     ClientDetails,
     KeyFilter,
     KeyState,
@@ -479,6 +482,21 @@ class FakeAudit:
     def record(self, event: AuditEvent) -> None:
         self.events.append(event)
 
+    async def of_workspace(
+        self, workspace_id: str, only: AuditFilter, before: tuple[datetime, int] | None, limit: int
+    ) -> list[AuditRecord]:
+        """The trail as PostgreSQL would answer it, ids in the order recorded."""
+        records = [
+            AuditRecord(n, type_name(e.kind), e.at, e.user_id, e.subject_id, e.client_ip, e.detail)
+            for n, e in enumerate(self.events, 1)
+            if e.workspace_id == workspace_id
+            and only.type in (None, type_name(e.kind))
+            and only.actor_id in (None, e.user_id)
+            and (only.since is None or e.at >= only.since)
+        ]
+        records.sort(key=lambda r: (r.at, r.id), reverse=True)
+        return [r for r in records if before is None or (r.at, r.id) < before][:limit]
+
 
 class FakeUsage:
     def __init__(self) -> None:
@@ -553,6 +571,7 @@ class World:
             account=AccountService(
                 reads, reads, FakeHasher(), passwords, clock, self.audit, unit_of_work, login_limits
             ),
+            audit_trail=AuditTrailService(self.audit),
             password_resets=PasswordResets(
                 reads, reads, FakeHasher(), passwords, clock, self.audit, unit_of_work, limits,
                 login_limits, policy,

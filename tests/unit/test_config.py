@@ -47,6 +47,15 @@ def test_a_configured_database_requires_a_shared_secret() -> None:
         {"AUTHSVC_IPV6_LIMIT_PREFIX": "16"},
         {"AUTHSVC_DATABASE_POOLER": "session"},  # only a transaction pooler needs anything
         {"AUTHSVC_DIRECT_DATABASE_URL": "postgresql://db/x"},  # a direct URL without a database URL
+        {"AUTHSVC_SMTP_URL": "smtp://mail.example.com"},  # mail, but no page for the links
+        {
+            "AUTHSVC_SMTP_URL": "http://mail.example.com",
+            "AUTHSVC_PASSWORD_RESET_URL": "https://a/r?t={token}",
+        },
+        {"AUTHSVC_SMTP_URL": "smtps://:587", "AUTHSVC_PASSWORD_RESET_URL": "https://a/r?t={token}"},
+        {"AUTHSVC_PASSWORD_RESET_URL": "https://app.example.com/reset"},  # nowhere for the token
+        {"AUTHSVC_PASSWORD_MIN_LENGTH": "6"},  # below the least NIST allows
+        {"AUTHSVC_PASSWORD_RESET_RATE_LIMIT": "ten a minute"},
     ],
 )
 def test_unsafe_or_malformed_values_refuse_to_start(env: dict[str, str]) -> None:
@@ -67,10 +76,17 @@ def test_secrets_stay_out_of_the_settings_repr() -> None:
         "AUTHSVC_JWT_SECRET": SECRET,
         "AUTHSVC_BOOTSTRAP_ADMIN_PASSWORD": "first admin password",
         "AUTHSVC_PROXY_TOKENS": "proxy-token-" + "p" * 32,
+        "AUTHSVC_SMTP_URL": "smtp+starttls://mailer:smtp-secret@mail.example.com",
+        "AUTHSVC_PASSWORD_RESET_URL": "https://app.example.com/reset#token={token}",
     }
-    shown = repr(Settings.from_env(env))
+    settings = Settings.from_env(env)
+    shown = repr(settings)
     assert "hunter2" not in shown and SECRET not in shown and "first admin password" not in shown
-    assert "proxy-token-" not in shown
+    assert "proxy-token-" not in shown and "smtp-secret" not in shown
+    assert settings.smtp is not None and (settings.smtp.port, settings.smtp.starttls) == (587, True)
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env({**env, "AUTHSVC_SMTP_URL": "smtps://mailer:smtp-secret@mail.example.com:99999"})
+    assert "smtp-secret" not in str(refused.value)
 
 
 def test_by_default_no_caller_may_name_the_client_ip() -> None:

@@ -11,7 +11,7 @@ import logging
 
 from authsvc import metrics
 from authsvc.adapters.database import Database
-from authsvc.domain.audit import AuditEvent, AuditKind
+from authsvc.domain.audit import AuditEvent, AuditKind, type_name
 from authsvc.domain.errors import AuthError
 
 log = logging.getLogger("authsvc.audit")
@@ -81,7 +81,7 @@ class BufferedAuditLog:
             await self._db.execute(
                 _INSERT,
                 [e.at for e in batch],
-                [e.kind.name.lower() for e in batch],
+                [type_name(e.kind) for e in batch],
                 [e.user_id for e in batch],
                 [e.workspace_id for e in batch],
                 [e.subject_id for e in batch],

@@ -16,6 +16,7 @@ from typing import Any, Self
 from authsvc.adapters import revocation_log
 from authsvc.adapters.database import Database
 from authsvc.adapters.invalidation import notify
+from authsvc.adapters.mail_outbox import MailSeal, PgOutboxStore
 from authsvc.adapters.pg_api_keys import PgApiKeyStore
 from authsvc.adapters.pg_password_resets import PgPasswordResetStore
 from authsvc.adapters.pg_rate_limiter import PgRateLimiter
@@ -32,12 +33,18 @@ class PgUnitOfWork:
     api_keys: PgApiKeyStore
     users: PgUserStore
     resets: PgPasswordResetStore
+    outbox: PgOutboxStore
     limiter: PgRateLimiter
 
     def __init__(
-        self, db: Database, on_commit: Callable[[str], object] | None = None, expect: Expect | None = None
+        self,
+        db: Database,
+        on_commit: Callable[[str], object] | None = None,
+        expect: Expect | None = None,
+        seal: MailSeal | None = None,
     ) -> None:
         self._db = db
+        self._seal = seal
         self._on_commit = on_commit
         self._expect = expect
         self._stack: contextlib.AsyncExitStack | None = None
@@ -54,6 +61,7 @@ class PgUnitOfWork:
             self.api_keys = PgApiKeyStore(conn, self._announced.append)
             self.users = PgUserStore(conn, self._announced.append)
             self.resets = PgPasswordResetStore(conn)
+            self.outbox = PgOutboxStore(conn, self._seal)
             self.limiter = PgRateLimiter(conn)
             self._stack = stack.pop_all()
         return self

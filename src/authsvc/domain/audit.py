@@ -25,6 +25,14 @@ class AuditKind(enum.Enum):
     PASSWORD_RESET = "password reset"  # a reset token set a new password
 
 
+def type_name(kind: AuditKind) -> str:
+    """How the trail stores and shows a kind: "login_failed", "api_key_created"..."""
+    return kind.name.lower()
+
+
+TYPE_NAMES = frozenset(type_name(kind) for kind in AuditKind)
+
+
 @dataclass(frozen=True, slots=True)
 class AuditEvent:
     kind: AuditKind

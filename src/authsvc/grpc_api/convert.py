@@ -19,7 +19,7 @@ from authsvc.domain.revocations import (
     VerificationKey,
     WatchEvent,
 )
-from authsvc.service.ports import ApiKeyRecord, KeyState, SessionInfo
+from authsvc.service.ports import ApiKeyRecord, AuditRecord, KeyState, SessionInfo
 from authsvc.service.tokens import TokenPair
 from authsvc.v1 import auth_pb2
 
@@ -126,6 +126,18 @@ def session(info: SessionInfo, current: str | None) -> auth_pb2.Session:
         user_agent=info.client.user_agent or "",
         current=info.id == current,
         expires_at=timestamp(info.expires_at),
+    )
+
+
+def audit_event(record: AuditRecord) -> auth_pb2.AuditEvent:
+    return auth_pb2.AuditEvent(
+        id=record.id,
+        type=record.type,
+        at=timestamp(record.at),
+        actor_id=record.actor_id or "",
+        subject_id=record.subject_id or "",
+        ip=record.client_ip or "",
+        detail=record.detail or "",
     )
 
 

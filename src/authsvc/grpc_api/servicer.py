@@ -21,6 +21,7 @@ from authsvc.metrics import TOKEN_CHECKS
 from authsvc.service.api_keys import KeyChanges
 from authsvc.service.container import Services
 from authsvc.service.oauth_tokens import RevocationOutcome
+from authsvc.service.ports import AuditFilter
 from authsvc.v1 import auth_pb2, auth_pb2_grpc
 
 # grpcio ships no type information, so its context is Any to the type checker.
@@ -251,6 +252,13 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         return auth_pb2.IssuePasswordResetResponse(token=token, expires_at=convert.timestamp(expires_at))
 
     @edge_call
+    async def RequestPasswordReset(
+        self, request: auth_pb2.RequestPasswordResetRequest, context: Context
+    ) -> auth_pb2.RequestPasswordResetResponse:
+        await self._services.password_resets.request(request.email, self._client_ip(context))
+        return auth_pb2.RequestPasswordResetResponse()
+
+    @edge_call
     async def ConfirmPasswordReset(
         self, request: auth_pb2.ConfirmPasswordResetRequest, context: Context
     ) -> auth_pb2.ConfirmPasswordResetResponse:
@@ -258,6 +266,21 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             request.token, request.new_password, self._client_ip(context)
         )
         return auth_pb2.ConfirmPasswordResetResponse(sessions_revoked=ended)
+
+    @edge_call
+    async def ListAuditEvents(
+        self, request: auth_pb2.ListAuditEventsRequest, context: Context
+    ) -> auth_pb2.ListAuditEventsResponse:
+        only = AuditFilter(
+            type=request.type or None,
+            actor_id=request.actor_id or None,
+            since=convert.moment(request.since, "since") if request.HasField("since") else None,
+        )
+        caller = await self._caller(context)
+        page = await self._services.audit_trail.events(caller, only, request.page_size, request.page_token)
+        return auth_pb2.ListAuditEventsResponse(
+            events=[convert.audit_event(e) for e in page.events], next_page_token=page.next_token
+        )
 
     @edge_call
     async def GetAuthSettings(

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from authsvc.service.account import AccountService
 from authsvc.service.api_keys import ApiKeyService
+from authsvc.service.audit_trail import AuditTrailService
 from authsvc.service.authenticate import Authenticator
 from authsvc.service.oauth_tokens import OAuthTokens
 from authsvc.service.password_resets import PasswordResets
@@ -28,3 +29,4 @@ class Services:
     oauth_tokens: OAuthTokens
     account: AccountService
     password_resets: PasswordResets
+    audit_trail: AuditTrailService

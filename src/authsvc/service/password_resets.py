@@ -1,6 +1,10 @@
-"""Password resets by one-time token: a workspace admin issues one for a member (what a deployment
-without mail does; mailed links will use the same tokens), and whoever holds it sets a new
-password once, within RESET_TOKEN_LIFETIME. Every session of the user ends.
+"""Password resets by one-time token: mailed to the account's address when asked for (with SMTP
+configured), or issued by a workspace admin for a member (what a deployment without mail does);
+whoever holds it sets a new password once, within RESET_TOKEN_LIFETIME. Every session ends.
+
+Asking (`request`) answers the same, in the same time, whether or not the address has an account
+(OWASP's Forgot Password advice): only the rate limits are taken before the answer; the lookup,
+the token and the queued mail happen after it, in the background.
 
 Security: a token is 256 random bits, stored only as its SHA-256, single use (a new one retires the
 one before), and an unknown, expired, used or superseded one is refused with the same words.
@@ -12,15 +16,19 @@ issue 16 item 4, must not let one workspace's admin into the others).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import secrets
 from datetime import datetime, timedelta
 
 from authsvc.domain.audit import AuditEvent, AuditKind
 from authsvc.domain.errors import AuthError, ErrorCode, invalid_argument
+from authsvc.domain.mail import reset_mail
 from authsvc.domain.password_policy import PasswordPolicy
 from authsvc.domain.permissions import ADMIN_PERMISSION
 from authsvc.domain.principal import Principal
+from authsvc.domain.validation import normalise_email
 from authsvc.service.limits import Limits
 from authsvc.service.login_limits import LoginLimits
 from authsvc.service.policy import Policy
@@ -33,6 +41,7 @@ from authsvc.service.ports import (
     UserRepository,
 )
 
+log = logging.getLogger(__name__)
 RESET_TOKEN_LIFETIME = timedelta(minutes=30)
 TOKEN_PREFIX = "pwr_"
 _TOKEN_LENGTH = len(TOKEN_PREFIX) + 43  # token_urlsafe(32)
@@ -56,7 +65,10 @@ class PasswordResets:
         limits: Limits,
         login_limits: LoginLimits,
         policy: Policy,
+        link: str | None = None,
     ) -> None:
+        self._link = link  # the reset page, {token} where the token goes; None: no mail is sent
+        self._mailing: set[asyncio.Task[None]] = set()
         self._users = users
         self._resets = resets
         self._hasher = hasher
@@ -89,6 +101,47 @@ class PasswordResets:
             )
         )  # fmt: skip
         return token, expires_at
+
+    async def request(self, email: str, client_ip: str) -> None:
+        """Asks for a reset link for `email`: mailed if the address has an enabled account and
+        mail is configured, nothing otherwise, and the same answer either way. RATE_LIMITED past
+        the limit per client network and per address; INVALID_ARGUMENT for what is no address."""
+        network = self._login_limits.network(client_ip)
+        limit = self._policy.password_reset_limit
+        await self._limits.take("reset-request-ip", network, limit, client_ip)
+        address = normalise_email(email)
+        await self._limits.take("reset-request-account", address, limit, client_ip)
+        if self._link is None:
+            log.info("password reset asked for, but no mail is configured (AUTHSVC_SMTP_URL)")
+            return
+        task = asyncio.get_running_loop().create_task(self._mail_link(address, client_ip))
+        self._mailing.add(task)
+        task.add_done_callback(self._mailing.discard)
+
+    async def _mail_link(self, address: str, client_ip: str) -> None:
+        try:
+            user = await self._users.by_email(address)
+            if user is None or user.disabled:
+                return
+            token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+            now = self._clock.now()
+            expires_at = now + RESET_TOKEN_LIFETIME
+            assert self._link is not None
+            mail = reset_mail(
+                user.email, self._link.replace("{token}", token), RESET_TOKEN_LIFETIME.seconds // 60
+            )
+            async with self._unit_of_work() as uow:
+                await uow.resets.issue(_digest(token), user.id, None, now, expires_at)
+                await uow.outbox.add(mail, now, expires_at)
+                await uow.commit()
+            self._audit.record(
+                AuditEvent(
+                    AuditKind.PASSWORD_RESET_ISSUED, now, user.id, user.workspace_id, user.id, client_ip,
+                    detail="mailed on request",
+                )
+            )  # fmt: skip
+        except AuthError as error:  # the database is away: the asker may ask again
+            log.warning("password reset link not queued: %s", error.code.value)
 
     async def confirm(self, token: str, new_password: str, client_ip: str) -> int:
         """Sets the token's user's new password and ends every session of the user on every

@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import NamedTuple, Protocol, Self
 
 from authsvc.domain.audit import AuditEvent
+from authsvc.domain.mail import Mail
 from authsvc.domain.pages import Cursor
 from authsvc.domain.permissions import Role
 from authsvc.domain.plans import Budget, BudgetState, Limits
@@ -226,6 +227,14 @@ class PasswordResetStore(Protocol):
         ...
 
 
+class OutboxStore(Protocol):
+    """Mail inside a unit of work: queued exactly when the unit of work commits."""
+
+    async def add(self, mail: Mail, now: datetime, not_after: datetime) -> None:
+        """Queues `mail`, to be sent (and retried) until `not_after` at the latest."""
+        ...
+
+
 class WorkspaceRepository(Protocol):
     async def get(self, workspace_id: str) -> Workspace | None: ...
 
@@ -382,6 +391,9 @@ class UnitOfWork(Protocol):
     def resets(self) -> PasswordResetStore: ...
 
     @property
+    def outbox(self) -> OutboxStore: ...
+
+    @property
     def limiter(self) -> RateLimiter: ...
 
     async def __aenter__(self) -> Self: ...
@@ -447,6 +459,36 @@ class LoginNetworks(Protocol):
         ...
 
     async def remember(self, account: str, network: str, at: datetime) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """An audit event as the trail holds it."""
+
+    id: int
+    type: str  # domain.audit.type_name of its kind
+    at: datetime
+    actor_id: str | None  # the user who acted (or whose credentials were tried)
+    subject_id: str | None  # the session, API key or user acted on
+    client_ip: str | None
+    detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """Which events a list shows: None lets every value through."""
+
+    type: str | None = None
+    actor_id: str | None = None
+    since: datetime | None = None
+
+
+class AuditTrail(Protocol):
+    async def of_workspace(
+        self, workspace_id: str, only: AuditFilter, before: tuple[datetime, int] | None, limit: int
+    ) -> list[AuditRecord]:
+        """The workspace's events, newest first, older than `before` (time, id) if given."""
+        ...
 
 
 class AuditLog(Protocol):
