@@ -26,6 +26,7 @@ from authsvc.adapters.pg_api_keys import BatchedUsageRecorder, PgApiKeyRepositor
 from authsvc.adapters.pg_audit import BufferedAuditLog
 from authsvc.adapters.pg_audit_trail import PgAuditTrail
 from authsvc.adapters.pg_login_networks import PgLoginNetworks
+from authsvc.adapters.pg_members import PgMemberRepository
 from authsvc.adapters.pg_password_resets import PgPasswordResetRepository
 from authsvc.adapters.pg_rate_limiter import PgRateLimiter
 from authsvc.adapters.pg_sessions import PgSessionRepository
@@ -50,6 +51,7 @@ from authsvc.service.authenticate import Authenticator
 from authsvc.service.container import Services
 from authsvc.service.limits import Limits
 from authsvc.service.login_limits import LoginLimits
+from authsvc.service.members import MembersService
 from authsvc.service.metering import Metering
 from authsvc.service.oauth_tokens import OAuthTokens
 from authsvc.service.password_resets import PasswordResets
@@ -202,6 +204,7 @@ def build_services(
             settings.password_reset_url if settings.smtp_url is not None else None,
         ),
         audit_trail=AuditTrailService(PgAuditTrail(database)),
+        members=MembersService(PgMemberRepository(database), clock, audit, unit_of_work, policy),
     )
 
 

@@ -66,6 +66,12 @@ class PasswordChange(RequestBody):
     )
 
 
+class MemberUpdate(RequestBody):
+    role: Text = Field(
+        description="The member's new role", json_schema_extra={"enum": ["admin", "member", "viewer"]}
+    )
+
+
 class PasswordResetRequest(RequestBody):
     email: Text = Field(description="The account's email address", json_schema_extra={"format": "email"})
 

@@ -19,6 +19,7 @@ from http_facade.bodies import (
     AuthSettingsUpdate,
     KeyRateLimit,
     LoginRequest,
+    MemberUpdate,
     NewApiKeyRequest,
     PasswordChange,
     PasswordResetConfirmation,
@@ -114,6 +115,31 @@ async def list_audit_events(request: web.Request) -> web.Response:
         "next_page_token": reply.next_page_token,
     }
     return web.json_response(listed)
+
+
+async def list_members(request: web.Request) -> web.Response:
+    message = auth_pb2.ListMembersRequest(
+        page_size=_page_size(request), page_token=_query(request, "page_token", "")
+    )
+    reply = await request.app[UPSTREAM].auth.ListMembers(message, **call_options(request))
+    listed: replies.MemberList = {
+        "members": [replies.member(m) for m in reply.members],
+        "next_page_token": reply.next_page_token,
+    }
+    return web.json_response(listed)
+
+
+async def update_member(request: web.Request) -> web.Response:
+    body = await read_json(request, MemberUpdate)
+    message = auth_pb2.UpdateMemberRequest(user_id=request.match_info["user_id"], role=body.role)
+    reply = await request.app[UPSTREAM].auth.UpdateMember(message, **call_options(request))
+    return web.json_response(replies.member(reply))
+
+
+async def remove_member(request: web.Request) -> web.Response:
+    message = auth_pb2.RemoveMemberRequest(user_id=request.match_info["user_id"])
+    await request.app[UPSTREAM].auth.RemoveMember(message, **call_options(request))
+    return web.Response(status=204)
 
 
 async def issue_password_reset(request: web.Request) -> web.Response:

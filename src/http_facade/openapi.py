@@ -24,6 +24,7 @@ ERROR_TEXTS = {
     401: 'Not authenticated: "Invalid credentials", "Token expired" or "Invalid or expired token"',
     403: '"Insufficient permissions"',
     404: "No such resource",
+    409: 'The change would break a rule ("A workspace keeps at least one admin")',
     413: "Request body over the size limit",
     415: "Content-Type is not application/json",
     429: '"Rate limit exceeded"; Retry-After says when to try again',

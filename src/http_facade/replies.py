@@ -176,6 +176,20 @@ class PasswordReset(TypedDict):
     expires_at: Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
 
 
+class Member(TypedDict):
+    user_id: str
+    email: str
+    role: Annotated[str, _described('"admin", "member" or "viewer"')]
+    status: Annotated[str, _described('"active", or "disabled" (removed, or disabled by an operator)')]
+    joined_at: Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+    last_login_at: Annotated[Moment, _described("Their latest login; null: never")]
+
+
+class MemberList(TypedDict):
+    members: list[Member]
+    next_page_token: Annotated[str, _described("Pass it as page_token for the next page; empty on the last")]
+
+
 class AuditEvent(TypedDict):
     id: int
     type: Annotated[str, _described('What happened: "login_failed", "api_key_created"...')]
@@ -273,6 +287,17 @@ def jwk_set(reply: auth_pb2.GetJwksResponse) -> JwkSet:
             jwk[member] = getattr(key, member)  # type: ignore[literal-required]
         keys.append(jwk)
     return {"keys": keys}
+
+
+def member(value: auth_pb2.Member) -> Member:
+    return {
+        "user_id": value.user_id,
+        "email": value.email,
+        "role": value.role,
+        "status": value.status,
+        "joined_at": value.joined_at.ToJsonString(),
+        "last_login_at": moment(value, "last_login_at"),
+    }
 
 
 def audit_event(value: auth_pb2.AuditEvent) -> AuditEvent:

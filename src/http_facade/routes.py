@@ -97,6 +97,24 @@ ROUTES = (
         query=openapi.AUDIT_QUERY,
     ),
     Route(
+        "GET", "/api/v1/members", handlers.list_members,
+        "The workspace's members, oldest first (workspace admins, or members:read)",
+        Reply(200, "A page of members", replies.MemberList), (403,), authed=True, query=openapi.PAGE_QUERY,
+    ),
+    Route(
+        "PATCH", "/api/v1/members/{user_id}", handlers.update_member,
+        "Give a member another role (workspace admins): their sessions end at once, their keys lose "
+        "what the new role lacks; the last admin stays one (409)",
+        Reply(200, "The member as they are now", replies.Member), (403, 404, 409), body=bodies.MemberUpdate,
+        authed=True,
+    ),
+    Route(
+        "DELETE", "/api/v1/members/{user_id}", handlers.remove_member,
+        "Remove a member (workspace admins): their account is disabled, sessions and keys stop at once; "
+        "the last admin stays (409)",
+        Reply(204, "Removed"), (403, 404, 409), authed=True,
+    ),
+    Route(
         "POST", "/api/v1/members/{user_id}/password-reset", handlers.issue_password_reset,
         "A one-time password reset token for a member of the workspace (workspace admins), shown this "
         "once; it works for 30 minutes, and a new one retires it",

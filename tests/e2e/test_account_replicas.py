@@ -45,3 +45,37 @@ async def test_session_and_password_changes_reach_the_other_replica_within_a_sec
     assert (await a.ValidateToken(auth_pb2.ValidateTokenRequest(token=pairs[3].access_token))).principal
     refused = await rpc_error(a.Login(credentials))
     assert refused.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_member_changes_reach_the_other_replica_within_a_second(
+    start_replicas: PairFactory, make_account: AccountFactory
+) -> None:
+    a, b, _ = await start_replicas(AUTHSVC_LOGIN_RATE_LIMIT="100/60")
+    admin = await make_account("admin")
+    member = await make_account("member", workspace=admin.workspace)
+    admin_token = bearer(
+        (await a.Login(auth_pb2.LoginRequest(email=admin.email, password=admin.password))).access_token
+    )
+    credentials = auth_pb2.LoginRequest(email=member.email, password=member.password)
+    token = (await a.Login(credentials)).access_token
+    key = await a.CreateApiKey(
+        auth_pb2.CreateApiKeyRequest(
+            name="k", permissions=["geofences:write"], environment=auth_pb2.ENVIRONMENT_LIVE
+        ),
+        metadata=bearer(token),
+    )
+    for credential in (token, key.secret):  # known and accepted on B first
+        await b.ValidateToken(auth_pb2.ValidateTokenRequest(token=credential))
+
+    await a.UpdateMember(
+        auth_pb2.UpdateMemberRequest(user_id=member.user_id, role="viewer"), metadata=admin_token
+    )
+    assert await refused_within(b, token, 1.0) < 1.0
+    narrowed = await b.ValidateToken(auth_pb2.ValidateTokenRequest(token=key.secret))
+    assert list(narrowed.principal.permissions) == []  # a viewer reads only: geofences:write is gone
+
+    token = (await b.Login(credentials)).access_token
+    await a.ValidateToken(auth_pb2.ValidateTokenRequest(token=token))
+    await b.RemoveMember(auth_pb2.RemoveMemberRequest(user_id=member.user_id), metadata=admin_token)
+    assert await refused_within(a, token, 1.0) < 1.0
+    assert await refused_within(a, key.secret, 1.0) < 1.0

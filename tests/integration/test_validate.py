@@ -43,7 +43,7 @@ async def test_valid_access_token_yields_the_user_principal(
     assert principal.kind == auth_pb2.PRINCIPAL_KIND_USER
     assert principal.subject_id == principal.user_id == account.user_id
     assert principal.workspace_id == account.workspace_id
-    assert set(principal.permissions) == {"geofences:read", "webhooks:read", "api_keys:read"}
+    assert set(principal.permissions) == {"geofences:read", "webhooks:read", "api_keys:read", "members:read"}
     assert principal.session_id and not principal.api_key_id
     assert abs(principal.expires_at.seconds - (time.time() + 24 * 3600)) < 120
 

@@ -35,6 +35,7 @@ from authsvc.service.authenticate import Authenticator
 from authsvc.service.container import Services
 from authsvc.service.limits import Limits
 from authsvc.service.login_limits import LoginLimits
+from authsvc.service.members import MembersService
 from authsvc.service.oauth_tokens import OAuthTokens
 from authsvc.service.password_resets import PasswordResets
 from authsvc.service.policy import Policy
@@ -45,6 +46,7 @@ from authsvc.service.ports import (
     ClientDetails,
     KeyFilter,
     KeyState,
+    MemberRecord,
     RefreshingSession,
     RefreshTokenRecord,
     ResetTokenRecord,
@@ -498,6 +500,21 @@ class FakeAudit:
         return [r for r in records if before is None or (r.at, r.id) < before][:limit]
 
 
+class FakeMembers:
+    """The members of a workspace, from the committed users (no session times kept here)."""
+
+    def __init__(self, world: World) -> None:
+        self._world = world
+
+    async def of_workspace(self, workspace_id: str, after: Cursor | None, limit: int) -> list[MemberRecord]:
+        users = [u for u in self._world.state.users.values() if u.workspace_id == workspace_id]
+        listed = [
+            MemberRecord(u.id, u.email, u.role, u.disabled, self._world.clock.now(), None) for u in users
+        ]
+        listed.sort(key=lambda m: m.user_id)
+        return [m for m in listed if after is None or m.user_id > after.id][:limit]
+
+
 class FakeUsage:
     def __init__(self) -> None:
         self.used: dict[str, datetime] = {}
@@ -572,6 +589,7 @@ class World:
                 reads, reads, FakeHasher(), passwords, clock, self.audit, unit_of_work, login_limits
             ),
             audit_trail=AuditTrailService(self.audit),
+            members=MembersService(FakeMembers(self), clock, self.audit, unit_of_work, policy),
             password_resets=PasswordResets(
                 reads, reads, FakeHasher(), passwords, clock, self.audit, unit_of_work, limits,
                 login_limits, policy,

@@ -18,6 +18,7 @@ from authsvc.adapters.database import Database
 from authsvc.adapters.invalidation import notify
 from authsvc.adapters.mail_outbox import MailSeal, PgOutboxStore
 from authsvc.adapters.pg_api_keys import PgApiKeyStore
+from authsvc.adapters.pg_members import PgMemberStore
 from authsvc.adapters.pg_password_resets import PgPasswordResetStore
 from authsvc.adapters.pg_rate_limiter import PgRateLimiter
 from authsvc.adapters.pg_sessions import PgSessionStore
@@ -34,6 +35,7 @@ class PgUnitOfWork:
     users: PgUserStore
     resets: PgPasswordResetStore
     outbox: PgOutboxStore
+    members: PgMemberStore
     limiter: PgRateLimiter
 
     def __init__(
@@ -62,6 +64,7 @@ class PgUnitOfWork:
             self.users = PgUserStore(conn, self._announced.append)
             self.resets = PgPasswordResetStore(conn)
             self.outbox = PgOutboxStore(conn, self._seal)
+            self.members = PgMemberStore(conn, self._announced.append)
             self.limiter = PgRateLimiter(conn)
             self._stack = stack.pop_all()
         return self

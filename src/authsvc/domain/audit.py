@@ -23,6 +23,8 @@ class AuditKind(enum.Enum):
     PASSWORD_CHANGE_FAILED = "password change failed"  # the current password was wrong
     PASSWORD_RESET_ISSUED = "password reset issued"  # an admin made a reset token for a member
     PASSWORD_RESET = "password reset"  # a reset token set a new password
+    MEMBER_ROLE_CHANGED = "member role changed"
+    MEMBER_REMOVED = "member removed"
 
 
 def type_name(kind: AuditKind) -> str:

@@ -14,6 +14,7 @@ class ErrorCode(enum.Enum):
     INVALID_ARGUMENT = "invalid_argument"
     NOT_FOUND = "not_found"
     ALREADY_EXISTS = "already_exists"
+    CONFLICT = "conflict"  # the change would break a rule of what exists (a workspace's last admin)
     RATE_LIMITED = "rate_limited"
     UNAVAILABLE = "unavailable"
 
@@ -32,6 +33,7 @@ DEFAULT_DETAIL: dict[ErrorCode, str] = {
     ErrorCode.INVALID_ARGUMENT: "Invalid request",
     ErrorCode.NOT_FOUND: "Not found",
     ErrorCode.ALREADY_EXISTS: "Already exists",
+    ErrorCode.CONFLICT: "Conflict",
     ErrorCode.RATE_LIMITED: "Rate limit exceeded",
     ErrorCode.UNAVAILABLE: "Service unavailable",
 }

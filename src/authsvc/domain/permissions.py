@@ -16,6 +16,7 @@ DEFAULT_PERMISSIONS: tuple[str, ...] = (
     "workspace:admin",
     "tokens:verify",
     "tokens:introspect",
+    "members:read",
 )
 ADMIN_PERMISSION = "workspace:admin"
 API_KEYS_READ = "api_keys:read"
@@ -24,6 +25,8 @@ API_KEYS_WRITE = "api_keys:write"
 TOKENS_VERIFY = "tokens:verify"
 # OAuth token introspection and revocation (RFC 7662, RFC 7009) of any token presented.
 TOKENS_INTROSPECT = "tokens:introspect"
+# Listing a workspace's members (GET /api/v1/members), besides its admins.
+MEMBERS_READ = "members:read"
 # The permissions the service itself checks: always known, whatever else is configured.
 CORE_PERMISSIONS: tuple[str, ...] = (
     API_KEYS_READ,
@@ -31,6 +34,7 @@ CORE_PERMISSIONS: tuple[str, ...] = (
     ADMIN_PERMISSION,
     TOKENS_VERIFY,
     TOKENS_INTROSPECT,
+    MEMBERS_READ,
 )
 _PERMISSION_SHAPE = re.compile(r"^[a-z][a-z0-9_]{0,39}:[a-z][a-z0-9_]{0,39}$")
 

@@ -19,7 +19,7 @@ from authsvc.domain.revocations import (
     VerificationKey,
     WatchEvent,
 )
-from authsvc.service.ports import ApiKeyRecord, AuditRecord, KeyState, SessionInfo
+from authsvc.service.ports import ApiKeyRecord, AuditRecord, KeyState, MemberRecord, SessionInfo
 from authsvc.service.tokens import TokenPair
 from authsvc.v1 import auth_pb2
 
@@ -126,6 +126,17 @@ def session(info: SessionInfo, current: str | None) -> auth_pb2.Session:
         user_agent=info.client.user_agent or "",
         current=info.id == current,
         expires_at=timestamp(info.expires_at),
+    )
+
+
+def member(record: MemberRecord) -> auth_pb2.Member:
+    return auth_pb2.Member(
+        user_id=record.user_id,
+        email=record.email,
+        role=record.role.value,
+        status="disabled" if record.disabled else "active",
+        joined_at=timestamp(record.joined_at),
+        last_login_at=timestamp(record.last_login_at),
     )
 
 

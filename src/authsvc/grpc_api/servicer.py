@@ -244,6 +244,28 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         return auth_pb2.ChangePasswordResponse(sessions_revoked=ended)
 
     @edge_call
+    async def ListMembers(
+        self, request: auth_pb2.ListMembersRequest, context: Context
+    ) -> auth_pb2.ListMembersResponse:
+        caller = await self._caller(context)
+        page = await self._services.members.list(caller, request.page_size, request.page_token)
+        return auth_pb2.ListMembersResponse(
+            members=[convert.member(m) for m in page.members], next_page_token=page.next_token
+        )
+
+    @edge_call
+    async def UpdateMember(self, request: auth_pb2.UpdateMemberRequest, context: Context) -> auth_pb2.Member:
+        caller = await self._caller(context)
+        return convert.member(await self._services.members.change_role(caller, request.user_id, request.role))
+
+    @edge_call
+    async def RemoveMember(
+        self, request: auth_pb2.RemoveMemberRequest, context: Context
+    ) -> auth_pb2.RemoveMemberResponse:
+        await self._services.members.remove(await self._caller(context), request.user_id)
+        return auth_pb2.RemoveMemberResponse()
+
+    @edge_call
     async def IssuePasswordReset(
         self, request: auth_pb2.IssuePasswordResetRequest, context: Context
     ) -> auth_pb2.IssuePasswordResetResponse:

@@ -8,6 +8,7 @@ from authsvc.service.account import AccountService
 from authsvc.service.api_keys import ApiKeyService
 from authsvc.service.audit_trail import AuditTrailService
 from authsvc.service.authenticate import Authenticator
+from authsvc.service.members import MembersService
 from authsvc.service.oauth_tokens import OAuthTokens
 from authsvc.service.password_resets import PasswordResets
 from authsvc.service.public_keys import PublicKeys
@@ -30,3 +31,4 @@ class Services:
     account: AccountService
     password_resets: PasswordResets
     audit_trail: AuditTrailService
+    members: MembersService

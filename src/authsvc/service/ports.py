@@ -227,6 +227,42 @@ class PasswordResetStore(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class MemberRecord:
+    user_id: str
+    email: str
+    role: Role
+    disabled: bool
+    joined_at: datetime
+    last_login_at: datetime | None
+
+
+class MemberRepository(Protocol):
+    async def of_workspace(self, workspace_id: str, after: Cursor | None, limit: int) -> list[MemberRecord]:
+        """The workspace's members, oldest first, after `after`."""
+        ...
+
+
+class MemberStore(Protocol):
+    """Members inside a unit of work."""
+
+    async def lock_admins(self, workspace_id: str) -> set[str]:
+        """The ids of the workspace's enabled admins, locked until the unit of work ends: two
+        changes that could each leave it without an admin run one after the other."""
+        ...
+
+    async def get(self, workspace_id: str, user_id: str) -> MemberRecord | None:
+        """The member of this workspace with this id, None for anyone else."""
+        ...
+
+    async def set_role(self, user_id: str, role: Role) -> None: ...
+
+    async def narrow_keys_of(self, user_id: str, allowed: frozenset[str]) -> list[str]:
+        """Takes from the live keys the user created every permission not in `allowed` (each
+        replica hears of it at commit); the ids of those keys."""
+        ...
+
+
 class OutboxStore(Protocol):
     """Mail inside a unit of work: queued exactly when the unit of work commits."""
 
@@ -392,6 +428,9 @@ class UnitOfWork(Protocol):
 
     @property
     def outbox(self) -> OutboxStore: ...
+
+    @property
+    def members(self) -> MemberStore: ...
 
     @property
     def limiter(self) -> RateLimiter: ...

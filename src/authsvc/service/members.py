@@ -1,0 +1,118 @@
+"""A workspace's members, managed by its admins: listing (also with `members:read`), changing a
+member's role, removing a member. A workspace always keeps at least one enabled admin.
+
+While each user belongs to one workspace (issue 16 items 4-5 will add memberships), removing a
+member disables their account: their sessions and API keys stop on every replica at once. A role
+change ends the member's sessions the same way (their tokens carry the old role's scope: they
+stop, and the next login carries the new one) and takes from the keys they made every permission
+the new role lacks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from authsvc.domain import pages
+from authsvc.domain.audit import AuditEvent, AuditKind
+from authsvc.domain.errors import AuthError, ErrorCode, invalid_argument
+from authsvc.domain.permissions import ADMIN_PERMISSION, MEMBERS_READ, Role, role_permissions
+from authsvc.domain.principal import Principal
+from authsvc.service.policy import Policy
+from authsvc.service.ports import AuditLog, Clock, MemberRecord, MemberRepository, UnitOfWorkFactory
+
+LAST_ADMIN = "A workspace keeps at least one admin"
+
+
+@dataclass(frozen=True, slots=True)
+class MemberPage:
+    members: list[MemberRecord]
+    next_token: str  # "" on the last page
+
+
+def _require_admin(caller: Principal) -> None:
+    if ADMIN_PERMISSION not in caller.permissions:
+        raise AuthError(ErrorCode.PERMISSION_DENIED)
+
+
+def _role(name: str) -> Role:
+    try:
+        return Role(name)
+    except ValueError:
+        raise invalid_argument("Role must be one of admin, member, viewer") from None
+
+
+class MembersService:
+    def __init__(
+        self,
+        members: MemberRepository,
+        clock: Clock,
+        audit: AuditLog,
+        unit_of_work: UnitOfWorkFactory,
+        policy: Policy,
+    ) -> None:
+        self._members = members
+        self._clock = clock
+        self._audit = audit
+        self._unit_of_work = unit_of_work
+        self._policy = policy
+
+    async def list(self, caller: Principal, size: int = 0, token: str = "") -> MemberPage:
+        """A page of the caller's workspace's members, oldest first (`workspace:admin` or
+        `members:read`)."""
+        if ADMIN_PERMISSION not in caller.permissions and MEMBERS_READ not in caller.permissions:
+            raise AuthError(ErrorCode.PERMISSION_DENIED)
+        limit, after = pages.page_size(size), pages.decode(token)
+        found = await self._members.of_workspace(caller.workspace_id, after, limit + 1)
+        if len(found) <= limit:
+            return MemberPage(found, "")
+        last = found[limit - 1]
+        return MemberPage(found[:limit], pages.encode(pages.Cursor(last.joined_at, last.user_id)))
+
+    async def change_role(self, caller: Principal, user_id: str, role_name: str) -> MemberRecord:
+        """Gives a member another role; NOT_FOUND for anyone not an enabled member of the caller's
+        workspace, CONFLICT for the last admin's demotion. The same role changes nothing."""
+        _require_admin(caller)
+        role = _role(role_name)
+        now = self._clock.now()
+        async with self._unit_of_work() as uow:
+            admins = await uow.members.lock_admins(caller.workspace_id)
+            member = await uow.members.get(caller.workspace_id, user_id)
+            if member is None or member.disabled:
+                raise AuthError(ErrorCode.NOT_FOUND, "Member not found")
+            if member.role is role:
+                return member
+            if member.user_id in admins and admins == {member.user_id}:
+                raise AuthError(ErrorCode.CONFLICT, LAST_ADMIN)
+            await uow.members.set_role(member.user_id, role)
+            await uow.members.narrow_keys_of(
+                member.user_id, role_permissions(role, self._policy.known_permissions)
+            )
+            ended = await uow.sessions.revoke_all_of_user(member.user_id, now, "role changed", None)
+            await uow.commit()
+        self._audit.record(
+            AuditEvent(
+                AuditKind.MEMBER_ROLE_CHANGED, now, caller.user_id, caller.workspace_id, member.user_id,
+                detail=f"{member.role.value} to {role.value}, {ended} session(s) ended",
+            )
+        )  # fmt: skip
+        return MemberRecord(
+            member.user_id, member.email, role, member.disabled, member.joined_at, member.last_login_at
+        )
+
+    async def remove(self, caller: Principal, user_id: str) -> None:
+        """Removes a member: their account is disabled (sessions and keys stop on every replica at
+        once). NOT_FOUND for anyone not an enabled member; CONFLICT for the last admin."""
+        _require_admin(caller)
+        now = self._clock.now()
+        async with self._unit_of_work() as uow:
+            admins = await uow.members.lock_admins(caller.workspace_id)
+            member = await uow.members.get(caller.workspace_id, user_id)
+            if member is None or member.disabled:
+                raise AuthError(ErrorCode.NOT_FOUND, "Member not found")
+            if admins == {member.user_id}:
+                raise AuthError(ErrorCode.CONFLICT, LAST_ADMIN)
+            await uow.users.disable(user_id=member.user_id)
+            await uow.commit()
+        self._audit.record(
+            AuditEvent(AuditKind.MEMBER_REMOVED, now, caller.user_id, caller.workspace_id, member.user_id)
+        )
