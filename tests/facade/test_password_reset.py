@@ -91,6 +91,30 @@ async def test_tokens_expire_are_retired_by_the_next_and_weak_passwords_leave_th
     assert await _login_status(facade, member.email, NEW) == 401
 
 
+async def test_a_password_change_and_a_rotated_out_secret_cannot_use_or_make_tokens(
+    facade: Facade, make_account: AccountFactory
+) -> None:
+    admin = await make_account("admin")
+    member = await make_account("member", workspace=admin.workspace)
+    admin_token = (await facade.login(admin.email, admin.password))["access_token"]
+    issued = await _issue(facade, admin_token, member.user_id)
+    member_token = (await facade.login(member.email, member.password))["access_token"]
+    body = {"current_password": member.password, "new_password": NEW}
+    assert (
+        await facade.call("POST", "/api/v1/auth/password", token=member_token, json_body=body)
+    ).status == 204
+    assert await _confirm(facade, issued["token"], "whoever held the link") == (400, INVALID)
+
+    key = await facade.create_api_key(admin_token, ["workspace:admin", "api_keys:write"])
+    rotated = await facade.call(
+        "POST", f"/api/v1/api-keys/{key['id']}/rotate", token=admin_token, json_body={"overlap_seconds": 600}
+    )
+    assert rotated.status == 201
+    old_secret = await facade.call("POST", _reset_path(member.user_id), token=key["key"])
+    assert old_secret.status == 403
+    assert (await facade.call("POST", _reset_path(member.user_id), token=rotated.json["key"])).status == 201
+
+
 async def test_made_up_tokens_are_refused_alike(facade: Facade) -> None:
     for token in ("", "pwr_", "pwr_" + "A" * 43, "x" * 47, "pwr_" + "é" * 43, str(uuid.uuid4())):
         assert await _confirm(facade, token) == (400, INVALID)

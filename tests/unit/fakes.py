@@ -102,12 +102,22 @@ class FakeResetStore:
         self._state = state
 
     async def issue(
-        self, digest: bytes, user_id: str, issued_by: str | None, now: datetime, expires_at: datetime
+        self,
+        digest: bytes,
+        user_id: str,
+        issued_by: str | None,
+        now: datetime,
+        expires_at: datetime,
+        retire: bool,
     ) -> None:
+        if retire:
+            await self.retire_all(user_id, now)
+        self._state.resets[digest] = [user_id, expires_at, False]
+
+    async def retire_all(self, user_id: str, now: datetime) -> None:
         for reset in self._state.resets.values():
             if reset[0] == user_id:
                 reset[2] = True
-        self._state.resets[digest] = [user_id, expires_at, False]
 
     async def claim(self, digest: bytes, now: datetime) -> str | None:
         reset = self._state.resets.get(digest)

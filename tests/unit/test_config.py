@@ -55,6 +55,11 @@ def test_a_configured_database_requires_a_shared_secret() -> None:
         {"AUTHSVC_SMTP_URL": "smtps://:587", "AUTHSVC_PASSWORD_RESET_URL": "https://a/r?t={token}"},
         {"AUTHSVC_PASSWORD_RESET_URL": "https://app.example.com/reset"},  # nowhere for the token
         {"AUTHSVC_PASSWORD_MIN_LENGTH": "6"},  # below the least NIST allows
+        # A login over opportunistic STARTTLS, which can be stripped on the way: refused.
+        {
+            "AUTHSVC_SMTP_URL": "smtp://u:p@mail.example.com",
+            "AUTHSVC_PASSWORD_RESET_URL": "https://a/r?t={token}",
+        },
         {"AUTHSVC_PASSWORD_RESET_RATE_LIMIT": "ten a minute"},
     ],
 )
@@ -84,6 +89,14 @@ def test_secrets_stay_out_of_the_settings_repr() -> None:
     assert "hunter2" not in shown and SECRET not in shown and "first admin password" not in shown
     assert "proxy-token-" not in shown and "smtp-secret" not in shown
     assert settings.smtp is not None and (settings.smtp.port, settings.smtp.starttls) == (587, True)
+    assert "smtp-secret" not in repr(settings.smtp)
+    encoded = Settings.from_env(
+        {**env, "AUTHSVC_SMTP_URL": "smtps://mail%40example.com:p%40ss%3Aw@mail.example.com"}
+    )
+    assert encoded.smtp is not None and (encoded.smtp.username, encoded.smtp.password) == (
+        "mail@example.com",
+        "p@ss:w",
+    )
     with pytest.raises(ConfigError) as refused:
         Settings.from_env({**env, "AUTHSVC_SMTP_URL": "smtps://mailer:smtp-secret@mail.example.com:99999"})
     assert "smtp-secret" not in str(refused.value)

@@ -65,11 +65,13 @@ class CachedApiKeyRepository:
         if found:
             return record
         if self._cache.lookup_key(digest) is UNLISTED and self._catch_up is not None:
-            if await self._catch_up():
-                hit = self._cache.lookup_key(digest)  # heard of meanwhile, or truly no live key
-                if hit is UNLISTED or not ValidationCache.missing(hit):
-                    return None if hit is UNLISTED else cast(ApiKeyRecord | None, hit)
-            # Not heard within the wait: the database decides, as when not listening.
+            if not await self._catch_up():
+                # Not heard within the wait (PostgreSQL slow, the loop swamped): asking the
+                # database for every made-up key now is what the live set exists to prevent.
+                raise AuthError(ErrorCode.UNAVAILABLE)
+            hit = self._cache.lookup_key(digest)  # heard of meanwhile, or truly no live key
+            if hit is UNLISTED or not ValidationCache.missing(hit):
+                return None if hit is UNLISTED else cast(ApiKeyRecord | None, hit)
         generation = self._cache.generation
         try:
             record = await self._inner.by_digest(digest)

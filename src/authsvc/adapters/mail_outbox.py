@@ -32,22 +32,34 @@ from authsvc.domain.mail import Mail, SmtpTarget
 from authsvc.service.ports import Clock
 
 log = logging.getLogger(__name__)
-CLAIM_SECONDS = 60  # a claimed message is another replica's to send after this
-BATCH = 10
+CLAIM_SECONDS = 300  # a claimed message is another replica's to send after this (well past any send)
 FIRST_RETRY_SECONDS = 1.0
 LAST_RETRY_SECONDS = 300.0
 SMTP_TIMEOUT_SECONDS = 20.0
 
 _CLAIM = """
 UPDATE mail_outbox SET locked_until = $1 + make_interval(secs => $2), attempts = attempts + 1
-WHERE id IN (
+WHERE id = (
     SELECT id FROM mail_outbox
     WHERE sent_at IS NULL AND given_up_at IS NULL AND next_attempt_at <= $1
       AND (locked_until IS NULL OR locked_until <= $1)
-    ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED
+    ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED
 )
-RETURNING id, payload, attempts, not_after
+RETURNING id, payload, attempts, not_after, locked_until
 """
+# Settling a message takes its claim: one that ran out (another replica has it now) is left alone.
+_SENT = (
+    "UPDATE mail_outbox SET sent_at = $3, payload = NULL, locked_until = NULL "
+    "WHERE id = $1 AND locked_until = $2"
+)
+_RETRY = (
+    "UPDATE mail_outbox SET next_attempt_at = $3, locked_until = NULL, last_error = $4 "
+    "WHERE id = $1 AND locked_until = $2"
+)
+_GIVE_UP = (
+    "UPDATE mail_outbox SET given_up_at = $3, payload = NULL, locked_until = NULL, last_error = $4 "
+    "WHERE id = $1 AND locked_until = $2"
+)
 
 
 class MailSeal:
@@ -110,24 +122,33 @@ class MailSender:
         while True:
             try:
                 while await self.send_due():
-                    pass  # a full batch: there may be more
+                    pass  # there may be more
             except AuthError:
                 log.warning("mail outbox unreachable: database unavailable")
+            except Exception as error:  # never the end of mail on this replica
+                log.error("mail outbox round failed (%s)", type(error).__name__)
             await asyncio.sleep(self._poll)
 
     async def send_due(self) -> bool:
-        """Claims and sends one batch of due messages; whether the batch was full."""
-        now = self._clock.now()
-        rows = await self._database.fetch(_CLAIM, now, CLAIM_SECONDS, BATCH)
-        for row in rows:
-            await self._send_one(row["id"], row["payload"], row["attempts"], row["not_after"])
-        return len(rows) == BATCH
+        """Claims and sends the most overdue message; whether there was one."""
+        row = await self._database.fetchrow(_CLAIM, self._clock.now(), CLAIM_SECONDS)
+        if row is None:
+            return False
+        await self._send_one(
+            row["id"], row["payload"], row["attempts"], row["not_after"], row["locked_until"]
+        )
+        return True
 
-    async def _send_one(self, mail_id: int, payload: bytes, attempts: int, not_after: datetime) -> None:
+    async def _send_one(
+        self, mail_id: int, payload: bytes, attempts: int, not_after: datetime, claim: datetime
+    ) -> None:
+        if self._clock.now() >= not_after:  # its link has expired meanwhile (a long outage)
+            await self._give_up(mail_id, claim, "expired before it could be sent")
+            return
         try:
             mail = self._seal.open(payload)
         except (InvalidTag, ValueError, KeyError):
-            await self._give_up(mail_id, "sealed under another root secret")
+            await self._give_up(mail_id, claim, "sealed under another root secret")
             return
         try:
             await self._deliver(mail)
@@ -136,36 +157,23 @@ class MailSender:
             delay = min(LAST_RETRY_SECONDS, FIRST_RETRY_SECONDS * 2 ** (attempts - 1))
             retry_at = self._clock.now() + timedelta(seconds=delay)
             if retry_at >= not_after:
-                await self._give_up(mail_id, reason)
+                await self._give_up(mail_id, claim, reason)
                 return
             log.warning("mail %s not sent (%s): retrying in %.0f s", mail_id, reason, delay)
             metrics.MAIL.labels("retried").inc()
-            await self._database.execute(
-                "UPDATE mail_outbox SET next_attempt_at = $2, locked_until = NULL, last_error = $3 "
-                "WHERE id = $1",
-                mail_id,
-                retry_at,
-                reason,
-            )
+            await self._database.execute(_RETRY, mail_id, claim, retry_at, reason)
             return
-        await self._database.execute(
-            "UPDATE mail_outbox SET sent_at = $2, payload = NULL, locked_until = NULL WHERE id = $1",
-            mail_id,
-            self._clock.now(),
-        )
+        except Exception as error:  # a message that cannot be built or sent at all: this one only
+            await self._give_up(mail_id, claim, type(error).__name__)
+            return
+        await self._database.execute(_SENT, mail_id, claim, self._clock.now())
         metrics.MAIL.labels("sent").inc()
         log.info("mail %s sent", mail_id)
 
-    async def _give_up(self, mail_id: int, reason: str) -> None:
+    async def _give_up(self, mail_id: int, claim: datetime, reason: str) -> None:
         log.warning("mail %s given up (%s)", mail_id, reason)
         metrics.MAIL.labels("given_up").inc()
-        await self._database.execute(
-            "UPDATE mail_outbox SET given_up_at = $2, payload = NULL, locked_until = NULL, last_error = $3 "
-            "WHERE id = $1",
-            mail_id,
-            self._clock.now(),
-            reason,
-        )
+        await self._database.execute(_GIVE_UP, mail_id, claim, self._clock.now(), reason)
 
     async def _deliver(self, mail: Mail) -> None:
         message = EmailMessage()

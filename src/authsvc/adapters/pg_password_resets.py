@@ -38,12 +38,17 @@ class PgPasswordResetStore:
         self._conn = conn
 
     async def issue(
-        self, digest: bytes, user_id: str, issued_by: str | None, now: datetime, expires_at: datetime
+        self,
+        digest: bytes,
+        user_id: str,
+        issued_by: str | None,
+        now: datetime,
+        expires_at: datetime,
+        retire: bool,
     ) -> None:
         uid = uuid.UUID(user_id)
-        await self._conn.execute(  # the one before stops working: one live token per user
-            "UPDATE password_reset_tokens SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL", uid, now
-        )
+        if retire:
+            await self.retire_all(user_id, now)
         await self._conn.execute(
             "INSERT INTO password_reset_tokens (digest, user_id, issued_by, created_at, expires_at) "
             "VALUES ($1, $2, $3, $4, $5)",
@@ -52,6 +57,13 @@ class PgPasswordResetStore:
             uuid.UUID(issued_by) if issued_by else None,
             now,
             expires_at,
+        )
+
+    async def retire_all(self, user_id: str, now: datetime) -> None:
+        await self._conn.execute(
+            "UPDATE password_reset_tokens SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL",
+            uuid.UUID(user_id),
+            now,
         )
 
     async def claim(self, digest: bytes, now: datetime) -> str | None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from urllib.parse import urlsplit
+from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit
 
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 SCHEMES = {"smtp": "opportunistic STARTTLS", "smtp+starttls": "STARTTLS required", "smtps": "TLS"}
 
 
@@ -26,7 +27,7 @@ class SmtpTarget:
     tls: bool  # TLS from the start
     starttls: bool | None  # True: required; None: when offered
     username: str | None
-    password: str | None
+    password: str | None = field(repr=False)
 
     @classmethod
     def parse(cls, url: str) -> SmtpTarget:
@@ -40,14 +41,17 @@ class SmtpTarget:
             raise ValueError("has a port that is not a number from 1 to 65535") from None
         if not parts.hostname:
             raise ValueError("names no host")
+        if parts.scheme == "smtp" and parts.username and parts.hostname not in LOOPBACK:
+            # Opportunistic STARTTLS can be stripped on the way, and the login would go in clear.
+            raise ValueError("sends a password: use smtp+starttls:// or smtps:// (smtp:// only to localhost)")
         tls = parts.scheme == "smtps"
         return cls(
             host=parts.hostname,
             port=port or (465 if tls else 587 if parts.scheme == "smtp+starttls" else 25),
             tls=tls,
             starttls=True if parts.scheme == "smtp+starttls" else (False if tls else None),
-            username=parts.username or None,
-            password=parts.password or None,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
         )
 
 

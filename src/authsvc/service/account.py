@@ -130,6 +130,7 @@ class AccountService:
             if not await uow.users.set_password_hash(user.id, new_hash):
                 raise AuthError(ErrorCode.TOKEN_INVALID)  # disabled meanwhile: nothing changes
             ended = await uow.sessions.revoke_all_of_user(user.id, now, "password changed", current)
+            await uow.resets.retire_all(user.id, now)  # a link someone else holds dies with the old password
             await uow.commit()
         self._audit.record(
             AuditEvent(

@@ -30,7 +30,8 @@ class MemberPage:
 
 
 def _require_admin(caller: Principal) -> None:
-    if ADMIN_PERMISSION not in caller.permissions:
+    """`workspace:admin`, and never through a secret a rotation replaced (as for keys)."""
+    if ADMIN_PERMISSION not in caller.permissions or caller.superseded:
         raise AuthError(ErrorCode.PERMISSION_DENIED)
 
 

@@ -83,7 +83,7 @@ class PasswordResets:
     async def issue_for_member(self, caller: Principal, user_id: str) -> tuple[str, datetime]:
         """A reset token for a member of the caller's workspace (needs `workspace:admin`), shown to
         the caller this once, and when it expires. NOT_FOUND for anyone else, disabled users too."""
-        if ADMIN_PERMISSION not in caller.permissions:
+        if ADMIN_PERMISSION not in caller.permissions or caller.superseded:  # no rotated-out secret
             raise AuthError(ErrorCode.PERMISSION_DENIED)
         user = await self._users.by_id(user_id)
         if user is None or user.workspace_id != caller.workspace_id or user.disabled:
@@ -92,11 +92,11 @@ class PasswordResets:
         now = self._clock.now()
         expires_at = now + RESET_TOKEN_LIFETIME
         async with self._unit_of_work() as uow:
-            await uow.resets.issue(_digest(token), user.id, caller.user_id, now, expires_at)
+            await uow.resets.issue(_digest(token), user.id, caller.user_id, now, expires_at, retire=True)
             await uow.commit()
-        self._audit.record(
+        self._audit.record(  # the admin acted, on the member
             AuditEvent(
-                AuditKind.PASSWORD_RESET_ISSUED, now, user.id, user.workspace_id, caller.subject_id,
+                AuditKind.PASSWORD_RESET_ISSUED, now, caller.user_id, caller.workspace_id, user.id,
                 detail=f"by {caller.kind.value} {caller.subject_id}",
             )
         )  # fmt: skip
@@ -131,7 +131,8 @@ class PasswordResets:
                 user.email, self._link.replace("{token}", token), RESET_TOKEN_LIFETIME.seconds // 60
             )
             async with self._unit_of_work() as uow:
-                await uow.resets.issue(_digest(token), user.id, None, now, expires_at)
+                # Earlier links stay: whoever knows the address must not void the one just mailed.
+                await uow.resets.issue(_digest(token), user.id, None, now, expires_at, retire=False)
                 await uow.outbox.add(mail, now, expires_at)
                 await uow.commit()
             self._audit.record(
@@ -164,6 +165,7 @@ class PasswordResets:
             user_id = await uow.resets.claim(digest, now)  # of two confirmations, one wins
             if user_id is None or not await uow.users.set_password_hash(user_id, new_hash):
                 raise invalid_argument(INVALID_TOKEN)  # nothing is committed
+            await uow.resets.retire_all(user_id, now)  # any other link of the user, too
             ended = await uow.sessions.revoke_all_of_user(user_id, now, "password reset", None)
             await uow.commit()
         self._audit.record(

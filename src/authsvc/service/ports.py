@@ -216,9 +216,19 @@ class PasswordResetStore(Protocol):
     """Password reset tokens inside a unit of work."""
 
     async def issue(
-        self, digest: bytes, user_id: str, issued_by: str | None, now: datetime, expires_at: datetime
+        self,
+        digest: bytes,
+        user_id: str,
+        issued_by: str | None,
+        now: datetime,
+        expires_at: datetime,
+        retire: bool,
     ) -> None:
-        """Stores a token (its digest); the user's earlier unused tokens stop working."""
+        """Stores a token (its digest); with `retire`, the user's earlier unused ones stop working."""
+        ...
+
+    async def retire_all(self, user_id: str, now: datetime) -> None:
+        """Every unused token of the user stops working."""
         ...
 
     async def claim(self, digest: bytes, now: datetime) -> str | None:
