@@ -3,6 +3,7 @@ commit order with numbers every replica shares, heartbeats, resuming, and the cr
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -104,6 +105,9 @@ async def test_a_watcher_resumes_after_its_last_sequence_on_either_replica_witho
 ) -> None:
     admin, secret = watcher
     other = await start_authsvc()
+    async with asyncio.timeout(10):  # a replica just started vouches for its index once it is read
+        while not (other.cache.enabled and other.cache.index_complete):
+            await asyncio.sleep(0.02)
     watch = Watch(authsvc.stub, secret)
     await watch.next()
     first_key, _ = await _key(authsvc, admin, ("geofences:read",))
