@@ -138,7 +138,14 @@ async def create_user(settings: Settings, email: str, role: str, workspace: str)
     password = sys.stdin.readline().rstrip("\r\n")
     async with open_runtime(settings) as runtime:
         user = await runtime.services.users.create(email, password, role, workspace)
-        print(f"created user {user.id} ({user.email}, {user.role.value}) in workspace {workspace}")
+        role_name = user.membership.role.value if user.membership else role
+        print(f"created user {user.id} ({user.email}, {role_name}) in workspace {workspace}")
+
+
+async def add_to_workspace(settings: Settings, email: str, role: str, workspace: str) -> None:
+    async with open_runtime(settings) as runtime:
+        await runtime.services.users.add_to_workspace(email, role, workspace)
+        print(f"{email} is now a member ({role}) of workspace {workspace}")
 
 
 async def disable_user(settings: Settings, email: str | None, user_id: str | None) -> None:
@@ -207,6 +214,10 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--email", required=True)
     create.add_argument("--role", choices=["admin", "member", "viewer"], default="member")
     create.add_argument("--workspace", default="default")
+    join = user.add_parser("add-to-workspace", help="make an existing user a member of another workspace")
+    join.add_argument("--email", required=True)
+    join.add_argument("--role", choices=["admin", "member", "viewer"], default="member")
+    join.add_argument("--workspace", required=True, help="the workspace's name (made if new)")
     keys = commands.add_parser("keys", help="manage JWT signing keys").add_subparsers(
         dest="action", required=True
     )
@@ -255,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
             run(set_workspace_plan(settings, args.workspace, args.plan))
         elif args.action == "disable":
             run(disable_user(settings, args.email, args.id))
+        elif args.action == "add-to-workspace":
+            run(add_to_workspace(settings, args.email, args.role, args.workspace))
         else:
             run(create_user(settings, args.email, args.role, args.workspace))
     except AuthError as error:

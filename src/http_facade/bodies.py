@@ -52,6 +52,15 @@ class KeyRateLimit(RequestBody):
 class LoginRequest(RequestBody):
     email: Text = Field(description="The account's email address", json_schema_extra={"format": "email"})
     password: Text = Field(description="The account's password")
+    workspace_id: Text = Field(
+        "",
+        description="The workspace to log in to; absent: the one the user last used (else their oldest)",
+    )
+
+
+class SwitchWorkspaceRequest(RequestBody):
+    refresh_token: Text = Field(description="The refresh token of the latest login, refresh or switch")
+    workspace_id: Text = Field(description="The workspace the new pair is scoped to")
 
 
 class RefreshRequest(RequestBody):

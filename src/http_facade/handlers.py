@@ -26,6 +26,7 @@ from http_facade.bodies import (
     PasswordResetRequest,
     RefreshRequest,
     RotateRequest,
+    SwitchWorkspaceRequest,
     read_json,
 )
 from http_facade.errors import FacadeError
@@ -43,7 +44,7 @@ REVALIDATE = {"Cache-Control": "no-cache"}
 
 async def login(request: web.Request) -> web.Response:
     body = await read_json(request, LoginRequest)
-    message = auth_pb2.LoginRequest(email=body.email, password=body.password)
+    message = auth_pb2.LoginRequest(email=body.email, password=body.password, workspace_id=body.workspace_id)
     reply = await request.app[UPSTREAM].auth.Login(message, **call_options(request))
     return web.json_response(replies.token_pair(reply), headers=NO_STORE)
 
@@ -84,6 +85,22 @@ async def revoke_other_sessions(request: web.Request) -> web.Response:
     reply = await request.app[UPSTREAM].auth.RevokeOtherSessions(message, **call_options(request))
     ended: replies.RevokedSessions = {"revoked": reply.revoked}
     return web.json_response(ended)
+
+
+async def list_workspaces(request: web.Request) -> web.Response:
+    message = auth_pb2.ListWorkspacesRequest()
+    reply = await request.app[UPSTREAM].auth.ListWorkspaces(message, **call_options(request))
+    listed: replies.WorkspaceList = {"workspaces": [replies.workspace(w) for w in reply.workspaces]}
+    return web.json_response(listed)
+
+
+async def switch_workspace(request: web.Request) -> web.Response:
+    body = await read_json(request, SwitchWorkspaceRequest)
+    message = auth_pb2.SwitchWorkspaceRequest(
+        refresh_token=body.refresh_token, workspace_id=body.workspace_id
+    )
+    reply = await request.app[UPSTREAM].auth.SwitchWorkspace(message, **call_options(request))
+    return web.json_response(replies.token_pair(reply), headers=NO_STORE)
 
 
 async def change_password(request: web.Request) -> web.Response:

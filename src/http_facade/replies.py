@@ -171,6 +171,18 @@ class SessionList(TypedDict):
     next_page_token: Annotated[str, _described("Pass it as page_token for the next page; empty on the last")]
 
 
+class Workspace(TypedDict):
+    workspace_id: str
+    name: Annotated[str, _described("The workspace's name")]
+    role: Annotated[str, _described("The caller's role in it: admin, member or viewer")]
+    joined_at: Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+    current: Annotated[bool, _described("Whether the caller's token is scoped to it")]
+
+
+class WorkspaceList(TypedDict):
+    workspaces: list[Workspace]
+
+
 class PasswordReset(TypedDict):
     token: Annotated[str, _described("The one-time reset token, shown this once")]
     expires_at: Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
@@ -309,6 +321,16 @@ def audit_event(value: auth_pb2.AuditEvent) -> AuditEvent:
         "subject_id": value.subject_id or None,
         "ip": value.ip or None,
         "detail": value.detail or None,
+    }
+
+
+def workspace(value: auth_pb2.WorkspaceMembership) -> Workspace:
+    return {
+        "workspace_id": value.workspace_id,
+        "name": value.name,
+        "role": value.role,
+        "joined_at": value.joined_at.ToJsonString(),
+        "current": value.current,
     }
 
 

@@ -56,7 +56,7 @@ def _verify(method: str) -> Route:
 ROUTES = (
     Route(
         "POST", "/api/v1/auth/login", handlers.login, "Log in with an email and password",
-        Reply(200, "A token pair", replies.TokenPair), (401,), body=bodies.LoginRequest,
+        Reply(200, "A token pair", replies.TokenPair), (401, 403), body=bodies.LoginRequest,
     ),
     Route(
         "POST", "/api/v1/auth/refresh", handlers.refresh,
@@ -82,6 +82,18 @@ ROUTES = (
         "POST", "/api/v1/auth/sessions/revoke-others", handlers.revoke_other_sessions,
         "End every session of the caller but the current one, on every replica at once",
         Reply(200, "How many ended", replies.RevokedSessions), authed=True,
+    ),
+    Route(
+        "GET", "/api/v1/auth/workspaces", handlers.list_workspaces,
+        "The workspaces the caller is a member of, with their role in each, oldest membership first "
+        "(an access token, not an API key); the one of the caller's token is marked current",
+        Reply(200, "The caller's workspaces", replies.WorkspaceList), authed=True,
+    ),
+    Route(
+        "POST", "/api/v1/auth/switch-workspace", handlers.switch_workspace,
+        "Trade a refresh token for a pair scoped to another of the user's workspaces: its session "
+        "ends at once and a new one starts there (the token is retired as on refresh)",
+        Reply(200, "A token pair", replies.TokenPair), (401, 403), body=bodies.SwitchWorkspaceRequest,
     ),
     Route(
         "POST", "/api/v1/auth/password", handlers.change_password,

@@ -47,12 +47,14 @@ from authsvc.service.ports import (
     KeyFilter,
     KeyState,
     MemberRecord,
+    Membership,
     RefreshingSession,
     RefreshTokenRecord,
     ResetTokenRecord,
     SessionInfo,
     UserRecord,
     Workspace,
+    WorkspaceMembership,
 )
 from authsvc.service.public_keys import PublicKeys
 from authsvc.service.revocation_watch import RevocationWatch
@@ -67,6 +69,7 @@ from tests.support.clock import FakeClock
 @dataclass
 class _Session:
     user_id: str
+    workspace_id: str
     expires_at: datetime
     current_jti: str
     access_expires_at: datetime
@@ -89,6 +92,8 @@ class State:
 
     workspaces: dict[str, Workspace] = field(default_factory=dict)
     users: dict[str, UserRecord] = field(default_factory=dict)
+    memberships: dict[tuple[str, str], Role] = field(default_factory=dict)  # (user, workspace): role
+    last_used: dict[str, str] = field(default_factory=dict)  # user: workspace
     sessions: dict[str, _Session] = field(default_factory=dict)
     tokens: dict[str, _Token] = field(default_factory=dict)
     keys: dict[str, tuple[ApiKeyRecord, bytes]] = field(default_factory=dict)
@@ -153,14 +158,17 @@ class FakeSessionStore:
     async def start(
         self,
         user_id: str,
+        workspace_id: str,
         session_expires_at: datetime,
         token: RefreshTokenRecord,
         access_expires_at: datetime,
         client: ClientDetails | None = None,
     ) -> str:
         session_id = str(uuid.uuid4())
+        self._state.last_used[user_id] = workspace_id
         self._state.sessions[session_id] = _Session(
             user_id,
+            workspace_id,
             session_expires_at,
             token.jti,
             access_expires_at,
@@ -178,12 +186,13 @@ class FakeSessionStore:
             return None
         session = self._state.sessions[token.session_id]
         user = self._state.users[session.user_id]
+        role = self._state.memberships.get((user.id, session.workspace_id))
         return RefreshingSession(
             id=token.session_id,
             user_id=user.id,
-            workspace_id=user.workspace_id,
-            role=user.role,
-            workspace_ttl=self._state.workspaces[user.workspace_id].access_token_ttl,
+            workspace_id=session.workspace_id,
+            role=role or Role.VIEWER,
+            workspace_ttl=self._state.workspaces[session.workspace_id].access_token_ttl,
             expires_at=session.expires_at,
             current_jti=session.current_jti,
             state=RefreshState(
@@ -191,7 +200,7 @@ class FakeSessionStore:
                 token_expires_at=token.record.expires_at,
                 session_revoked=session.revoked_at is not None,
                 session_expires_at=session.expires_at,
-                user_disabled=user.disabled,
+                user_disabled=user.disabled or role is None,
             ),
         )
 
@@ -234,10 +243,13 @@ class FakeSessionStore:
         await self.revoke(session_id, now, reason)
         return True
 
-    async def revoke_all_of_user(self, user_id: str, now: datetime, reason: str, keep: str | None) -> int:
+    async def revoke_all_of_user(
+        self, user_id: str, now: datetime, reason: str, keep: str | None, workspace_id: str | None = None
+    ) -> int:
         ended = [
             sid for sid, s in self._state.sessions.items()
             if s.user_id == user_id and s.revoked_at is None and s.expires_at > now and sid != keep
+            and workspace_id in (None, s.workspace_id)
         ]  # fmt: skip
         for sid in ended:
             await self.revoke(sid, now, reason)
@@ -306,9 +318,27 @@ class FakeUserStore:
     async def create(self, workspace: Workspace, email: str, password_hash: str, role: Role) -> UserRecord:
         if any(user.email == email for user in self._state.users.values()):
             raise AuthError(ErrorCode.ALREADY_EXISTS, "A user with this email already exists")
-        user = UserRecord(str(uuid.uuid4()), workspace.id, email, password_hash, role, False, None)
+        user = UserRecord(str(uuid.uuid4()), email, password_hash, False, None)
         self._state.users[user.id] = user
-        return user
+        await self.add_membership(user.id, workspace.id, role)
+        return replace(user, membership=Membership(workspace.id, role, workspace.access_token_ttl))
+
+    async def add_membership(self, user_id: str, workspace_id: str, role: Role) -> bool:
+        if (user_id, workspace_id) in self._state.memberships:
+            return False
+        self._state.memberships[(user_id, workspace_id)] = role
+        return True
+
+
+class FakeMemberStore:
+    def __init__(self, state: State) -> None:
+        self._state = state
+
+    async def hold(self, user_id: str, workspace_id: str) -> Membership | None:
+        role = self._state.memberships.get((user_id, workspace_id))
+        if role is None:
+            return None
+        return Membership(workspace_id, role, self._state.workspaces[workspace_id].access_token_ttl)
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> bool:
         user = self._state.users.get(user_id)
@@ -338,6 +368,7 @@ class FakeUnitOfWork:
         self.sessions = FakeSessionStore(self._draft, self.announced)
         self.api_keys = FakeApiKeyStore(self._draft, self.announced)
         self.users = FakeUserStore(self._draft, self.announced)
+        self.members = FakeMemberStore(self._draft)
         self.resets = FakeResetStore(self._draft)
         self.limiter = FakeLimiter(self._draft, self._world.clock)
         return self
@@ -358,12 +389,31 @@ class _Reads:
     def __init__(self, world: World) -> None:
         self._world = world
 
-    async def by_email(self, email: str) -> UserRecord | None:
-        state = self._world.state
-        for user in state.users.values():
+    async def by_email(self, email: str, workspace_id: str | None = None) -> UserRecord | None:
+        for user in self._world.state.users.values():
             if user.email == email:
-                return replace(user, access_token_ttl=state.workspaces[user.workspace_id].access_token_ttl)
+                return self._with_membership(user, workspace_id)
         return None
+
+    def _with_membership(self, user: UserRecord, workspace_id: str | None) -> UserRecord:
+        state = self._world.state
+        mine = [w for (u, w) in state.memberships if u == user.id]  # oldest first
+        if workspace_id is None:
+            last = state.last_used.get(user.id)
+            workspace_id = last if last in mine else (mine[0] if mine else None)
+        role = state.memberships.get((user.id, workspace_id or ""))
+        if workspace_id is None or role is None:
+            return replace(user, membership=None, workspaces=len(mine))
+        ttl = state.workspaces[workspace_id].access_token_ttl
+        return replace(user, membership=Membership(workspace_id, role, ttl), workspaces=len(mine))
+
+    async def workspaces_of(self, user_id: str) -> list[WorkspaceMembership]:
+        state, now = self._world.state, self._world.clock.now()
+        return [
+            WorkspaceMembership(w, state.workspaces[w].name, role, now)
+            for (u, w), role in state.memberships.items()
+            if u == user_id
+        ]
 
     async def count(self) -> int:
         return len(self._world.state.users)
@@ -373,15 +423,12 @@ class _Reads:
         reset = state.resets.get(digest)
         if reset is None:
             return None
-        user = state.users[reset[0]]
+        user = self._with_membership(state.users[reset[0]], None)
         return ResetTokenRecord(user.id, user.email, user.workspace_id, reset[1], reset[2], user.disabled)
 
-    async def by_id(self, user_id: str) -> UserRecord | None:
-        state = self._world.state
-        user = state.users.get(user_id)
-        if user is None:
-            return None
-        return replace(user, access_token_ttl=state.workspaces[user.workspace_id].access_token_ttl)
+    async def by_id(self, user_id: str, workspace_id: str | None = None) -> UserRecord | None:
+        user = self._world.state.users.get(user_id)
+        return None if user is None else self._with_membership(user, workspace_id)
 
     async def of_user(
         self, user_id: str, now: datetime, after: Cursor | None, limit: int
@@ -389,7 +436,7 @@ class _Reads:
         state = self._world.state
         found = [
             SessionInfo(
-                sid, state.users[s.user_id].workspace_id, s.created_at or now, s.last_refreshed_at,
+                sid, s.workspace_id, s.created_at or now, s.last_refreshed_at,
                 s.expires_at, s.client,
             )
             for sid, s in state.sessions.items()
@@ -517,9 +564,11 @@ class FakeMembers:
         self._world = world
 
     async def of_workspace(self, workspace_id: str, after: Cursor | None, limit: int) -> list[MemberRecord]:
-        users = [u for u in self._world.state.users.values() if u.workspace_id == workspace_id]
+        state, now = self._world.state, self._world.clock.now()
         listed = [
-            MemberRecord(u.id, u.email, u.role, u.disabled, self._world.clock.now(), None) for u in users
+            MemberRecord(u, state.users[u].email, role, state.users[u].disabled, now, None)
+            for (u, w), role in state.memberships.items()
+            if w == workspace_id
         ]
         listed.sort(key=lambda m: m.user_id)
         return [m for m in listed if after is None or m.user_id > after.id][:limit]

@@ -26,7 +26,7 @@ class PgPasswordResetRepository:
         return ResetTokenRecord(
             user_id=str(row["user_id"]),
             email=row["email"],
-            workspace_id=str(row["workspace_id"]),
+            workspace_id=str(row["workspace_id"]) if row["workspace_id"] is not None else None,
             expires_at=row["expires_at"],
             used=row["used"],
             user_disabled=row["disabled"],

@@ -19,19 +19,19 @@ from authsvc.service.ports import ClientDetails, RefreshingSession, RefreshToken
 # token row is read only after the lock is held, so each sees what the one before committed.
 _LOCK_SESSION = """
 SELECT s.id, s.user_id, s.expires_at, s.revoked_at IS NOT NULL AS revoked, s.current_jti,
-       u.workspace_id, u.role, u.disabled_at IS NOT NULL AS disabled, w.access_token_ttl_seconds
+       s.workspace_id, m.role, u.disabled_at IS NOT NULL AS disabled, w.access_token_ttl_seconds
 FROM sessions s
 JOIN users u ON u.id = s.user_id
-JOIN workspaces w ON w.id = u.workspace_id
+JOIN workspaces w ON w.id = s.workspace_id
+LEFT JOIN memberships m ON m.user_id = s.user_id AND m.workspace_id = s.workspace_id
 WHERE s.id = (SELECT session_id FROM refresh_tokens WHERE jti = $1)
 FOR NO KEY UPDATE OF s
 """
 # A session still lets a token through while its live refresh token or its latest access token
 # has not expired.
 _LIVE_OF_USER = """
-SELECT s.id, u.workspace_id, s.created_at, s.last_refreshed_at, s.expires_at, s.client_ip, s.user_agent
+SELECT s.id, s.workspace_id, s.created_at, s.last_refreshed_at, s.expires_at, s.client_ip, s.user_agent
 FROM sessions s
-JOIN users u ON u.id = s.user_id
 WHERE s.user_id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2
   AND (s.access_expires_at > $2
        OR EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.jti = s.current_jti AND t.expires_at > $2))
@@ -39,7 +39,11 @@ WHERE s.user_id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2
 ORDER BY s.created_at, s.id
 LIMIT $5
 """
-_INSERT_TOKEN = "INSERT INTO refresh_tokens (jti, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)"
+# `scoped`: written by a release that scopes sessions to a workspace (migration 0021).
+_INSERT_TOKEN = (
+    "INSERT INTO refresh_tokens (jti, session_id, issued_at, expires_at, scoped) "
+    "VALUES ($1, $2, $3, $4, true)"
+)
 
 
 class PgSessionRepository:
@@ -102,6 +106,7 @@ class PgSessionStore:
     async def start(
         self,
         user_id: str,
+        workspace_id: str,
         session_expires_at: datetime,
         token: RefreshTokenRecord,
         access_expires_at: datetime,
@@ -109,11 +114,18 @@ class PgSessionStore:
     ) -> str:
         session_id = uuid.uuid4()
         client = client or ClientDetails()
+        uid, wid = uuid.UUID(user_id), uuid.UUID(workspace_id)
         await self._conn.execute(
-            "INSERT INTO sessions (id, user_id, created_at, expires_at, current_jti, access_expires_at, "
-            "client_ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "UPDATE users SET last_workspace_id = $2 WHERE id = $1 AND last_workspace_id IS DISTINCT FROM $2",
+            uid,
+            wid,
+        )
+        await self._conn.execute(
+            "INSERT INTO sessions (id, user_id, workspace_id, created_at, expires_at, current_jti, "
+            "access_expires_at, client_ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             session_id,
-            uuid.UUID(user_id),
+            uid,
+            wid,
             token.issued_at,
             session_expires_at,
             uuid.UUID(token.jti),
@@ -137,11 +149,12 @@ class PgSessionStore:
         )
         assert token is not None
         current = session["current_jti"]
+        member = session["role"] is not None
         return RefreshingSession(
             id=str(session["id"]),
             user_id=str(session["user_id"]),
             workspace_id=str(session["workspace_id"]),
-            role=Role(session["role"]),
+            role=Role(session["role"]) if member else Role.VIEWER,  # never minted: refused below
             workspace_ttl=session["access_token_ttl_seconds"],
             expires_at=session["expires_at"],
             current_jti=str(current) if current is not None else None,
@@ -150,7 +163,7 @@ class PgSessionStore:
                 token_expires_at=token["expires_at"],
                 session_revoked=session["revoked"],
                 session_expires_at=session["expires_at"],
-                user_disabled=session["disabled"],
+                user_disabled=session["disabled"] or not member,
             ),
         )
 
@@ -236,18 +249,21 @@ class PgSessionStore:
             self._announce(messages.session_revoked(sid))
         return True
 
-    async def revoke_all_of_user(self, user_id: str, now: datetime, reason: str, keep: str | None) -> int:
+    async def revoke_all_of_user(
+        self, user_id: str, now: datetime, reason: str, keep: str | None, workspace_id: str | None = None
+    ) -> int:
         uid = parse_uuid(user_id)
         if uid is None:
             return 0
         rows = await self._conn.fetch(
             "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 "
             "WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND id IS DISTINCT FROM $4 "
-            "RETURNING id",
+            "AND ($5::uuid IS NULL OR workspace_id = $5) RETURNING id",
             uid,
             now,
             reason,
             parse_uuid(keep) if keep is not None else None,
+            parse_uuid(workspace_id) if workspace_id is not None else None,
         )
         for row in rows:
             self._announce(messages.session_revoked(row["id"]))

@@ -12,23 +12,37 @@ from authsvc.adapters.database import Database, Executor
 from authsvc.adapters.ids import parse_uuid
 from authsvc.domain.errors import AuthError, ErrorCode
 from authsvc.domain.permissions import Role
-from authsvc.service.ports import UserRecord, Workspace
+from authsvc.service.ports import Membership, UserRecord, Workspace, WorkspaceMembership
 
-_USER_COLUMNS = """
-    u.id, u.workspace_id, u.email, u.password_hash, u.role, u.disabled_at IS NOT NULL AS disabled,
-    w.access_token_ttl_seconds
+# The user, and one membership: of the workspace asked for ($2) if given, else of the one last
+# used, else the oldest.
+_USER_WITH_MEMBERSHIP = """
+SELECT u.id, u.email, u.password_hash, u.disabled_at IS NOT NULL AS disabled,
+       m.workspace_id, m.role, w.access_token_ttl_seconds,
+       (SELECT count(*) FROM memberships a WHERE a.user_id = u.id) AS workspaces
+FROM users u
+LEFT JOIN LATERAL (
+    SELECT workspace_id, role, created_at FROM memberships m
+    WHERE m.user_id = u.id AND ($2::uuid IS NULL OR m.workspace_id = $2)
+    ORDER BY m.workspace_id IS NOT DISTINCT FROM u.last_workspace_id DESC, m.created_at, m.workspace_id
+    LIMIT 1
+) m ON true
+LEFT JOIN workspaces w ON w.id = m.workspace_id
 """
+_NO_SUCH_WORKSPACE = uuid.UUID(int=0)  # asked for by an id that is no uuid: no membership matches
 
 
 def _user(row: asyncpg.Record) -> UserRecord:
+    membership = None
+    if row["workspace_id"] is not None:
+        membership = Membership(str(row["workspace_id"]), Role(row["role"]), row["access_token_ttl_seconds"])
     return UserRecord(
         id=str(row["id"]),
-        workspace_id=str(row["workspace_id"]),
         email=row["email"],
         password_hash=row["password_hash"],
-        role=Role(row["role"]),
         disabled=row["disabled"],
-        access_token_ttl=row["access_token_ttl_seconds"],
+        membership=membership,
+        workspaces=row["workspaces"],
     )
 
 
@@ -36,27 +50,45 @@ def _workspace(row: asyncpg.Record) -> Workspace:
     return Workspace(str(row["id"]), row["name"], row["access_token_ttl_seconds"])
 
 
+def _asked(workspace_id: str | None) -> uuid.UUID | None:
+    if workspace_id is None:
+        return None
+    return parse_uuid(workspace_id) or _NO_SUCH_WORKSPACE
+
+
 class PgUserRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def by_email(self, email: str) -> UserRecord | None:
+    async def by_email(self, email: str, workspace_id: str | None = None) -> UserRecord | None:
         row = await self._db.fetchrow(
-            f"SELECT {_USER_COLUMNS} FROM users u JOIN workspaces w ON w.id = u.workspace_id "
-            "WHERE u.email = $1",  # stored in normal form, as `email` is given
+            f"{_USER_WITH_MEMBERSHIP} WHERE u.email = $1",  # stored in normal form, as `email` is given
             email,
+            _asked(workspace_id),
         )
         return _user(row) if row else None
 
-    async def by_id(self, user_id: str) -> UserRecord | None:
+    async def by_id(self, user_id: str, workspace_id: str | None = None) -> UserRecord | None:
         uid = parse_uuid(user_id)
         if uid is None:
             return None
-        row = await self._db.fetchrow(
-            f"SELECT {_USER_COLUMNS} FROM users u JOIN workspaces w ON w.id = u.workspace_id WHERE u.id = $1",
+        row = await self._db.fetchrow(f"{_USER_WITH_MEMBERSHIP} WHERE u.id = $1", uid, _asked(workspace_id))
+        return _user(row) if row else None
+
+    async def workspaces_of(self, user_id: str) -> list[WorkspaceMembership]:
+        uid = parse_uuid(user_id)
+        if uid is None:
+            return []
+        rows = await self._db.fetch(
+            "SELECT m.workspace_id, w.name, m.role, m.created_at FROM memberships m "
+            "JOIN workspaces w ON w.id = m.workspace_id WHERE m.user_id = $1 "
+            "ORDER BY m.created_at, m.workspace_id",
             uid,
         )
-        return _user(row) if row else None
+        return [
+            WorkspaceMembership(str(r["workspace_id"]), r["name"], Role(r["role"]), r["created_at"])
+            for r in rows
+        ]
 
     async def count(self) -> int:
         return int(await self._db.fetchval("SELECT count(*) FROM users"))
@@ -84,6 +116,7 @@ class PgUserStore:
     async def create(self, workspace: Workspace, email: str, password_hash: str, role: Role) -> UserRecord:
         user_id = uuid.uuid4()
         try:
+            # `workspace_id` and `role` on the user row: the home membership the previous release reads.
             await self._conn.execute(
                 "INSERT INTO users (id, workspace_id, email, password_hash, role) "
                 "VALUES ($1, $2, $3, $4, $5)",
@@ -95,9 +128,19 @@ class PgUserStore:
             )
         except asyncpg.UniqueViolationError:
             raise AuthError(ErrorCode.ALREADY_EXISTS, "A user with this email already exists") from None
-        return UserRecord(
-            str(user_id), workspace.id, email, password_hash, role, False, workspace.access_token_ttl
+        await self.add_membership(str(user_id), workspace.id, role)
+        membership = Membership(workspace.id, role, workspace.access_token_ttl)
+        return UserRecord(str(user_id), email, password_hash, False, membership)
+
+    async def add_membership(self, user_id: str, workspace_id: str, role: Role) -> bool:
+        status: str = await self._conn.execute(
+            "INSERT INTO memberships (user_id, workspace_id, role) VALUES ($1, $2, $3) "
+            "ON CONFLICT (user_id, workspace_id) DO NOTHING",
+            uuid.UUID(user_id),
+            uuid.UUID(workspace_id),
+            role.value,
         )
+        return status == "INSERT 0 1"
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> bool:
         status: str = await self._conn.execute(

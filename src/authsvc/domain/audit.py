@@ -25,6 +25,8 @@ class AuditKind(enum.Enum):
     PASSWORD_RESET = "password reset"  # a reset token set a new password
     MEMBER_ROLE_CHANGED = "member role changed"
     MEMBER_REMOVED = "member removed"
+    MEMBER_ADDED = "member added"  # by the operator, or an invitation accepted
+    WORKSPACE_SWITCHED = "workspace switched"  # a session ended for one in another workspace
 
 
 def type_name(kind: AuditKind) -> str:

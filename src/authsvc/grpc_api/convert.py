@@ -19,7 +19,14 @@ from authsvc.domain.revocations import (
     VerificationKey,
     WatchEvent,
 )
-from authsvc.service.ports import ApiKeyRecord, AuditRecord, KeyState, MemberRecord, SessionInfo
+from authsvc.service.ports import (
+    ApiKeyRecord,
+    AuditRecord,
+    KeyState,
+    MemberRecord,
+    SessionInfo,
+    WorkspaceMembership,
+)
 from authsvc.service.tokens import TokenPair
 from authsvc.v1 import auth_pb2
 
@@ -126,6 +133,16 @@ def session(info: SessionInfo, current: str | None) -> auth_pb2.Session:
         user_agent=info.client.user_agent or "",
         current=info.id == current,
         expires_at=timestamp(info.expires_at),
+    )
+
+
+def workspace_membership(found: WorkspaceMembership, current: str) -> auth_pb2.WorkspaceMembership:
+    return auth_pb2.WorkspaceMembership(
+        workspace_id=found.workspace_id,
+        name=found.name,
+        role=found.role.value,
+        joined_at=timestamp(found.joined_at),
+        current=found.workspace_id == current,
     )
 
 

@@ -66,7 +66,11 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     @edge_call
     async def Login(self, request: auth_pb2.LoginRequest, context: Context) -> auth_pb2.TokenPair:
         pair = await self._services.sessions.login(
-            request.email, request.password, self._client_ip(context), self._user_agent(context)
+            request.email,
+            request.password,
+            self._client_ip(context),
+            self._user_agent(context),
+            request.workspace_id or None,
         )
         return convert.token_pair(pair)
 
@@ -230,6 +234,25 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     ) -> auth_pb2.RevokeOtherSessionsResponse:
         ended = await self._services.account.end_other_sessions(await self._caller(context))
         return auth_pb2.RevokeOtherSessionsResponse(revoked=ended)
+
+    @edge_call
+    async def ListWorkspaces(
+        self, request: auth_pb2.ListWorkspacesRequest, context: Context
+    ) -> auth_pb2.ListWorkspacesResponse:
+        caller = await self._caller(context)
+        found = await self._services.account.workspaces(caller)
+        return auth_pb2.ListWorkspacesResponse(
+            workspaces=[convert.workspace_membership(w, caller.workspace_id) for w in found]
+        )
+
+    @edge_call
+    async def SwitchWorkspace(
+        self, request: auth_pb2.SwitchWorkspaceRequest, context: Context
+    ) -> auth_pb2.TokenPair:
+        pair = await self._services.sessions.switch_workspace(
+            request.refresh_token, request.workspace_id, self._client_ip(context), self._user_agent(context)
+        )
+        return convert.token_pair(pair)
 
     @edge_call
     async def ChangePassword(

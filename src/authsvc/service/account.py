@@ -19,6 +19,7 @@ from authsvc.service.ports import (
     SessionRepository,
     UnitOfWorkFactory,
     UserRepository,
+    WorkspaceMembership,
 )
 
 
@@ -80,6 +81,11 @@ class AccountService:
         self._audit.record(
             AuditEvent(AuditKind.LOGOUT, now, caller.user_id, caller.workspace_id, session_id, detail=detail)
         )
+
+    async def workspaces(self, caller: Principal) -> list[WorkspaceMembership]:
+        """The workspaces the caller is a member of, oldest membership first."""
+        _own(caller, "Listing workspaces")
+        return await self._users.workspaces_of(caller.user_id)
 
     async def end_other_sessions(self, caller: Principal) -> int:
         """Ends every session of the caller but the current one, on every replica; how many."""

@@ -1,11 +1,11 @@
 """A workspace's members, managed by its admins: listing (also with `members:read`), changing a
 member's role, removing a member. A workspace always keeps at least one enabled admin.
 
-While each user belongs to one workspace (issue 16 items 4-5 will add memberships), removing a
-member disables their account: their sessions and API keys stop on every replica at once. A role
-change ends the member's sessions the same way (their tokens carry the old role's scope: they
-stop, and the next login carries the new one) and takes from the keys they made every permission
-the new role lacks.
+Each change touches the member's standing in the caller's workspace only (a user may belong to
+several): a role change ends their sessions in it on every replica at once (their tokens carry the
+old role's scope; the next login or switch carries the new one) and takes from the keys they made
+in it every permission the new role lacks; a removal ends those sessions and revokes those keys.
+The account itself, and its other memberships, go on.
 """
 
 from __future__ import annotations
@@ -84,11 +84,13 @@ class MembersService:
                 return member
             if member.user_id in admins and admins == {member.user_id}:
                 raise AuthError(ErrorCode.CONFLICT, LAST_ADMIN)
-            await uow.members.set_role(member.user_id, role)
-            await uow.members.narrow_keys_of(
-                member.user_id, role_permissions(role, self._policy.known_permissions)
+            workspace = caller.workspace_id
+            await uow.members.set_role(member.user_id, workspace, role)
+            allowed = role_permissions(role, self._policy.known_permissions)
+            await uow.members.narrow_keys_of(member.user_id, workspace, allowed)
+            ended = await uow.sessions.revoke_all_of_user(
+                member.user_id, now, "role changed", None, workspace
             )
-            ended = await uow.sessions.revoke_all_of_user(member.user_id, now, "role changed", None)
             await uow.commit()
         self._audit.record(
             AuditEvent(
@@ -101,19 +103,26 @@ class MembersService:
         )
 
     async def remove(self, caller: Principal, user_id: str) -> None:
-        """Removes a member: their account is disabled (sessions and keys stop on every replica at
-        once). NOT_FOUND for anyone not an enabled member; CONFLICT for the last admin."""
+        """Removes a member from the caller's workspace: their sessions in it end and the keys they
+        made in it are revoked, on every replica at once (a disabled user's membership can go too).
+        NOT_FOUND for anyone not a member of it; CONFLICT for the last enabled admin."""
         _require_admin(caller)
         now = self._clock.now()
         async with self._unit_of_work() as uow:
             admins = await uow.members.lock_admins(caller.workspace_id)
             member = await uow.members.get(caller.workspace_id, user_id)
-            if member is None or member.disabled:
+            if member is None:
                 raise AuthError(ErrorCode.NOT_FOUND, "Member not found")
             if admins == {member.user_id}:
                 raise AuthError(ErrorCode.CONFLICT, LAST_ADMIN)
-            await uow.users.disable(user_id=member.user_id)
+            await uow.members.remove(member.user_id, caller.workspace_id, now)
+            ended = await uow.sessions.revoke_all_of_user(
+                member.user_id, now, "removed from workspace", None, caller.workspace_id
+            )
             await uow.commit()
         self._audit.record(
-            AuditEvent(AuditKind.MEMBER_REMOVED, now, caller.user_id, caller.workspace_id, member.user_id)
-        )
+            AuditEvent(
+                AuditKind.MEMBER_REMOVED, now, caller.user_id, caller.workspace_id, member.user_id,
+                detail=f"{ended} session(s) ended",
+            )
+        )  # fmt: skip

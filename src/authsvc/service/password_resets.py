@@ -10,8 +10,9 @@ Security: a token is 256 random bits, stored only as its SHA-256, single use (a 
 one before), and an unknown, expired, used or superseded one is refused with the same words.
 Confirmations count against the client's network and the account (429 past the limit). A refused
 new password leaves the token usable. A workspace admin can take over a member's account this way,
-as an admin could by other means; so it stays within one workspace (users in several workspaces,
-issue 16 item 4, must not let one workspace's admin into the others).
+as an admin could by other means; so an admin issues one only for a member of their workspace
+alone: a password opens every workspace of its user, and one workspace's admin must not get into
+the others.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ RESET_TOKEN_LIFETIME = timedelta(minutes=30)
 TOKEN_PREFIX = "pwr_"
 _TOKEN_LENGTH = len(TOKEN_PREFIX) + 43  # token_urlsafe(32)
 INVALID_TOKEN = "Invalid or expired token"
+OTHER_WORKSPACES = "This member belongs to other workspaces too: only they can reset their password"
 
 
 def _digest(token: str) -> bytes:
@@ -82,12 +84,16 @@ class PasswordResets:
 
     async def issue_for_member(self, caller: Principal, user_id: str) -> tuple[str, datetime]:
         """A reset token for a member of the caller's workspace (needs `workspace:admin`), shown to
-        the caller this once, and when it expires. NOT_FOUND for anyone else, disabled users too."""
+        the caller this once, and when it expires. NOT_FOUND for anyone else, disabled users too;
+        CONFLICT for a member of other workspaces as well, whose password the admin of one must
+        not be able to set (they reset it themselves, by mail)."""
         if ADMIN_PERMISSION not in caller.permissions or caller.superseded:  # no rotated-out secret
             raise AuthError(ErrorCode.PERMISSION_DENIED)
-        user = await self._users.by_id(user_id)
-        if user is None or user.workspace_id != caller.workspace_id or user.disabled:
+        user = await self._users.by_id(user_id, caller.workspace_id)
+        if user is None or user.membership is None or user.disabled:
             raise AuthError(ErrorCode.NOT_FOUND, "Member not found")
+        if user.workspaces > 1:  # a password opens every workspace: no admin of one may set it
+            raise AuthError(ErrorCode.CONFLICT, OTHER_WORKSPACES)
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         now = self._clock.now()
         expires_at = now + RESET_TOKEN_LIFETIME

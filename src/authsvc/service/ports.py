@@ -36,14 +36,38 @@ class PasswordHasher(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Membership:
+    """A user's role in one workspace."""
+
+    workspace_id: str
+    role: Role
+    access_token_ttl: int | None  # the workspace's setting, None for the service default
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceMembership:
+    """One of a user's workspaces, as the user sees it listed."""
+
+    workspace_id: str
+    name: str
+    role: Role
+    joined_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class UserRecord:
     id: str
-    workspace_id: str
     email: str
     password_hash: str
-    role: Role
     disabled: bool
-    access_token_ttl: int | None  # the workspace's setting, None for the service default
+    # The membership asked for (by workspace id), else the last one used, else the oldest; None
+    # when the user is no member of it (or of any).
+    membership: Membership | None
+    workspaces: int = 1  # how many workspaces the user is a member of
+
+    @property
+    def workspace_id(self) -> str | None:
+        return self.membership.workspace_id if self.membership else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,9 +191,16 @@ class WorkspacePlans(Protocol):
 
 
 class UserRepository(Protocol):
-    async def by_email(self, email: str) -> UserRecord | None: ...
+    async def by_email(self, email: str, workspace_id: str | None = None) -> UserRecord | None:
+        """The user with this (normal form) email, with their membership of `workspace_id` if
+        given, else of the workspace they last used."""
+        ...
 
-    async def by_id(self, user_id: str) -> UserRecord | None: ...
+    async def by_id(self, user_id: str, workspace_id: str | None = None) -> UserRecord | None: ...
+
+    async def workspaces_of(self, user_id: str) -> list[WorkspaceMembership]:
+        """The user's workspaces, oldest membership first."""
+        ...
 
     async def count(self) -> int: ...
 
@@ -189,6 +220,10 @@ class UserStore(Protocol):
         """False when there is no such enabled user."""
         ...
 
+    async def add_membership(self, user_id: str, workspace_id: str, role: Role) -> bool:
+        """Makes the user a member of the workspace; False if they are one already."""
+        ...
+
     async def disable(self, email: str | None = None, user_id: str | None = None) -> str | None:
         """Disables the user with this (normal form) email, or else this id: logins, sessions and
         API keys stop working, on every replica when the unit of work commits. Its id, None if
@@ -202,7 +237,7 @@ class ResetTokenRecord:
 
     user_id: str
     email: str
-    workspace_id: str
+    workspace_id: str | None  # the user's home workspace, for the audit trail
     expires_at: datetime
     used: bool
     user_disabled: bool
@@ -261,15 +296,25 @@ class MemberStore(Protocol):
         changes that could each leave it without an admin run one after the other."""
         ...
 
+    async def hold(self, user_id: str, workspace_id: str) -> Membership | None:
+        """The user's membership of the workspace, kept from changing until the unit of work ends;
+        None if they are no member of it."""
+        ...
+
     async def get(self, workspace_id: str, user_id: str) -> MemberRecord | None:
         """The member of this workspace with this id, None for anyone else."""
         ...
 
-    async def set_role(self, user_id: str, role: Role) -> None: ...
+    async def set_role(self, user_id: str, workspace_id: str, role: Role) -> None: ...
 
-    async def narrow_keys_of(self, user_id: str, allowed: frozenset[str]) -> list[str]:
-        """Takes from the live keys the user created every permission not in `allowed` (each
-        replica hears of it at commit); the ids of those keys."""
+    async def narrow_keys_of(self, user_id: str, workspace_id: str, allowed: frozenset[str]) -> list[str]:
+        """Takes from the live keys the user created in the workspace every permission not in
+        `allowed` (each replica hears of it at commit); the ids of those keys."""
+        ...
+
+    async def remove(self, user_id: str, workspace_id: str, now: datetime) -> None:
+        """Ends the user's membership of the workspace and revokes the keys they created in it
+        (each replica hears of it at commit)."""
         ...
 
 
@@ -307,12 +352,14 @@ class SessionStore(Protocol):
     async def start(
         self,
         user_id: str,
+        workspace_id: str,
         session_expires_at: datetime,
         token: RefreshTokenRecord,
         access_expires_at: datetime,
         client: ClientDetails | None = None,
     ) -> str:
-        """Creates a session whose live refresh token is `token`; returns the session id."""
+        """Creates a session in the workspace whose live refresh token is `token` (the workspace
+        becomes the user's last used); returns the session id."""
         ...
 
     async def for_refresh(self, jti: str) -> RefreshingSession | None:
@@ -352,8 +399,11 @@ class SessionStore(Protocol):
         the user has no session of that id. A session already ended is left as it is (True)."""
         ...
 
-    async def revoke_all_of_user(self, user_id: str, now: datetime, reason: str, keep: str | None) -> int:
-        """Revokes every live session of the user but `keep`, announcing each; how many."""
+    async def revoke_all_of_user(
+        self, user_id: str, now: datetime, reason: str, keep: str | None, workspace_id: str | None = None
+    ) -> int:
+        """Revokes every live session of the user but `keep` (only those in `workspace_id`, when
+        given), announcing each; how many."""
         ...
 
 

@@ -28,6 +28,7 @@ from authsvc.service.ports import (
 from authsvc.service.tokens import TokenIssuer, TokenPair
 
 log = logging.getLogger("authsvc.audit")
+NOT_A_MEMBER = "Not a member of this workspace"
 
 
 class SessionService:
@@ -56,20 +57,28 @@ class SessionService:
         self._policy = policy
 
     async def login(
-        self, email: str, password: str, client_ip: str, user_agent: str | None = None
+        self,
+        email: str,
+        password: str,
+        client_ip: str,
+        user_agent: str | None = None,
+        workspace_id: str | None = None,
     ) -> TokenPair:
-        """Starts a session for valid credentials, within the limits of `login_limits`.
+        """Starts a session for valid credentials, within the limits of `login_limits`, in
+        `workspace_id` (by default the workspace the user last used, else their oldest).
 
         An unknown email, a disabled user and a wrong password all cost one full bcrypt
         verification and fail with the same INVALID_CREDENTIALS, so neither the answer nor its
-        timing tells an attacker which accounts exist.
+        timing tells an attacker which accounts exist. Only once the password is proven does a
+        login say the user is no member of the workspace asked for (PERMISSION_DENIED).
         """
         network = await self._login_limits.admit_client(client_ip)  # before any other work
         normalised = normalise_email(email)
         admission = await self._login_limits.admit_account(normalised, network, client_ip)
-        user = await self._users.by_email(normalised)
+        user = await self._users.by_email(normalised, workspace_id or None)
         matches = await self._hasher.verify(password, user.password_hash if user else None)
-        if user is None or not matches or user.disabled:
+        # A user in no workspace (removed from the last one) is as good as disabled.
+        if user is None or not matches or user.disabled or user.workspaces == 0:
             self._audit.record(
                 AuditEvent(
                     AuditKind.LOGIN_FAILED,
@@ -80,7 +89,15 @@ class SessionService:
                 )
             )
             raise AuthError(ErrorCode.INVALID_CREDENTIALS)
-        await self._login_limits.succeeded(admission)
+        await self._login_limits.succeeded(admission)  # the password is right
+        if user.membership is None:
+            self._audit.record(
+                AuditEvent(
+                    AuditKind.LOGIN_FAILED, self._clock.now(), user.id, client_ip=client_ip,
+                    detail="no member of the workspace asked for",
+                )
+            )  # fmt: skip
+            raise AuthError(ErrorCode.PERMISSION_DENIED, NOT_A_MEMBER)
         session_id, pair = await self.start_session(user, ClientDetails(client_ip, user_agent))
         self._audit.record(
             AuditEvent(
@@ -97,24 +114,92 @@ class SessionService:
     async def start_session(
         self, user: UserRecord, client: ClientDetails | None = None
     ) -> tuple[str, TokenPair]:
-        """A new session for an authenticated user and its first token pair (what a login does
-        once the credentials have been checked)."""
+        """A new session for an authenticated user, in the workspace of `user.membership`, and its
+        first token pair (what a login does once the credentials have been checked)."""
+        membership = user.membership
+        if membership is None:
+            raise AuthError(ErrorCode.PERMISSION_DENIED, NOT_A_MEMBER)
         now = self._clock.now()
         session_ends = now + timedelta(seconds=self._policy.session_max_age)
         record = self._issuer.new_refresh_record(now)
-        access_ends = self._issuer.access_expiry(user.access_token_ttl, session_ends)
         async with self._unit_of_work() as uow:
-            session_id = await uow.sessions.start(user.id, session_ends, record, access_ends, client)
+            # Held until commit: a role change or removal meanwhile waits, then ends this session.
+            held = await uow.members.hold(user.id, membership.workspace_id)
+            if held is None:
+                raise AuthError(ErrorCode.PERMISSION_DENIED, NOT_A_MEMBER)
+            access_ends = self._issuer.access_expiry(held.access_token_ttl, session_ends)
+            session_id = await uow.sessions.start(
+                user.id, held.workspace_id, session_ends, record, access_ends, client
+            )
             await uow.commit()
         pair = self._issuer.mint_pair(
             user_id=user.id,
-            workspace_id=user.workspace_id,
+            workspace_id=held.workspace_id,
             session_id=session_id,
-            role=user.role,
+            role=held.role,
             access_expires_at=access_ends,
             refresh=record,
         )
         return session_id, pair
+
+    async def switch_workspace(
+        self, refresh_token: str, workspace_id: str, client_ip: str, user_agent: str | None = None
+    ) -> TokenPair:
+        """Trades a live refresh token for a token pair in another of its user's workspaces.
+
+        In one transaction the presented token's session ends (its access tokens stop at once, as
+        on logout) and a new session starts in `workspace_id`, ending when the old one would have:
+        a session belongs to one workspace for its whole life, so removing a member from a
+        workspace ends every token they hold for it. The presented token is judged as by
+        `refresh`: dead, replayed or reused tokens are refused the same way (reuse ends the
+        session), and a switch counts against the user's refresh budget. PERMISSION_DENIED, with
+        nothing changed and the token still usable, when the user is no member of `workspace_id`.
+        """
+        if not workspace_id:
+            raise invalid_argument("workspace_id is required")
+        try:
+            claims = self._issuer.read_refresh(refresh_token)
+        except AuthError as exc:
+            await self._refuse_dead_token(client_ip, exc)
+        now = self._clock.now()
+        async with self._unit_of_work() as uow:
+            session = await uow.sessions.for_refresh(claims.jti)
+            decision = RefreshDecision.REJECT
+            if session is not None:
+                decision = decide(session.state, now, self._policy.refresh_grace)
+            if session is not None and decision is RefreshDecision.REUSE:
+                await uow.sessions.revoke(session.id, now, "refresh_token_reuse")
+            if session is None or decision is not RefreshDecision.ROTATE:
+                await uow.commit()
+                log.info("workspace switch refused: %s ip=%s", decision.value, client_ip)
+                await self._refuse_dead_token(client_ip)
+            held = await uow.members.hold(session.user_id, workspace_id)
+            if held is None:
+                raise AuthError(ErrorCode.PERMISSION_DENIED, NOT_A_MEMBER)  # rolled back: nothing changed
+            limit = self._policy.refresh_per_user
+            await self._limits.take("refresh-user", session.user_id, limit, client_ip, uow.limiter)
+            record = self._issuer.new_refresh_record(now)
+            access_ends = self._issuer.access_expiry(held.access_token_ttl, session.expires_at)
+            client = ClientDetails(client_ip, user_agent)
+            await uow.sessions.revoke(session.id, now, "switched workspace")
+            new_id = await uow.sessions.start(
+                session.user_id, held.workspace_id, session.expires_at, record, access_ends, client
+            )
+            await uow.commit()
+        self._audit.record(
+            AuditEvent(
+                AuditKind.WORKSPACE_SWITCHED, now, session.user_id, held.workspace_id, new_id, client_ip,
+                detail=f"from workspace {session.workspace_id}, session {session.id}",
+            )
+        )  # fmt: skip
+        return self._issuer.mint_pair(
+            user_id=session.user_id,
+            workspace_id=held.workspace_id,
+            session_id=new_id,
+            role=held.role,
+            access_expires_at=access_ends,
+            refresh=record,
+        )
 
     async def refresh(self, refresh_token: str, client_ip: str, user_agent: str | None = None) -> TokenPair:
         """Rotates a refresh token; see `refresh_rules.decide` for reuse and the grace window.

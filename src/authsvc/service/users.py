@@ -22,6 +22,13 @@ from authsvc.service.ports import (
 log = logging.getLogger(__name__)
 
 
+def _role(name: str) -> Role:
+    try:
+        return Role(name)
+    except ValueError:
+        raise invalid_argument("Role must be one of admin, member, viewer") from None
+
+
 class UserService:
     def __init__(
         self,
@@ -43,10 +50,7 @@ class UserService:
         """Creates a user in `workspace_name` (made if new); ALREADY_EXISTS for a taken email."""
         normalised = normalise_email(email)
         self._passwords.check(password, normalised)
-        try:
-            parsed_role = Role(role)
-        except ValueError:
-            raise invalid_argument("Role must be one of admin, member, viewer") from None
+        parsed_role = _role(role)
         name = check_name(workspace_name)
         password_hash = await self._hasher.hash(password)  # before the transaction, not inside it
         async with self._unit_of_work() as uow:  # a refused user leaves no new workspace behind
@@ -54,6 +58,27 @@ class UserService:
             user = await uow.users.create(workspace, normalised, password_hash, parsed_role)
             await uow.commit()
         return user
+
+    async def add_to_workspace(self, email: str, role: str, workspace_name: str) -> None:
+        """Makes an existing user a member of `workspace_name` (made if new) with `role`; NOT_FOUND
+        for an unknown email, ALREADY_EXISTS for a member already."""
+        normalised = normalise_email(email)
+        parsed_role = _role(role)
+        name = check_name(workspace_name)
+        user = await self._users.by_email(normalised)
+        if user is None:
+            raise AuthError(ErrorCode.NOT_FOUND, "No such user")
+        async with self._unit_of_work() as uow:
+            workspace = await uow.users.workspace_named(name)
+            if not await uow.users.add_membership(user.id, workspace.id, parsed_role):
+                raise AuthError(ErrorCode.ALREADY_EXISTS, "Already a member of this workspace")
+            await uow.commit()
+        self._audit.record(
+            AuditEvent(
+                AuditKind.MEMBER_ADDED, self._clock.now(), None, workspace.id, user.id,
+                detail=f"as {parsed_role.value}, by the operator",
+            )
+        )  # fmt: skip
 
     async def disable(self, email: str | None = None, user_id: str | None = None) -> None:
         """Disables a user at once: its logins, access tokens and API keys all stop working.
