@@ -25,6 +25,7 @@ from authsvc.adapters.passwords import BcryptHasher
 from authsvc.adapters.pg_api_keys import BatchedUsageRecorder, PgApiKeyRepository, forget_old_usage
 from authsvc.adapters.pg_audit import BufferedAuditLog
 from authsvc.adapters.pg_audit_trail import PgAuditTrail
+from authsvc.adapters.pg_invitations import PgInvitationRepository
 from authsvc.adapters.pg_login_networks import PgLoginNetworks
 from authsvc.adapters.pg_members import PgMemberRepository
 from authsvc.adapters.pg_password_resets import PgPasswordResetRepository
@@ -49,6 +50,7 @@ from authsvc.service.api_keys import ApiKeyService
 from authsvc.service.audit_trail import AuditTrailService
 from authsvc.service.authenticate import Authenticator
 from authsvc.service.container import Services
+from authsvc.service.invitations import Invitations
 from authsvc.service.limits import Limits
 from authsvc.service.login_limits import LoginLimits
 from authsvc.service.members import MembersService
@@ -94,6 +96,8 @@ def policy_from(settings: Settings) -> Policy:
         api_key_max_lifetime=settings.api_key_max_lifetime_seconds,
         password_min_length=settings.password_min_length,
         password_reset_limit=settings.password_reset_rate_limit,
+        invitation_limit=settings.invitation_rate_limit,
+        invitation_lifetime=settings.invitation_ttl_seconds,
     )
 
 
@@ -205,6 +209,20 @@ def build_services(
         ),
         audit_trail=AuditTrailService(PgAuditTrail(database)),
         members=MembersService(PgMemberRepository(database), clock, audit, unit_of_work, policy),
+        invitations=Invitations(
+            users,
+            PgInvitationRepository(database),
+            session_service,
+            hasher,
+            passwords,
+            clock,
+            audit,
+            unit_of_work,
+            limits,
+            login_limits,
+            policy,
+            settings.invitation_url if settings.smtp_url is not None else None,
+        ),
     )
 
 

@@ -85,6 +85,8 @@ class Settings(EnvSettings):
     refresh_rate_limit: Annotated[RateLimit, NoDecode] = _POLICY.refresh_per_user
     login_account_failure_limit: Annotated[RateLimit, NoDecode] = _POLICY.login_failures_per_account
     password_reset_rate_limit: Annotated[RateLimit, NoDecode] = _POLICY.password_reset_limit
+    invitation_rate_limit: Annotated[RateLimit, NoDecode] = _POLICY.invitation_limit
+    invitation_ttl_seconds: int = _whole(_POLICY.invitation_lifetime, 300, 30 * 86400)
     login_known_network_seconds: int = _whole(_POLICY.login_known_network_seconds, 0, _YEAR)
     # Callers presenting one of these tokens may name the client IP (x-forwarded-for)...
     proxy_tokens: Annotated[tuple[str, ...], NoDecode] = Field((), repr=False)
@@ -99,6 +101,8 @@ class Settings(EnvSettings):
     mail_from: str = "authsvc@localhost"
     # The page a reset link opens, with {token} where the token goes; needed with smtp_url.
     password_reset_url: str | None = None
+    # The page an invitation link opens, {token} in it; with smtp_url, invitations go by mail.
+    invitation_url: str | None = None
     # The fewest characters a new password may have (NIST SP 800-63B rev. 4: 15 when it is the only factor).
     password_min_length: int = _whole(_POLICY.password_min_length, LOWEST_MIN_LENGTH, 64)
 
@@ -146,6 +150,7 @@ class Settings(EnvSettings):
         "refresh_rate_limit",
         "login_account_failure_limit",
         "password_reset_rate_limit",
+        "invitation_rate_limit",
         mode="before",
     )
     @classmethod
@@ -203,7 +208,7 @@ class Settings(EnvSettings):
             SmtpTarget.parse(value)  # its ValueError never holds the URL
         return value
 
-    @field_validator("password_reset_url")
+    @field_validator("password_reset_url", "invitation_url")
     @classmethod
     def _reset_link(cls, value: str | None) -> str | None:
         if value is not None and not (value.startswith(("https://", "http://")) and "{token}" in value):

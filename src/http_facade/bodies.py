@@ -58,6 +58,21 @@ class LoginRequest(RequestBody):
     )
 
 
+class InvitationRequest(RequestBody):
+    email: Text = Field(description="The address to invite", json_schema_extra={"format": "email"})
+    role: Text = Field(
+        description="The role it gives in the workspace",
+        json_schema_extra={"enum": ["admin", "member", "viewer"]},
+    )
+
+
+class InvitationAcceptance(RequestBody):
+    token: Text = Field(description="The invitation's one-time token")
+    password: Text = Field(
+        description="A new account's password (the password policy applies), or an existing account's own"
+    )
+
+
 class SwitchWorkspaceRequest(RequestBody):
     refresh_token: Text = Field(description="The refresh token of the latest login, refresh or switch")
     workspace_id: Text = Field(description="The workspace the new pair is scoped to")

@@ -17,6 +17,8 @@ from http_facade import replies
 from http_facade.bodies import (
     ApiKeyUpdate,
     AuthSettingsUpdate,
+    InvitationAcceptance,
+    InvitationRequest,
     KeyRateLimit,
     LoginRequest,
     MemberUpdate,
@@ -157,6 +159,41 @@ async def remove_member(request: web.Request) -> web.Response:
     message = auth_pb2.RemoveMemberRequest(user_id=request.match_info["user_id"])
     await request.app[UPSTREAM].auth.RemoveMember(message, **call_options(request))
     return web.Response(status=204)
+
+
+async def create_invitation(request: web.Request) -> web.Response:
+    body = await read_json(request, InvitationRequest)
+    message = auth_pb2.CreateInvitationRequest(email=body.email, role=body.role)
+    reply = await request.app[UPSTREAM].auth.CreateInvitation(message, **call_options(request))
+    made: replies.NewInvitation = replies.invitation(reply.invitation)  # type: ignore[assignment]
+    if reply.token:
+        made["token"] = reply.token
+    return web.json_response(made, status=201, headers=NO_STORE)
+
+
+async def list_invitations(request: web.Request) -> web.Response:
+    message = auth_pb2.ListInvitationsRequest(
+        page_size=_page_size(request), page_token=_query(request, "page_token", "")
+    )
+    reply = await request.app[UPSTREAM].auth.ListInvitations(message, **call_options(request))
+    listed: replies.InvitationList = {
+        "invitations": [replies.listed_invitation(i) for i in reply.invitations],
+        "next_page_token": reply.next_page_token,
+    }
+    return web.json_response(listed)
+
+
+async def withdraw_invitation(request: web.Request) -> web.Response:
+    message = auth_pb2.WithdrawInvitationRequest(invitation_id=request.match_info["invitation_id"])
+    await request.app[UPSTREAM].auth.WithdrawInvitation(message, **call_options(request))
+    return web.Response(status=204)
+
+
+async def accept_invitation(request: web.Request) -> web.Response:
+    body = await read_json(request, InvitationAcceptance)
+    message = auth_pb2.AcceptInvitationRequest(token=body.token, password=body.password)
+    reply = await request.app[UPSTREAM].auth.AcceptInvitation(message, **call_options(request))
+    return web.json_response(replies.token_pair(reply), headers=NO_STORE)
 
 
 async def issue_password_reset(request: web.Request) -> web.Response:

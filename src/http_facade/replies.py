@@ -171,6 +171,28 @@ class SessionList(TypedDict):
     next_page_token: Annotated[str, _described("Pass it as page_token for the next page; empty on the last")]
 
 
+class Invitation(TypedDict):
+    invitation_id: str
+    email: Annotated[str, _described("The address invited, in its normal form")]
+    role: Annotated[str, _described("The role it gives: admin, member or viewer")]
+    expires_at: Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+
+
+class NewInvitation(Invitation):
+    token: NotRequired[
+        Annotated[str, _described("The one-time token, shown this once; absent when it went by mail")]
+    ]
+
+
+class ListedInvitation(Invitation):
+    created_at: Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+
+
+class InvitationList(TypedDict):
+    invitations: list[ListedInvitation]
+    next_page_token: Annotated[str, _described("Pass it as page_token for the next page; empty on the last")]
+
+
 class Workspace(TypedDict):
     workspace_id: str
     name: Annotated[str, _described("The workspace's name")]
@@ -322,6 +344,19 @@ def audit_event(value: auth_pb2.AuditEvent) -> AuditEvent:
         "ip": value.ip or None,
         "detail": value.detail or None,
     }
+
+
+def invitation(value: auth_pb2.Invitation) -> Invitation:
+    return {
+        "invitation_id": value.invitation_id,
+        "email": value.email,
+        "role": value.role,
+        "expires_at": value.expires_at.ToJsonString(),
+    }
+
+
+def listed_invitation(value: auth_pb2.Invitation) -> ListedInvitation:
+    return {**invitation(value), "created_at": value.created_at.ToJsonString()}
 
 
 def workspace(value: auth_pb2.WorkspaceMembership) -> Workspace:

@@ -127,6 +127,32 @@ ROUTES = (
         Reply(204, "Removed"), (403, 404, 409), authed=True,
     ),
     Route(
+        "POST", "/api/v1/members/invitations", handlers.create_invitation,
+        "Invite an address to the workspace with a role (workspace admins); with mail configured the "
+        "one-time link goes by mail, otherwise the reply holds the token, shown this once. Earlier "
+        "open invitations of the address are withdrawn",
+        Reply(201, "The invitation", replies.NewInvitation), (403, 409, 429), body=bodies.InvitationRequest,
+        authed=True,
+    ),
+    Route(
+        "GET", "/api/v1/members/invitations", handlers.list_invitations,
+        "The workspace's open invitations, oldest first (workspace admins); never a token",
+        Reply(200, "A page of invitations", replies.InvitationList), (403,), authed=True,
+        query=openapi.PAGE_QUERY,
+    ),
+    Route(
+        "DELETE", "/api/v1/members/invitations/{invitation_id}", handlers.withdraw_invitation,
+        "Withdraw an open invitation (workspace admins): its token stops working",
+        Reply(204, "Withdrawn"), (403, 404), authed=True,
+    ),
+    Route(
+        "POST", "/api/v1/auth/invitations/accept", handlers.accept_invitation,
+        "Accept an invitation: a new address sets its password, an existing account proves its own; "
+        "the account joins the workspace with the invited role",
+        Reply(200, "A token pair for the workspace", replies.TokenPair), (401, 409, 429),
+        body=bodies.InvitationAcceptance,
+    ),
+    Route(
         "POST", "/api/v1/members/{user_id}/password-reset", handlers.issue_password_reset,
         "A one-time password reset token for a member of the workspace (workspace admins), shown this "
         "once; it works for 30 minutes, and a new one retires it",

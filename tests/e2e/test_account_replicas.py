@@ -79,3 +79,38 @@ async def test_member_changes_reach_the_other_replica_within_a_second(
     await b.RemoveMember(auth_pb2.RemoveMemberRequest(user_id=member.user_id), metadata=admin_token)
     assert await refused_within(a, token, 1.0) < 1.0
     assert await refused_within(a, key.secret, 1.0) < 1.0
+
+
+async def test_an_invitation_a_switch_and_a_removal_reach_the_other_replica_within_a_second(
+    start_replicas: PairFactory, make_account: AccountFactory
+) -> None:
+    """Issue 16 items 2-4 across two `authsvc serve`: accepted on B what A issued; a switch on A
+    ends the old session's tokens on B; a removal on B ends that workspace's tokens on A only."""
+    a, b, _ = await start_replicas(AUTHSVC_LOGIN_RATE_LIMIT="100/60")
+    admin, user = await make_account("admin"), await make_account("admin")  # user: a workspace of their own
+    admin_token = bearer(
+        (await a.Login(auth_pb2.LoginRequest(email=admin.email, password=admin.password))).access_token
+    )
+    made = await a.CreateInvitation(
+        auth_pb2.CreateInvitationRequest(email=user.email, role="member"), metadata=admin_token
+    )
+    joined = await b.AcceptInvitation(
+        auth_pb2.AcceptInvitationRequest(token=made.token, password=user.password)
+    )
+    checked = await a.ValidateToken(auth_pb2.ValidateTokenRequest(token=joined.access_token))
+    assert checked.principal.workspace_id == admin.workspace_id
+
+    home = await a.SwitchWorkspace(
+        auth_pb2.SwitchWorkspaceRequest(refresh_token=joined.refresh_token, workspace_id=user.workspace_id)
+    )
+    assert await refused_within(b, joined.access_token, 1.0) < 1.0
+    at_home = await b.ValidateToken(auth_pb2.ValidateTokenRequest(token=home.access_token))
+    assert at_home.principal.workspace_id == user.workspace_id
+
+    there = await b.Login(
+        auth_pb2.LoginRequest(email=user.email, password=user.password, workspace_id=admin.workspace_id)
+    )
+    await a.ValidateToken(auth_pb2.ValidateTokenRequest(token=there.access_token))
+    await b.RemoveMember(auth_pb2.RemoveMemberRequest(user_id=user.user_id), metadata=admin_token)
+    assert await refused_within(a, there.access_token, 1.0) < 1.0
+    assert (await a.ValidateToken(auth_pb2.ValidateTokenRequest(token=home.access_token))).principal.user_id

@@ -27,6 +27,7 @@ from tests.support.processes import ServeProcess, clean_env, start_serve
 PASSWORD = "a long enough password"
 NEW = "an orchard of brass windmills"
 LINK = re.compile(r"https://app\.example\.com/reset#token=(pwr_[A-Za-z0-9_-]{43})\s")
+INVITATION_LINK = re.compile(r"https://app\.example\.com/join#token=(inv_[A-Za-z0-9_-]{43})\s")
 
 
 class Inbox:
@@ -85,6 +86,7 @@ async def _serve(database_url: str, smtp_port: int, email: str) -> ServeProcess:
         AUTHSVC_SMTP_URL=f"smtp://127.0.0.1:{smtp_port}",
         AUTHSVC_MAIL_FROM="no-reply@auth.example.com",
         AUTHSVC_PASSWORD_RESET_URL="https://app.example.com/reset#token={token}",
+        AUTHSVC_INVITATION_URL="https://app.example.com/join#token={token}",
     )
     return await start_serve(env)
 
@@ -127,6 +129,41 @@ async def test_a_mailed_link_resets_the_password_once_and_unknown_addresses_get_
             assert refused.details() == "Invalid or expired token"
             assert (await stub.Login(auth_pb2.LoginRequest(email=email, password=NEW))).access_token
             assert await _mail_metric(serving, "sent") == 1
+    finally:
+        await serving.stop()
+
+
+async def test_an_invitation_goes_by_mail_and_its_link_is_accepted_once(
+    fresh_database_url: str, smtp_server: Inbox, smtp_port: int
+) -> None:
+    email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
+    invited = f"new-{uuid.uuid4().hex[:8]}@example.com"
+    serving = await _serve(fresh_database_url, smtp_port, email)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{serving.port}") as channel:
+            stub = auth_pb2_grpc.AuthServiceStub(channel)
+            admin = await stub.Login(auth_pb2.LoginRequest(email=email, password=PASSWORD))
+            bearer = (("authorization", f"Bearer {admin.access_token}"),)
+            made = await stub.CreateInvitation(
+                auth_pb2.CreateInvitationRequest(email=invited, role="member"), metadata=bearer
+            )
+            assert made.token == "" and made.invitation.email == invited  # the token went by mail only
+            await smtp_server.wait_for(1)
+            recipients, message = smtp_server.received[0]
+            assert recipients == [invited] and message["Subject"].startswith("You are invited to ")
+            body = message.get_content()
+            found = INVITATION_LINK.search(body)
+            assert found is not None, body
+            assert len(re.findall(r"inv_", body)) == 1 and admin.access_token not in body
+
+            accept = auth_pb2.AcceptInvitationRequest(token=found.group(1), password=NEW)
+            pair = await stub.AcceptInvitation(accept)
+            checked = await stub.ValidateToken(auth_pb2.ValidateTokenRequest(token=pair.access_token))
+            assert checked.principal.workspace_id
+            refused = await rpc_error(stub.AcceptInvitation(accept))
+            assert refused.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert refused.details() == "Invalid or expired token"
+            assert (await stub.Login(auth_pb2.LoginRequest(email=invited, password=NEW))).access_token
     finally:
         await serving.stop()
 

@@ -428,3 +428,32 @@ async def test_login_under_the_login_rate_limit(
         ("POST", LOGIN, 200),
     ]
     assert sleep.waits == [float(recorded.seen[2].retry_after or "nan")]
+
+
+async def test_the_client_logs_in_to_a_chosen_workspace_and_switches_its_session(
+    facade: Facade, authsvc: Running, make_account: AccountFactory, wire: Callable[..., Wire]
+) -> None:
+    home, other = await make_account("admin"), await make_account("admin")
+    await authsvc.services.users.add_to_workspace(home.email, "viewer", other.workspace)
+    recorded = wire()
+    client = PublicApiClient(
+        facade.base_url, home.email, home.password, workspace_id=other.workspace_id, session=recorded.session
+    )
+    assert (await client.request("GET", ME))[1]["workspace_id"] == other.workspace_id
+    stranger = await make_account("admin")
+    refused = await client.switch_workspace(stranger.workspace_id)
+    assert refused[0] == 403
+    assert (await client.request("GET", ME))[1]["workspace_id"] == other.workspace_id  # tokens kept
+    status, _ = await client.switch_workspace(home.workspace_id)
+    assert status == 200
+    assert (await client.request("GET", ME))[1]["workspace_id"] == home.workspace_id
+    await client.logout()
+    assert (await client.request("GET", ME))[1]["workspace_id"] == home.workspace_id  # logs in there now
+    assert [c for c in recorded.calls() if c[1] != ME] == [
+        ("POST", LOGIN, 200),
+        ("POST", "/api/v1/auth/switch-workspace", 403),
+        ("POST", "/api/v1/auth/switch-workspace", 200),
+        ("POST", LOGOUT, 204),
+        ("POST", LOGIN, 200),
+    ]
+    await client.close()

@@ -4,11 +4,16 @@ reset in one workspace leaves the others alone."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
-from tests.conftest import Account, AccountFactory, Running
+from authsvc.domain.networks import parse_networks
+from authsvc.domain.rate_limits import RateLimit
+from tests.conftest import Account, AccountFactory, Running, ServerFactory
 from tests.facade.client import Facade
+from tests.facade.conftest import FacadeFactory
+from tests.support.addresses import unique_client_ip
 
 LOGIN, SWITCH, WORKSPACES = "/api/v1/auth/login", "/api/v1/auth/switch-workspace", "/api/v1/auth/workspaces"
 
@@ -184,3 +189,62 @@ async def test_a_role_change_removal_or_reset_in_one_workspace_leaves_the_other_
     ).status == 404
     issued = await facade.call("POST", f"/api/v1/members/{user.user_id}/password-reset", token=a_token)
     assert issued.status == 201
+
+
+async def test_an_admins_reset_token_dies_once_its_user_joins_another_workspace(
+    facade: Facade, authsvc: Running, make_account: AccountFactory
+) -> None:
+    admin = await make_account("admin")
+    user = await make_account("member", workspace=admin.workspace)
+    admin_token = (await facade.login(admin.email, admin.password))["access_token"]
+    issued = await facade.call("POST", f"/api/v1/members/{user.user_id}/password-reset", token=admin_token)
+    assert issued.status == 201
+    other = await make_account("admin")
+    await authsvc.services.users.add_to_workspace(user.email, "member", other.workspace)
+
+    body = {"token": issued.json["token"], "new_password": "an admin of one must not open the other"}
+    refused = await facade.call("POST", "/api/v1/auth/password-reset/confirm", json_body=body)
+    assert refused.status == 400 and refused.detail == "Invalid or expired token"
+    assert (await _login(facade, user, other.workspace_id)).status == 200  # the password is unchanged
+
+
+async def test_removals_of_one_user_from_two_workspaces_at_once_leave_the_third(
+    facade: Facade, authsvc: Running, make_account: AccountFactory
+) -> None:
+    """Each removal moves the home mirror to a membership that is left: two at once must not bring
+    back the one the other removed."""
+    for _ in range(3):
+        home, second, third = [await make_account("admin") for _ in range(3)]
+        user = await make_account("member", workspace=home.workspace)
+        for other in (second, third):
+            authsvc.clock.advance(1)
+            await authsvc.services.users.add_to_workspace(user.email, "viewer", other.workspace)
+        tokens = [(await facade.login(a.email, a.password))["access_token"] for a in (home, second)]
+        removals = [facade.call("DELETE", f"/api/v1/members/{user.user_id}", token=t) for t in tokens]
+        assert [r.status for r in await asyncio.gather(*removals)] == [204, 204]
+        left = (
+            await facade.call("GET", WORKSPACES, token=(await _login(facade, user)).json["access_token"])
+        ).json
+        assert [w["workspace_id"] for w in left["workspaces"]] == [third.workspace_id]
+        for gone in (home, second):
+            assert (await _login(facade, user, gone.workspace_id)).status == 403
+
+
+async def test_switching_to_a_workspace_not_ones_own_is_counted_against_the_client(
+    start_authsvc: ServerFactory, start_facade: FacadeFactory, make_account: AccountFactory
+) -> None:
+    strict = await start_authsvc(refresh_rate_limit=RateLimit(3, 3600))
+    facade = await start_facade(f"127.0.0.1:{strict.port}", trusted_proxies=parse_networks("127.0.0.1"))
+    user, stranger = await make_account("admin"), await make_account("admin")
+    pair = (await _login(facade, user)).json
+    headers = {"X-Forwarded-For": unique_client_ip()}
+    statuses = []
+    for _ in range(4):
+        reply = await facade.call(
+            "POST",
+            SWITCH,
+            json_body={"refresh_token": pair["refresh_token"], "workspace_id": stranger.workspace_id},
+            headers=headers,
+        )
+        statuses.append(reply.status)
+    assert statuses == [403, 403, 403, 429]

@@ -129,6 +129,11 @@ async def test_memberships_are_made_from_the_previous_schema_and_kept_in_step_wi
                 uuid.uuid4(),
                 elsewhere,
             )  # this release's
+
+            # Moving the home mirror (this release's removals) never makes a membership (0022).
+            await conn.execute("UPDATE users SET workspace_id = $2 WHERE id = $1", late, other)
+            made = "SELECT count(*) FROM memberships WHERE user_id = $1 AND workspace_id = $2"
+            assert await conn.fetchval(made, late, other) == 0
         finally:
             await conn.close()
     finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 
 import grpc
 
@@ -220,3 +221,46 @@ async def test_a_deployment_can_refuse_test_keys_altogether(
         grpc.StatusCode.INVALID_ARGUMENT,
         "Environment must be 'live'",
     )
+
+
+async def test_no_key_created_while_its_creator_is_demoted_keeps_the_old_role(
+    start_authsvc: ServerFactory, make_account: AccountFactory, database: Database
+) -> None:
+    """Creations racing a demotion: each either came first (and the demotion narrowed it) or saw
+    the new role (and was refused); no live key of the member holds what a viewer lacks."""
+    running = await start_authsvc()
+    admin_account = await make_account("admin")
+    admin = await _login(running, make_account, "admin", admin_account.workspace)
+    member = await make_account("member", admin_account.workspace)
+    for round_ in range(3):
+        token = (
+            await running.stub.Login(auth_pb2.LoginRequest(email=member.email, password=member.password))
+        ).access_token
+        creations = [
+            running.stub.CreateApiKey(
+                auth_pb2.CreateApiKeyRequest(
+                    name=f"race {round_}.{n}",
+                    permissions=["geofences:write"],
+                    environment=auth_pb2.ENVIRONMENT_LIVE,
+                ),
+                metadata=bearer(token),
+            )
+            for n in range(20)
+        ]
+        demotion = running.stub.UpdateMember(
+            auth_pb2.UpdateMemberRequest(user_id=member.user_id, role="viewer"), metadata=bearer(admin)
+        )
+        outcomes = await asyncio.gather(*creations[:10], demotion, *creations[10:], return_exceptions=True)
+        assert not isinstance(outcomes[10], BaseException)  # the demotion went through
+        for outcome in outcomes:
+            if isinstance(outcome, grpc.aio.AioRpcError):
+                assert outcome.code() == grpc.StatusCode.UNAUTHENTICATED  # the role changed first
+        broad = await database.fetchval(
+            "SELECT count(*) FROM api_keys WHERE created_by = $1 AND revoked_at IS NULL "
+            "AND 'geofences:write' = ANY(permissions)",
+            uuid.UUID(member.user_id),
+        )
+        assert broad == 0
+        await running.stub.UpdateMember(
+            auth_pb2.UpdateMemberRequest(user_id=member.user_id, role="member"), metadata=bearer(admin)
+        )

@@ -33,6 +33,7 @@ from authsvc.service.api_keys import ApiKeyService
 from authsvc.service.audit_trail import AuditTrailService
 from authsvc.service.authenticate import Authenticator
 from authsvc.service.container import Services
+from authsvc.service.invitations import Invitations
 from authsvc.service.limits import Limits
 from authsvc.service.login_limits import LoginLimits
 from authsvc.service.members import MembersService
@@ -44,6 +45,7 @@ from authsvc.service.ports import (
     AuditFilter,
     AuditRecord,
     ClientDetails,
+    InvitationRecord,
     KeyFilter,
     KeyState,
     MemberRecord,
@@ -114,6 +116,7 @@ class FakeResetStore:
         now: datetime,
         expires_at: datetime,
         retire: bool,
+        workspace_id: str | None = None,
     ) -> None:
         if retire:
             await self.retire_all(user_id, now)
@@ -333,6 +336,9 @@ class FakeUserStore:
 class FakeMemberStore:
     def __init__(self, state: State) -> None:
         self._state = state
+
+    async def hold_all(self, user_id: str) -> set[str]:
+        return {w for (u, w) in self._state.memberships if u == user_id}
 
     async def hold(self, user_id: str, workspace_id: str) -> Membership | None:
         role = self._state.memberships.get((user_id, workspace_id))
@@ -589,6 +595,18 @@ class FakeUsage:
         pass
 
 
+class _NoInvitations:
+    """No invitation is ever found (invitations are tested on PostgreSQL, tests/facade)."""
+
+    async def find(self, digest: bytes) -> InvitationRecord | None:
+        return None
+
+    async def open_in(
+        self, workspace_id: str, now: datetime, after: Cursor | None, limit: int
+    ) -> list[InvitationRecord]:
+        return []
+
+
 class _NoPublicKeys:
     def jwks(self, now: int) -> dict[str, list[dict[str, str]]]:
         return {"keys": []}
@@ -652,6 +670,10 @@ class World:
             password_resets=PasswordResets(
                 reads, reads, FakeHasher(), passwords, clock, self.audit, unit_of_work, limits,
                 login_limits, policy,
+            ),
+            invitations=Invitations(
+                reads, _NoInvitations(), sessions, FakeHasher(), passwords, clock, self.audit, unit_of_work,
+                limits, login_limits, policy,
             ),
         )  # fmt: skip
 

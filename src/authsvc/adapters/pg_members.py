@@ -86,6 +86,12 @@ class PgMemberStore:
         )
         return Membership(str(wid), Role(row["role"]), row["access_token_ttl_seconds"]) if row else None
 
+    async def hold_all(self, user_id: str) -> set[str]:
+        rows = await self._conn.fetch(
+            "SELECT workspace_id FROM memberships WHERE user_id = $1 FOR SHARE", uuid.UUID(user_id)
+        )
+        return {str(r["workspace_id"]) for r in rows}
+
     async def get(self, workspace_id: str, user_id: str) -> MemberRecord | None:
         uid, wid = parse_uuid(user_id), parse_uuid(workspace_id)
         if uid is None or wid is None:
@@ -127,10 +133,10 @@ class PgMemberStore:
 
     async def remove(self, user_id: str, workspace_id: str, now: datetime) -> None:
         uid, wid = uuid.UUID(user_id), uuid.UUID(workspace_id)
+        # Two removals of one user run one after the other: each sees what the other left.
+        home = await self._conn.fetchval("SELECT workspace_id FROM users WHERE id = $1 FOR UPDATE", uid)
         await self._conn.execute("DELETE FROM memberships WHERE user_id = $1 AND workspace_id = $2", uid, wid)
-        # The home mirror moves to the oldest membership left, or to none.
-        home = await self._conn.fetchval("SELECT workspace_id FROM users WHERE id = $1", uid)
-        if home == wid:
+        if home == wid:  # the home mirror moves to the oldest membership left, or to none
             left = await self._conn.fetchrow(
                 "SELECT workspace_id, role FROM memberships WHERE user_id = $1 "
                 "ORDER BY created_at, workspace_id LIMIT 1",

@@ -17,7 +17,8 @@ class PgPasswordResetRepository:
     async def find(self, digest: bytes) -> ResetTokenRecord | None:
         row = await self._db.fetchrow(
             "SELECT t.user_id, u.email, u.workspace_id, t.expires_at, t.used_at IS NOT NULL AS used, "
-            "u.disabled_at IS NOT NULL AS disabled "
+            "u.disabled_at IS NOT NULL AS disabled, t.issued_by IS NOT NULL AS by_admin, "
+            "t.workspace_id AS issued_in "
             "FROM password_reset_tokens t JOIN users u ON u.id = t.user_id WHERE t.digest = $1",
             digest,
         )
@@ -30,6 +31,8 @@ class PgPasswordResetRepository:
             expires_at=row["expires_at"],
             used=row["used"],
             user_disabled=row["disabled"],
+            by_admin=row["by_admin"],
+            issued_in=str(row["issued_in"]) if row["issued_in"] is not None else None,
         )
 
 
@@ -45,18 +48,20 @@ class PgPasswordResetStore:
         now: datetime,
         expires_at: datetime,
         retire: bool,
+        workspace_id: str | None = None,
     ) -> None:
         uid = uuid.UUID(user_id)
         if retire:
             await self.retire_all(user_id, now)
         await self._conn.execute(
-            "INSERT INTO password_reset_tokens (digest, user_id, issued_by, created_at, expires_at) "
-            "VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO password_reset_tokens (digest, user_id, issued_by, created_at, expires_at, "
+            "workspace_id) VALUES ($1, $2, $3, $4, $5, $6)",
             digest,
             uid,
             uuid.UUID(issued_by) if issued_by else None,
             now,
             expires_at,
+            uuid.UUID(workspace_id) if workspace_id else None,
         )
 
     async def retire_all(self, user_id: str, now: datetime) -> None:

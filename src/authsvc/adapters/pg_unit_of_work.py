@@ -18,6 +18,7 @@ from authsvc.adapters.database import Database
 from authsvc.adapters.invalidation import notify
 from authsvc.adapters.mail_outbox import MailSeal, PgOutboxStore
 from authsvc.adapters.pg_api_keys import PgApiKeyStore
+from authsvc.adapters.pg_invitations import PgInvitationStore
 from authsvc.adapters.pg_members import PgMemberStore
 from authsvc.adapters.pg_password_resets import PgPasswordResetStore
 from authsvc.adapters.pg_rate_limiter import PgRateLimiter
@@ -36,6 +37,7 @@ class PgUnitOfWork:
     resets: PgPasswordResetStore
     outbox: PgOutboxStore
     members: PgMemberStore
+    invitations: PgInvitationStore
     limiter: PgRateLimiter
 
     def __init__(
@@ -65,6 +67,7 @@ class PgUnitOfWork:
             self.resets = PgPasswordResetStore(conn)
             self.outbox = PgOutboxStore(conn, self._seal)
             self.members = PgMemberStore(conn, self._announced.append)
+            self.invitations = PgInvitationStore(conn)
             self.limiter = PgRateLimiter(conn)
             self._stack = stack.pop_all()
         return self

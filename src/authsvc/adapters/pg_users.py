@@ -132,6 +132,13 @@ class PgUserStore:
         membership = Membership(workspace.id, role, workspace.access_token_ttl)
         return UserRecord(str(user_id), email, password_hash, False, membership)
 
+    async def workspace(self, workspace_id: str) -> Workspace:
+        row = await self._conn.fetchrow(
+            "SELECT id, name, access_token_ttl_seconds FROM workspaces WHERE id = $1", uuid.UUID(workspace_id)
+        )
+        assert row is not None
+        return _workspace(row)
+
     async def add_membership(self, user_id: str, workspace_id: str, role: Role) -> bool:
         status: str = await self._conn.execute(
             "INSERT INTO memberships (user_id, workspace_id, role) VALUES ($1, $2, $3) "

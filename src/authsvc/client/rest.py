@@ -10,7 +10,8 @@ With email and password: one login, then the access token is reused until shortl
 expires and renewed with the refresh token (logging in again when the refresh token is refused
 or may have been used up); a 401 "Token expired" renews it once and repeats the call. `login()`,
 `refresh()` and `logout()` do the same on demand; `change_password()` changes it and logs in with the
-new one from then on. With an API key: the key goes on every call
+new one from then on; `workspace_id=` picks the workspace logins go to, `switch_workspace()` moves
+the session to another. With an API key: the key goes on every call
 as is, and there is no session. 429 is retried after its Retry-After, 503 (and 502/504 of a call
 safe to send again) after an exponential backoff with full jitter, both a bounded number of
 times; any other answer is the caller's. One connection pool serves every call. Connection errors
@@ -43,6 +44,7 @@ LOGIN = "/api/v1/auth/login"
 REFRESH = "/api/v1/auth/refresh"
 LOGOUT = "/api/v1/auth/logout"
 PASSWORD = "/api/v1/auth/password"
+SWITCH = "/api/v1/auth/switch-workspace"
 TOKEN_EXPIRED = DEFAULT_DETAIL[ErrorCode.TOKEN_EXPIRED]  # the public doc's 401 text
 _SECONDS = re.compile(r"[0-9]{1,9}")
 # Methods that change nothing, or the same thing however often they are sent (RFC 9110 §9.2.2).
@@ -87,6 +89,7 @@ class PublicApiClient:
         password: str | None = None,
         *,
         api_key: str | None = None,
+        workspace_id: str | None = None,
         session: aiohttp.ClientSession | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
@@ -110,6 +113,8 @@ class PublicApiClient:
             raise ValueError("PublicApiClient needs email and password, or an api_key")
         else:
             credentials = {"email": email, "password": password}
+            if workspace_id:
+                credentials["workspace_id"] = workspace_id
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._credentials = credentials
@@ -190,6 +195,27 @@ class PublicApiClient:
         if reply[0] == 204:
             self._credentials = {**credentials, "password": new_password}
         return reply
+
+    async def switch_workspace(self, workspace_id: str) -> Reply:
+        """Moves the session to another of the user's workspaces (POST /api/v1/auth/switch-workspace
+        with the refresh token; logs in there when there is no session): a 200 replaces the tokens,
+        and later logins go to that workspace too. The call's `(status, body)`: 403 when the user
+        is no member of it, the tokens kept. As after a refresh, an answer that does not show the
+        refresh token unused forgets the tokens. `RuntimeError` for a client with an API key."""
+        credentials = {**self._login_body("switch_workspace"), "workspace_id": workspace_id}
+        async with self._renewing:
+            tokens = self._tokens
+            if tokens is None:
+                reply = await self._exchange(LOGIN, credentials)
+            else:
+                self._tokens = None
+                body = {"refresh_token": tokens.refresh, "workspace_id": workspace_id}
+                reply = await self._exchange(SWITCH, body)
+                if reply[0] in _REFRESH_NOT_USED or reply[0] == 403:  # the token was not used
+                    self._tokens = tokens
+            if reply[0] == 200:
+                self._credentials = credentials
+            return reply
 
     def _login_body(self, action: str) -> dict[str, str]:
         if self._credentials is None:

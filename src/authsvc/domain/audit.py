@@ -26,6 +26,8 @@ class AuditKind(enum.Enum):
     MEMBER_ROLE_CHANGED = "member role changed"
     MEMBER_REMOVED = "member removed"
     MEMBER_ADDED = "member added"  # by the operator, or an invitation accepted
+    MEMBER_INVITED = "member invited"
+    INVITATION_WITHDRAWN = "invitation withdrawn"
     WORKSPACE_SWITCHED = "workspace switched"  # a session ended for one in another workspace
 
 

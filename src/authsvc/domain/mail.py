@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from urllib.parse import unquote, urlsplit
 
 LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -53,6 +54,20 @@ class SmtpTarget:
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
         )
+
+
+def invitation_mail(email: str, workspace: str, role: str, link: str, expires_at: datetime) -> Mail:
+    """The invitation mail: the link, and no other secret."""
+    until = expires_at.strftime("%Y-%m-%d %H:%M UTC")
+    return Mail(
+        to=email,
+        subject=f"You are invited to {workspace}",
+        text=(
+            f"You are invited to join the workspace {workspace} as {role}.\n\n"
+            f"To accept, open this link before {until}:\n\n{link}\n\n"
+            "If you did not expect this invitation, ignore this mail.\n"
+        ),
+    )
 
 
 def reset_mail(email: str, link: str, minutes: int) -> Mail:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Generic, TypeVar
 
 from authsvc.domain.errors import invalid_argument
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 100
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +23,20 @@ class Cursor:
 
     created_at: datetime
     id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_token: str  # "" on the last page
+
+
+def page_of(found: Sequence[T], limit: int, cursor_of: Callable[[T], Cursor]) -> Page[T]:
+    """A page from what a query asked with `limit + 1` found: the first `limit`, and when there
+    were more, a token resuming after the last of them."""
+    if len(found) <= limit:
+        return Page(list(found), "")
+    return Page(list(found[:limit]), encode(cursor_of(found[limit - 1])))
 
 
 def page_size(asked: int) -> int:

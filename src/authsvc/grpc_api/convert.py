@@ -22,6 +22,7 @@ from authsvc.domain.revocations import (
 from authsvc.service.ports import (
     ApiKeyRecord,
     AuditRecord,
+    InvitationRecord,
     KeyState,
     MemberRecord,
     SessionInfo,
@@ -143,6 +144,16 @@ def workspace_membership(found: WorkspaceMembership, current: str) -> auth_pb2.W
         role=found.role.value,
         joined_at=timestamp(found.joined_at),
         current=found.workspace_id == current,
+    )
+
+
+def invitation(record: InvitationRecord) -> auth_pb2.Invitation:
+    return auth_pb2.Invitation(
+        invitation_id=record.id,
+        email=record.email,
+        role=record.role.value,
+        created_at=timestamp(record.created_at),
+        expires_at=timestamp(record.expires_at),
     )
 
 

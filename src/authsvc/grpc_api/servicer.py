@@ -160,7 +160,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             convert.KEY_STATES.get(request.state),
         )
         return auth_pb2.ListApiKeysResponse(
-            api_keys=[convert.api_key(r) for r in page.records], next_page_token=page.next_token
+            api_keys=[convert.api_key(r) for r in page.items], next_page_token=page.next_token
         )
 
     @edge_call
@@ -217,7 +217,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         caller = await self._caller(context)
         page = await self._services.account.sessions(caller, request.page_size, request.page_token)
         return auth_pb2.ListSessionsResponse(
-            sessions=[convert.session(s, caller.session_id) for s in page.sessions],
+            sessions=[convert.session(s, caller.session_id) for s in page.items],
             next_page_token=page.next_token,
         )
 
@@ -244,6 +244,44 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         return auth_pb2.ListWorkspacesResponse(
             workspaces=[convert.workspace_membership(w, caller.workspace_id) for w in found]
         )
+
+    @edge_call
+    async def CreateInvitation(
+        self, request: auth_pb2.CreateInvitationRequest, context: Context
+    ) -> auth_pb2.CreateInvitationResponse:
+        caller = await self._caller(context)
+        invited = await self._services.invitations.invite(
+            caller, request.email, request.role, self._client_ip(context)
+        )
+        return auth_pb2.CreateInvitationResponse(
+            invitation=convert.invitation(invited.invitation), token=invited.token or ""
+        )
+
+    @edge_call
+    async def ListInvitations(
+        self, request: auth_pb2.ListInvitationsRequest, context: Context
+    ) -> auth_pb2.ListInvitationsResponse:
+        caller = await self._caller(context)
+        page = await self._services.invitations.pending(caller, request.page_size, request.page_token)
+        return auth_pb2.ListInvitationsResponse(
+            invitations=[convert.invitation(i) for i in page.items], next_page_token=page.next_token
+        )
+
+    @edge_call
+    async def WithdrawInvitation(
+        self, request: auth_pb2.WithdrawInvitationRequest, context: Context
+    ) -> auth_pb2.WithdrawInvitationResponse:
+        await self._services.invitations.withdraw(await self._caller(context), request.invitation_id)
+        return auth_pb2.WithdrawInvitationResponse()
+
+    @edge_call
+    async def AcceptInvitation(
+        self, request: auth_pb2.AcceptInvitationRequest, context: Context
+    ) -> auth_pb2.TokenPair:
+        pair = await self._services.invitations.accept(
+            request.token, request.password, self._client_ip(context), self._user_agent(context)
+        )
+        return convert.token_pair(pair)
 
     @edge_call
     async def SwitchWorkspace(
@@ -273,7 +311,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         caller = await self._caller(context)
         page = await self._services.members.list(caller, request.page_size, request.page_token)
         return auth_pb2.ListMembersResponse(
-            members=[convert.member(m) for m in page.members], next_page_token=page.next_token
+            members=[convert.member(m) for m in page.items], next_page_token=page.next_token
         )
 
     @edge_call
@@ -324,7 +362,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         caller = await self._caller(context)
         page = await self._services.audit_trail.events(caller, only, request.page_size, request.page_token)
         return auth_pb2.ListAuditEventsResponse(
-            events=[convert.audit_event(e) for e in page.events], next_page_token=page.next_token
+            events=[convert.audit_event(e) for e in page.items], next_page_token=page.next_token
         )
 
     @edge_call

@@ -3,8 +3,6 @@ password. Each call needs a user's access token (an API key has no sessions or p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from authsvc.domain import pages
 from authsvc.domain.audit import AuditEvent, AuditKind
 from authsvc.domain.errors import AuthError, ErrorCode, invalid_argument
@@ -21,12 +19,6 @@ from authsvc.service.ports import (
     UserRepository,
     WorkspaceMembership,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class SessionPage:
-    sessions: list[SessionInfo]
-    next_token: str  # "" on the last page
 
 
 def _own(caller: Principal, what: str) -> str:
@@ -57,15 +49,12 @@ class AccountService:
         self._unit_of_work = unit_of_work
         self._login_limits = login_limits
 
-    async def sessions(self, caller: Principal, size: int = 0, token: str = "") -> SessionPage:
+    async def sessions(self, caller: Principal, size: int = 0, token: str = "") -> pages.Page[SessionInfo]:
         """A page of the caller's live sessions, oldest first (the caller's own among them)."""
         _own(caller, "Listing sessions")
         limit, after = pages.page_size(size), pages.decode(token)
         found = await self._sessions.of_user(caller.user_id, self._clock.now(), after, limit + 1)
-        if len(found) <= limit:
-            return SessionPage(found, "")
-        last = found[limit - 1]
-        return SessionPage(found[:limit], pages.encode(pages.Cursor(last.created_at, last.id)))
+        return pages.page_of(found, limit, lambda last: pages.Cursor(last.created_at, last.id))
 
     async def end_session(self, caller: Principal, session_id: str) -> None:
         """Ends one of the caller's sessions (the current one too: a logout) on every replica;

@@ -18,6 +18,7 @@ from authsvc.domain.permissions import (
     API_KEYS_WRITE,
     is_well_formed,
     may_change_key,
+    role_permissions,
 )
 from authsvc.domain.plans import Limits, key_limits
 from authsvc.domain.principal import Principal, PrincipalKind
@@ -52,12 +53,6 @@ class KeyChanges:
     metadata: object = None
     expires_at: datetime | None = None
     rate_limit: tuple[int, int] = (0, 0)  # per minute, per day; 0: the plan's
-
-
-@dataclass(frozen=True, slots=True)
-class ApiKeyPage:
-    records: Sequence[ApiKeyRecord]
-    next_token: str  # "" on the last page
 
 
 def require(caller: Principal, permission: str) -> None:
@@ -198,6 +193,7 @@ class ApiKeyService:
         async with self._unit_of_work() as uow:
             if parent is not None and not await uow.api_keys.hold_live(parent):
                 raise AuthError(ErrorCode.TOKEN_INVALID)  # revoked since it was validated
+            await self._hold_role(uow, caller, wanted)
             await uow.api_keys.create(record, api_key_format.digest(secret))
             await uow.commit()
         self._audit.record(
@@ -211,6 +207,15 @@ class ApiKeyService:
             )
         )
         return record, secret
+
+    async def _hold_role(self, uow: UnitOfWork, caller: Principal, granted: frozenset[str]) -> None:
+        """Holds the caller's membership until the unit of work ends, and refuses (TOKEN_INVALID,
+        as for a credential revoked since it was checked) when the caller is no longer a member,
+        or their role no longer grants `granted`. A role change or removal racing this call
+        either comes first and is seen here, or waits and then narrows or revokes what it wrote."""
+        held = await uow.members.hold(caller.user_id, caller.workspace_id)
+        if held is None or not granted <= role_permissions(held.role, self._policy.known_permissions):
+            raise AuthError(ErrorCode.TOKEN_INVALID)
 
     async def _key_limits(self, workspace_id: str, asked: tuple[int, int]) -> Limits | None:
         """A key's own limits as asked, never above its workspace's plan."""
@@ -282,6 +287,8 @@ class ApiKeyService:
             values |= {"expires_at": bounded[0]} if "expires_at" in values else {}
             values |= {"limits": bounded[1]} if "limits" in values else {}
         async with self._unit_of_work() as uow:
+            if "permissions" in values:
+                await self._hold_role(uow, caller, values["permissions"])  # type: ignore[arg-type]
             record = await _changeable(uow, caller, canonical)
             updated = dataclasses.replace(record, **values)  # type: ignore[arg-type]
             await uow.api_keys.update(updated)
@@ -305,7 +312,7 @@ class ApiKeyService:
         token: str = "",
         environment: str | None = None,
         state: KeyState | None = None,
-    ) -> ApiKeyPage:
+    ) -> pages.Page[ApiKeyRecord]:
         """A page of the caller's workspace's keys, oldest first (AIP-158), of one environment
         and in one state if asked."""
         require(caller, API_KEYS_READ)
@@ -313,10 +320,7 @@ class ApiKeyService:
         only = KeyFilter(self._clock.now(), environment, state)
         await self._usage.flush()
         records = await self._keys.list(caller.workspace_id, after, limit + 1, only)
-        if len(records) <= limit:
-            return ApiKeyPage(records, "")
-        last = records[limit - 1]
-        return ApiKeyPage(records[:limit], pages.encode(pages.Cursor(last.created_at, last.id)))
+        return pages.page_of(records, limit, lambda last: pages.Cursor(last.created_at, last.id))
 
     async def revoke(self, caller: Principal, key_id: str) -> ApiKeyRecord:
         """Revokes a key of the caller's workspace, and every key created with it, transitively;

@@ -4,7 +4,6 @@ carry ids, addresses and reasons, never a password, token or key (domain.audit).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from authsvc.domain import pages
@@ -13,12 +12,6 @@ from authsvc.domain.errors import AuthError, ErrorCode, invalid_argument
 from authsvc.domain.permissions import ADMIN_PERMISSION
 from authsvc.domain.principal import Principal
 from authsvc.service.ports import AuditFilter, AuditRecord, AuditTrail
-
-
-@dataclass(frozen=True, slots=True)
-class AuditPage:
-    events: list[AuditRecord]
-    next_token: str  # "" on the last page
 
 
 class AuditTrailService:
@@ -31,7 +24,7 @@ class AuditTrailService:
         only: AuditFilter,
         size: int = 0,
         token: str = "",
-    ) -> AuditPage:
+    ) -> pages.Page[AuditRecord]:
         """A page of the caller's workspace's events, newest first (needs `workspace:admin`);
         INVALID_ARGUMENT for an unknown type or an actor that is no user id."""
         if ADMIN_PERMISSION not in caller.permissions:
@@ -43,10 +36,7 @@ class AuditTrailService:
         limit, cursor = pages.page_size(size), pages.decode(token)
         before = _position(cursor) if cursor is not None else None
         found = await self._trail.of_workspace(caller.workspace_id, only, before, limit + 1)
-        if len(found) <= limit:
-            return AuditPage(found, "")
-        last = found[limit - 1]
-        return AuditPage(found[:limit], pages.encode(pages.Cursor(last.at, str(last.id))))
+        return pages.page_of(found, limit, lambda last: pages.Cursor(last.at, str(last.id)))
 
 
 def _position(cursor: pages.Cursor) -> tuple[datetime, int]:

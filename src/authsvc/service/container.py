@@ -8,6 +8,7 @@ from authsvc.service.account import AccountService
 from authsvc.service.api_keys import ApiKeyService
 from authsvc.service.audit_trail import AuditTrailService
 from authsvc.service.authenticate import Authenticator
+from authsvc.service.invitations import Invitations
 from authsvc.service.members import MembersService
 from authsvc.service.oauth_tokens import OAuthTokens
 from authsvc.service.password_resets import PasswordResets
@@ -32,3 +33,4 @@ class Services:
     password_resets: PasswordResets
     audit_trail: AuditTrailService
     members: MembersService
+    invitations: Invitations

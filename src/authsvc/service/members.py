@@ -10,8 +10,6 @@ The account itself, and its other memberships, go on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from authsvc.domain import pages
 from authsvc.domain.audit import AuditEvent, AuditKind
 from authsvc.domain.errors import AuthError, ErrorCode, invalid_argument
@@ -21,12 +19,6 @@ from authsvc.service.policy import Policy
 from authsvc.service.ports import AuditLog, Clock, MemberRecord, MemberRepository, UnitOfWorkFactory
 
 LAST_ADMIN = "A workspace keeps at least one admin"
-
-
-@dataclass(frozen=True, slots=True)
-class MemberPage:
-    members: list[MemberRecord]
-    next_token: str  # "" on the last page
 
 
 def _require_admin(caller: Principal) -> None:
@@ -57,17 +49,14 @@ class MembersService:
         self._unit_of_work = unit_of_work
         self._policy = policy
 
-    async def list(self, caller: Principal, size: int = 0, token: str = "") -> MemberPage:
+    async def list(self, caller: Principal, size: int = 0, token: str = "") -> pages.Page[MemberRecord]:
         """A page of the caller's workspace's members, oldest first (`workspace:admin` or
         `members:read`)."""
         if ADMIN_PERMISSION not in caller.permissions and MEMBERS_READ not in caller.permissions:
             raise AuthError(ErrorCode.PERMISSION_DENIED)
         limit, after = pages.page_size(size), pages.decode(token)
         found = await self._members.of_workspace(caller.workspace_id, after, limit + 1)
-        if len(found) <= limit:
-            return MemberPage(found, "")
-        last = found[limit - 1]
-        return MemberPage(found[:limit], pages.encode(pages.Cursor(last.joined_at, last.user_id)))
+        return pages.page_of(found, limit, lambda last: pages.Cursor(last.joined_at, last.user_id))
 
     async def change_role(self, caller: Principal, user_id: str, role_name: str) -> MemberRecord:
         """Gives a member another role; NOT_FOUND for anyone not an enabled member of the caller's
@@ -91,6 +80,8 @@ class MembersService:
             ended = await uow.sessions.revoke_all_of_user(
                 member.user_id, now, "role changed", None, workspace
             )
+            if role is not Role.ADMIN:  # what they invited as an admin no longer stands
+                await uow.invitations.retire_made_by(member.user_id, workspace, now)
             await uow.commit()
         self._audit.record(
             AuditEvent(
@@ -116,6 +107,7 @@ class MembersService:
             if admins == {member.user_id}:
                 raise AuthError(ErrorCode.CONFLICT, LAST_ADMIN)
             await uow.members.remove(member.user_id, caller.workspace_id, now)
+            await uow.invitations.retire_made_by(member.user_id, caller.workspace_id, now)
             ended = await uow.sessions.revoke_all_of_user(
                 member.user_id, now, "removed from workspace", None, caller.workspace_id
             )

@@ -50,6 +50,12 @@ INVALID_TOKEN = "Invalid or expired token"
 OTHER_WORKSPACES = "This member belongs to other workspaces too: only they can reset their password"
 
 
+def _one_workspace(workspaces: set[str], issued_in: str | None) -> bool:
+    """Whether an admin's token may still set the password: the user is a member of one workspace
+    only, the admin's (when the token says which; a previous release's tokens do not)."""
+    return len(workspaces) == 1 and (issued_in is None or issued_in in workspaces)
+
+
 def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8", "replace")).digest()
 
@@ -98,7 +104,15 @@ class PasswordResets:
         now = self._clock.now()
         expires_at = now + RESET_TOKEN_LIFETIME
         async with self._unit_of_work() as uow:
-            await uow.resets.issue(_digest(token), user.id, caller.user_id, now, expires_at, retire=True)
+            await uow.resets.issue(
+                _digest(token),
+                user.id,
+                caller.user_id,
+                now,
+                expires_at,
+                retire=True,
+                workspace_id=caller.workspace_id,
+            )
             await uow.commit()
         self._audit.record(  # the admin acted, on the member
             AuditEvent(
@@ -153,7 +167,8 @@ class PasswordResets:
     async def confirm(self, token: str, new_password: str, client_ip: str) -> int:
         """Sets the token's user's new password and ends every session of the user on every
         replica; how many ended. INVALID_ARGUMENT "Invalid or expired token" for any token that
-        cannot be used, whatever the reason; the policy's reason for a refused password."""
+        cannot be used, whatever the reason (an admin's token too, once its user is a member of
+        another workspace than the admin's); the policy's reason for a refused password."""
         network = self._login_limits.network(client_ip)
         limit = self._policy.password_reset_limit
         await self._limits.take("reset-ip", network, limit, client_ip)  # before any other work
@@ -171,6 +186,8 @@ class PasswordResets:
             user_id = await uow.resets.claim(digest, now)  # of two confirmations, one wins
             if user_id is None or not await uow.users.set_password_hash(user_id, new_hash):
                 raise invalid_argument(INVALID_TOKEN)  # nothing is committed
+            if found.by_admin and not _one_workspace(await uow.members.hold_all(user_id), found.issued_in):
+                raise invalid_argument(INVALID_TOKEN)  # joined another workspace since: nothing committed
             await uow.resets.retire_all(user_id, now)  # any other link of the user, too
             ended = await uow.sessions.revoke_all_of_user(user_id, now, "password reset", None)
             await uow.commit()

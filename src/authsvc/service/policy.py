@@ -30,3 +30,6 @@ class Policy:
     ipv6_limit_prefix: int = DEFAULT_IPV6_PREFIX  # per-client limits count an IPv6 client by this network
     password_min_length: int = DEFAULT_MIN_LENGTH  # characters, for every new password
     password_reset_limit: RateLimit = RateLimit(10, 3600)  # confirmations per client network and per account
+    # Invitations made, and acceptances tried, per client network and per address.
+    invitation_limit: RateLimit = RateLimit(30, 3600)
+    invitation_lifetime: int = 72 * 3600  # seconds an invitation stays open

@@ -220,6 +220,10 @@ class UserStore(Protocol):
         """False when there is no such enabled user."""
         ...
 
+    async def workspace(self, workspace_id: str) -> Workspace:
+        """The workspace with this id (it exists: a caller or an invitation names it)."""
+        ...
+
     async def add_membership(self, user_id: str, workspace_id: str, role: Role) -> bool:
         """Makes the user a member of the workspace; False if they are one already."""
         ...
@@ -241,6 +245,8 @@ class ResetTokenRecord:
     expires_at: datetime
     used: bool
     user_disabled: bool
+    by_admin: bool = False  # issued by a workspace admin, not mailed on request
+    issued_in: str | None = None  # the workspace it was issued in, by an admin of this release
 
 
 class PasswordResetRepository(Protocol):
@@ -258,8 +264,10 @@ class PasswordResetStore(Protocol):
         now: datetime,
         expires_at: datetime,
         retire: bool,
+        workspace_id: str | None = None,
     ) -> None:
-        """Stores a token (its digest); with `retire`, the user's earlier unused ones stop working."""
+        """Stores a token (its digest), issued by an admin of `workspace_id` if given; with `retire`,
+        the user's earlier unused ones stop working."""
         ...
 
     async def retire_all(self, user_id: str, now: datetime) -> None:
@@ -269,6 +277,63 @@ class PasswordResetStore(Protocol):
     async def claim(self, digest: bytes, now: datetime) -> str | None:
         """Marks the token used if it is unused and unexpired at `now`; its user's id, else None.
         Of two claims of one token, one wins."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class InvitationRecord:
+    id: str
+    workspace_id: str
+    email: str  # in normal form
+    role: Role
+    created_at: datetime
+    expires_at: datetime
+    accepted_at: datetime | None = None
+    retired_at: datetime | None = None  # withdrawn, or replaced by a newer invitation
+
+    def open_at(self, now: datetime) -> bool:
+        return self.accepted_at is None and self.retired_at is None and self.expires_at > now
+
+
+class InvitationRepository(Protocol):
+    async def find(self, digest: bytes) -> InvitationRecord | None: ...
+
+    async def open_in(
+        self, workspace_id: str, now: datetime, after: Cursor | None, limit: int
+    ) -> list[InvitationRecord]:
+        """The workspace's open invitations at `now`, oldest first, after `after`."""
+        ...
+
+
+class InvitationStore(Protocol):
+    """Invitations inside a unit of work."""
+
+    async def add(
+        self,
+        digest: bytes,
+        workspace_id: str,
+        email: str,
+        role: Role,
+        invited_by: str | None,
+        now: datetime,
+        expires_at: datetime,
+    ) -> InvitationRecord:
+        """Stores an invitation (its token's digest); the address's earlier open invitations to
+        the workspace are retired."""
+        ...
+
+    async def claim(self, digest: bytes, now: datetime) -> bool:
+        """Marks the invitation accepted if it is open at `now`; of two claims, one wins."""
+        ...
+
+    async def accepted_by(self, digest: bytes, user_id: str) -> None: ...
+
+    async def retire_made_by(self, user_id: str, workspace_id: str, now: datetime) -> int:
+        """Retires the open invitations the user made in the workspace; how many."""
+        ...
+
+    async def withdraw(self, workspace_id: str, invitation_id: str, now: datetime) -> bool:
+        """Retires the workspace's open invitation; False for any other id."""
         ...
 
 
@@ -299,6 +364,11 @@ class MemberStore(Protocol):
     async def hold(self, user_id: str, workspace_id: str) -> Membership | None:
         """The user's membership of the workspace, kept from changing until the unit of work ends;
         None if they are no member of it."""
+        ...
+
+    async def hold_all(self, user_id: str) -> set[str]:
+        """The ids of the user's workspaces, their memberships kept from changing until the unit
+        of work ends."""
         ...
 
     async def get(self, workspace_id: str, user_id: str) -> MemberRecord | None:
@@ -491,6 +561,9 @@ class UnitOfWork(Protocol):
 
     @property
     def members(self) -> MemberStore: ...
+
+    @property
+    def invitations(self) -> InvitationStore: ...
 
     @property
     def limiter(self) -> RateLimiter: ...

@@ -174,8 +174,11 @@ class SessionService:
                 log.info("workspace switch refused: %s ip=%s", decision.value, client_ip)
                 await self._refuse_dead_token(client_ip)
             held = await uow.members.hold(session.user_id, workspace_id)
-            if held is None:
-                raise AuthError(ErrorCode.PERMISSION_DENIED, NOT_A_MEMBER)  # rolled back: nothing changed
+            if held is None:  # rolled back: nothing changed; the attempt costs the client's network
+                await self._limits.take(
+                    "refresh-ip", self._network(client_ip), self._policy.refresh_per_user, client_ip
+                )
+                raise AuthError(ErrorCode.PERMISSION_DENIED, NOT_A_MEMBER)
             limit = self._policy.refresh_per_user
             await self._limits.take("refresh-user", session.user_id, limit, client_ip, uow.limiter)
             record = self._issuer.new_refresh_record(now)

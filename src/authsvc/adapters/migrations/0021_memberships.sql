@@ -7,6 +7,10 @@
 -- release's writes in step with memberships, and stop it from refreshing a session it would scope
 -- to the wrong workspace. A later migration, once no replica of the previous release can run,
 -- drops the columns and the triggers.
+-- Replicas of the previous release may be writing users meanwhile: none may slip in between the
+-- copy below and the trigger that follows it.
+LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE;
+
 CREATE TABLE memberships (
     user_id uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     workspace_id uuid NOT NULL REFERENCES workspaces (id),
