@@ -38,6 +38,7 @@ from authsvc.adapters.pg_workspace_plans import PgWorkspacePlans
 from authsvc.adapters.provision import database_for
 from authsvc.adapters.reloading import Reloader
 from authsvc.adapters.replica_sync import ReplicaSync
+from authsvc.adapters.retention import forget_spent
 from authsvc.adapters.usage_leases import LeasedMeter, forget_old_windows
 from authsvc.adapters.validation_cache import ValidationCache
 from authsvc.config import Settings, read_plans
@@ -271,7 +272,8 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
 
 
 def _sweeper(database: Database, settings: Settings, clock: Clock) -> Callable[[], Awaitable[None]]:
-    """Forgets rate-limit buckets past their time and login networks past the known window."""
+    """Forgets rate-limit buckets past their time, login networks past the known window, and what
+    `retention.forget_spent` says."""
     limiter, networks = PgRateLimiter(database), PgLoginNetworks(database)
 
     async def sweep() -> None:
@@ -280,6 +282,7 @@ def _sweeper(database: Database, settings: Settings, clock: Clock) -> Callable[[
         await forget_old_usage(database, clock.now())
         await revocation_log.forget_old(database, clock.now())
         await networks.forget_before(clock.now() - timedelta(seconds=settings.login_known_network_seconds))
+        await forget_spent(database, clock.now(), settings.audit_retention_days)
 
     return sweep
 

@@ -87,6 +87,7 @@ class Settings(EnvSettings):
     password_reset_rate_limit: Annotated[RateLimit, NoDecode] = _POLICY.password_reset_limit
     invitation_rate_limit: Annotated[RateLimit, NoDecode] = _POLICY.invitation_limit
     invitation_ttl_seconds: int = _whole(_POLICY.invitation_lifetime, 300, 30 * 86400)
+    audit_retention_days: int = _whole(365, 0, 36500)  # 0: keep audit events forever
     login_known_network_seconds: int = _whole(_POLICY.login_known_network_seconds, 0, _YEAR)
     # Callers presenting one of these tokens may name the client IP (x-forwarded-for)...
     proxy_tokens: Annotated[tuple[str, ...], NoDecode] = Field((), repr=False)

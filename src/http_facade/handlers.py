@@ -116,11 +116,14 @@ async def change_password(request: web.Request) -> web.Response:
 
 async def list_audit_events(request: web.Request) -> web.Response:
     """A page of the workspace's audit events, newest first, of one type, actor or age if asked."""
+    actor = _query(request, "actor_id", None)
+    if actor == "":  # given empty is not the same as absent
+        raise FacadeError(400, "actor_id must be a user id")
     message = auth_pb2.ListAuditEventsRequest(
         page_size=_page_size(request),
         page_token=_query(request, "page_token", ""),
         type=_query(request, "type", ""),
-        actor_id=_query(request, "actor_id", ""),
+        actor_id=actor or "",
     )
     since = _query(request, "since", None)
     if since is not None:

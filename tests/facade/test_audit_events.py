@@ -98,6 +98,7 @@ async def test_only_admins_read_the_trail_and_bad_filters_are_400(
     for query, detail in (
         ("type=nonsense", "type must be one of"),
         ("actor_id=not-a-user", "actor_id must be a user id"),
+        ("actor_id=", "actor_id must be a user id"),
         ("since=yesterday", "since must be an RFC 3339 time"),
         ("page_token=abc", "Invalid page_token"),
         ("page_size=-1", "page_size must be a whole number"),
