@@ -64,6 +64,7 @@ def settings(database_url: str) -> Settings:
         login_rate_limit=RateLimit(1_000_000, 60),
         refresh_rate_limit=RateLimit(1_000_000, 60),
         password_reset_rate_limit=RateLimit(1_000_000, 60),
+        invitation_rate_limit=RateLimit(1_000_000, 60),
         proxy_tokens=(TEST_PROXY_TOKEN,),
     )
 
