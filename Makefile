@@ -31,12 +31,13 @@ run: install
 	$(BIN)/python -m http_facade.devrun
 
 lint: install
-	$(BIN)/ruff check src tests examples
-	$(BIN)/ruff format --check src tests examples
+	$(BIN)/ruff check src tests examples bench
+	$(BIN)/ruff format --check src tests examples bench
 
 typecheck: install
 	$(BIN)/mypy
 	$(BIN)/mypy examples
+	$(BIN)/mypy bench
 
 # Debian packages some tests and the bench drive as real peers (command:package), installed
 # through apt-get when missing (as root, else with sudo): fixtures only start them.

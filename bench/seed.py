@@ -56,12 +56,13 @@ async def _gather(count: int, make: Callable[[int], Awaitable[T]]) -> list[T]:
 
 
 def _admin(user: UserRecord, settings: Settings) -> Principal:
+    assert user.membership is not None  # made in its workspace just now
     return Principal(
         kind=PrincipalKind.USER,
         subject_id=user.id,
         user_id=user.id,
-        workspace_id=user.workspace_id,
-        permissions=role_permissions(user.role, settings.permissions),
+        workspace_id=user.membership.workspace_id,
+        permissions=role_permissions(user.membership.role, settings.permissions),
     )
 
 
