@@ -153,3 +153,18 @@ async def test_a_valid_token_with_padding_or_stray_characters_is_rejected(
         pair.access_token + "\n",
     ):
         await _refused(authsvc, variant)
+
+
+async def test_a_repeated_access_token_is_verified_once_and_stands_for_one_principal(
+    authsvc: Running, make_account: AccountFactory
+) -> None:
+    """The verified-token memo (service/verified_tokens.py) holds a token after its first check:
+    the next presentations skip the signature and get the very same principal, which the encoded
+    replies are found by. (An empty memo once read as "no memo" and verified every call.)"""
+    pair = await _pair(authsvc, make_account)
+    first = await authsvc.services.authenticator.validate(pair.access_token)
+    again = await authsvc.services.authenticator.validate(pair.access_token)
+    assert again is first
+    assert (
+        await authsvc.stub.ValidateToken(auth_pb2.ValidateTokenRequest(token=pair.access_token))
+    ).principal

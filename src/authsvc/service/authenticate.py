@@ -41,7 +41,8 @@ class Authenticator:
         # Keys of other environments (a production deployment that must never see an sf_test_
         # key) are refused before any parsing or lookup.
         self._accepted_prefixes = api_key_format.prefixes(key_environments)
-        self._verified = verified or VerifiedTokens(0, 0)
+        # `is None`, not `or`: an empty memo has no entries, so it is falsy (it has a length).
+        self._verified = verified if verified is not None else VerifiedTokens(0, 0)
         self._issuer = issuer
         self._sessions = sessions
         self._api_keys = api_keys
